@@ -1,0 +1,34 @@
+# make demo: set up .venv and run the offline support-triage demo.
+# make test: set up .venv and run the whole suite.   make bench: the benchmarks.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+# Tests and demos never talk to tracing back ends.
+export OPENAI_AGENTS_DISABLE_TRACING := 1
+export LANGSMITH_TRACING := false
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m examples.support_triage $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m ruff check src tests examples bench
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests examples bench
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) .keel

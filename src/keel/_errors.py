@@ -1,0 +1,97 @@
+"""keel's errors. Every message says what to do next.
+
+    KeelError
+     ├── UnsupportedAgentError      runtime.run() got an object no adapter recognises
+     ├── MissingExtraError          the framework's extra is not installed
+     ├── StoreError                 the database cannot be used
+     │    └── SchemaTooNewError     written by a newer keel; left untouched
+     ├── ExecutionNotFoundError     no execution with that id
+     ├── AgentNotFoundError         resume() cannot find the agent the execution recorded
+     ├── ReplayMismatchError        the journal does not match what the agent does now
+     ├── LeaseLostError             another process owns the execution now
+     └── ApprovalError
+          ├── NotWaitingError       the execution is not waiting for a decision
+          ├── AlreadyDecidedError   that call was decided already (or concurrently)
+          └── ApprovalNotFoundError no pending call with that id
+
+Suspension for approval and cancellation are not errors: they derive from BaseException
+(see `_Suspended`, `_Cancelled`) so that a user's `except Exception` cannot swallow them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentNotFoundError",
+    "AlreadyDecidedError",
+    "ApprovalError",
+    "ApprovalNotFoundError",
+    "ExecutionNotFoundError",
+    "KeelError",
+    "LeaseLostError",
+    "MissingExtraError",
+    "NotWaitingError",
+    "ReplayMismatchError",
+    "SchemaTooNewError",
+    "StoreError",
+    "UnsupportedAgentError",
+]
+
+
+class KeelError(Exception):
+    """Root of every error keel raises."""
+
+
+class UnsupportedAgentError(KeelError, TypeError):
+    """The object passed to the runtime is not an agent of a supported framework."""
+
+
+class MissingExtraError(KeelError, ImportError):
+    """A framework adapter needs an extra that is not installed."""
+
+
+class StoreError(KeelError):
+    """The database cannot be opened or used."""
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer version of keel."""
+
+
+class ExecutionNotFoundError(KeelError, LookupError):
+    """No execution with the given id exists in this store."""
+
+
+class AgentNotFoundError(KeelError, LookupError):
+    """An execution's agent could not be found again for resume."""
+
+
+class ReplayMismatchError(KeelError):
+    """On resume, the agent asked for a step the journal recorded differently."""
+
+
+class LeaseLostError(KeelError):
+    """Another process took over the execution; this one must stop writing."""
+
+
+class ApprovalError(KeelError):
+    """A decision on a gated call cannot be applied."""
+
+
+class NotWaitingError(ApprovalError):
+    """The execution has no pending approval."""
+
+
+class AlreadyDecidedError(ApprovalError):
+    """The call was approved or rejected already."""
+
+
+class ApprovalNotFoundError(ApprovalError, LookupError):
+    """No pending approval matches the given call id."""
+
+
+class _Suspended(BaseException):
+    """Unwinds a run that must wait for a decision (not an error)."""
+
+
+class _Cancelled(BaseException):
+    """Unwinds a run whose cancellation was requested (not an error)."""

@@ -1,0 +1,406 @@
+"""The OpenAI Agents SDK adapter.
+
+keel runs the user's agent with `Runner.run`, unchanged, on a private copy of the agent graph:
+every agent is cloned with its function tools wrapped (journal, approvals, idempotency key) and
+its handoffs pointed at the clones. Models are journaled at the model boundary: the user's
+`RunConfig.model` and `model_provider` are wrapped, never replaced, so a LiteLLM or Azure
+provider stays in charge. On resume the run starts again from its input and every journaled
+model turn and tool result is answered from the journal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from agents import (
+    Agent,
+    FunctionTool,
+    Handoff,
+    InputGuardrailTripwireTriggered,
+    ModelResponse,
+    OutputGuardrailTripwireTriggered,
+    RunConfig,
+    Runner,
+    Usage,
+    function_tool,
+)
+from agents.models.interface import Model, ModelProvider
+from agents.run_config import CallModelData, ModelInputData
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputItem,
+    ResponseOutputMessage,
+    ResponseReasoningItem,
+)
+from pydantic import TypeAdapter
+
+from .._errors import ReplayMismatchError
+from .._tool import ToolSpec, tool_spec
+from ..runtime._execution import ApprovalRequest, Execution
+from ..runtime._json import jsonable
+from ..runtime._store import NewEvent
+from . import Outcome, RunOptions
+
+__all__ = ["ADAPTER", "KeelFunctionTool", "OpenAIAdapter", "as_function_tool"]
+
+_OUTPUT_ITEMS: TypeAdapter[list[ResponseOutputItem]] = TypeAdapter(list[ResponseOutputItem])
+
+
+class OpenAIAdapter:
+    framework = "openai"
+
+    def detect(self, obj: Any) -> bool:
+        return isinstance(obj, Agent)
+
+    def agent_name(self, agent: Any) -> str:
+        return str(agent.name)
+
+    def output_type(self, agent: Any) -> type | None:
+        output_type = agent.output_type
+        return output_type if isinstance(output_type, type) and output_type is not str else None
+
+    async def execute(
+        self, execution: Execution, agent: Any, input: Any, options: RunOptions
+    ) -> Outcome:
+        journal = _Journal(execution)
+        graph = _AgentGraph(journal)
+        root = graph.clone(agent)
+        run_config = journal.compose(options.run_config or RunConfig())
+        extra = {} if options.max_turns is None else {"max_turns": options.max_turns}
+        try:
+            result = await Runner.run(
+                root, input, run_config=run_config, context=options.context, **extra
+            )
+        except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
+            execution.emit([_guardrail_event(exc.guardrail_result, journal.agent_name)])
+            raise
+        if result.interruptions:
+            execution.suspend([_approval_request(item) for item in result.interruptions])
+            return Outcome("waiting")
+        guardrails = [*result.input_guardrail_results, *result.output_guardrail_results]
+        return Outcome(
+            "completed",
+            output=result.final_output,
+            events=[_guardrail_event(g, result.last_agent.name) for g in guardrails],
+        )
+
+
+@dataclasses.dataclass
+class KeelFunctionTool(FunctionTool):
+    """A FunctionTool made by `@keel.tool`; calling it calls the function."""
+
+    keel_spec: ToolSpec | None = dataclasses.field(default=None, kw_only=True)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.keel_spec is None or self.keel_spec.func is None:
+            raise TypeError(f"The tool {self.name!r} wraps no Python function to call.")
+        return self.keel_spec.func(*args, **kwargs)
+
+
+def as_function_tool(target: Any, spec: ToolSpec) -> KeelFunctionTool:
+    """`target` (a function or a FunctionTool) as a FunctionTool carrying keel's spec."""
+    base = target if isinstance(target, FunctionTool) else function_tool(target)
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.init}
+    fields.pop("keel_spec", None)
+    return KeelFunctionTool(**fields, keel_spec=spec)
+
+
+class _Journal:
+    """Per-run state shared by the wrapped models and tools of one execution."""
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+        self.agent: Any = None  # the agent whose model call comes next (set by the filter)
+        self._models: dict[int, _JournaledModel] = {}
+
+    @property
+    def agent_name(self) -> str | None:
+        return None if self.agent is None else str(self.agent.name)
+
+    def wrap_model(self, model: Model) -> _JournaledModel:
+        if isinstance(model, _JournaledModel):
+            return model
+        wrapped = self._models.get(id(model))
+        if wrapped is None:
+            wrapped = self._models[id(model)] = _JournaledModel(model, self)
+        return wrapped
+
+    def compose(self, run_config: RunConfig) -> RunConfig:
+        """The user's RunConfig with keel's wrappers around its model, provider and filter."""
+        user_filter = run_config.call_model_input_filter
+
+        async def note_agent(data: CallModelData[Any]) -> ModelInputData:
+            self.agent = data.agent
+            if user_filter is None:
+                return data.model_data
+            filtered = user_filter(data)
+            return await filtered if inspect.isawaitable(filtered) else filtered
+
+        changes: dict[str, Any] = {
+            "model_provider": _JournaledProvider(run_config.model_provider, self),
+            "call_model_input_filter": note_agent,
+        }
+        if isinstance(run_config.model, Model):
+            changes["model"] = self.wrap_model(run_config.model)
+        return dataclasses.replace(run_config, **changes)
+
+    async def model_turn(
+        self, call: Callable[[], Awaitable[ModelResponse]], handoffs: list[Handoff]
+    ) -> ModelResponse:
+        """Answer a model turn from the journal, or call the model and journal its response."""
+        ex = self.execution
+        key = f"model:{ex.model_turn}"
+        agent = self.agent_name or "?"
+        stored = ex.recorded(key)
+        if stored is not None:
+            if stored["agent"] != agent:
+                raise ReplayMismatchError(
+                    f"Execution {ex.id!r}: the journal recorded turn {ex.model_turn} for agent "
+                    f"{stored['agent']!r}, but the agent graph now asks {agent!r}. The agent "
+                    "code changed since the run started; resume it with the code it ran with."
+                )
+            response = _decode(stored)
+        else:
+            ex.check_cancelled()
+            response = await call()
+            ex.record(
+                key,
+                kind="model",
+                name=agent,
+                payload=_encode(response, agent),
+                events=_model_events(response, agent, handoffs),
+            )
+        ex.model_turn += 1
+        return response
+
+
+class _JournaledModel(Model):
+    """Wraps the model the SDK resolved; journals its responses and replays them."""
+
+    def __init__(self, inner: Model, journal: _Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    async def get_response(  # type: ignore[override]
+        self, system_instructions: Any, input: Any, model_settings: Any, tools: Any,
+        output_schema: Any, handoffs: Any, tracing: Any, **kwargs: Any,
+    ) -> ModelResponse:
+        return await self.journal.model_turn(
+            lambda: self.inner.get_response(
+                system_instructions, input, model_settings, tools, output_schema, handoffs,
+                tracing, **kwargs,
+            ),
+            handoffs,
+        )
+
+    async def stream_response(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        # keel drives Runner.run, which never streams; answer a streamed caller in one piece.
+        response = await self.get_response(*args, **kwargs)
+        yield ResponseCompletedEvent(
+            type="response.completed",
+            sequence_number=0,
+            response=Response(
+                id=response.response_id or "keel-replay", created_at=0, model="keel",
+                object="response", output=response.output, tool_choice="auto", tools=[],
+                parallel_tool_calls=True, status="completed",
+            ),
+        )
+
+    def get_retry_advice(self, request: Any) -> Any:
+        return self.inner.get_retry_advice(request)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class _JournaledProvider(ModelProvider):
+    """The user's provider, with every model it yields journaled."""
+
+    def __init__(self, inner: ModelProvider, journal: _Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    def get_model(self, model_name: str | None) -> Model:
+        return self.journal.wrap_model(self.inner.get_model(model_name))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _AgentGraph:
+    """Clones the agent graph once per run with keel's tool wrappers; the user's stays as is."""
+
+    def __init__(self, journal: _Journal) -> None:
+        self.journal = journal
+        self._clones: dict[int, Agent[Any]] = {}
+        self._originals: list[Agent[Any]] = []  # keep ids valid while cloning
+
+    def clone(self, agent: Agent[Any]) -> Agent[Any]:
+        existing = self._clones.get(id(agent))
+        if existing is not None:
+            return existing
+        self._originals.append(agent)
+        changes: dict[str, Any] = {
+            "tools": [self._tool(t, agent.name) for t in agent.tools],
+            "handoffs": list(agent.handoffs),
+        }
+        if isinstance(agent.model, Model):
+            changes["model"] = self.journal.wrap_model(agent.model)
+        clone = agent.clone(**changes)
+        self._clones[id(agent)] = clone
+        clone.handoffs = [self._handoff(h) for h in agent.handoffs]
+        return clone
+
+    def _handoff(self, handoff: Agent[Any] | Handoff[Any, Any]) -> Any:
+        if isinstance(handoff, Agent):
+            return self.clone(handoff)
+        original = handoff.on_invoke_handoff
+
+        async def invoke(context: Any, input_json: str) -> Agent[Any]:
+            return self.clone(await original(context, input_json))
+
+        wrapped = dataclasses.replace(handoff, on_invoke_handoff=invoke)
+        target = handoff._agent_ref() if handoff._agent_ref is not None else None
+        if target is not None:
+            wrapped._agent_ref = weakref.ref(self.clone(target))
+        return wrapped
+
+    def _tool(self, tool: Any, agent_name: str) -> Any:
+        spec = tool_spec(tool)
+        if spec is not None and not isinstance(tool, FunctionTool):
+            tool = function_tool(spec.func)  # a plain function marked with @keel.tool
+        if not isinstance(tool, FunctionTool):
+            return tool  # hosted and MCP tools run as the SDK runs them
+        return _wrap_tool(tool, spec, self.journal, agent_name)
+
+
+def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, journal: _Journal, agent: str) -> Any:
+    ex = journal.execution
+    native = tool.needs_approval
+    flag = "@keel.tool(approval_required=True)" if spec and spec.approval_required else None
+    gated = ex.rules.may_gate(tool.name, flagged=flag is not None or native is not False)
+    invoke_original = tool.on_invoke_tool
+
+    async def needs_approval(context: Any, params: dict[str, Any], call_id: str) -> bool:
+        flagged_by = flag
+        if flagged_by is None and native is not False:
+            asked = native(context, params, call_id) if callable(native) else native
+            if inspect.isawaitable(asked):
+                asked = await asked
+            flagged_by = "needs_approval" if asked else None
+        verdict = ex.verdict(call_id, tool.name, params, agent=agent, flagged_by=flagged_by)
+        return verdict.action == "ask"
+
+    async def on_invoke_tool(context: Any, arguments: str) -> Any:
+        call_id = context.tool_call_id
+        try:
+            context.idempotency_key = f"{ex.id}:{call_id}"
+        except AttributeError:  # a context type that refuses new attributes
+            pass
+        return await ex.run_tool(
+            call_id=call_id,
+            tool_name=tool.name,
+            agent=agent,
+            args=_parse_args(arguments),
+            invoke=lambda: invoke_original(context, arguments),
+            flagged_by=flag,
+            gated=gated,
+        )
+
+    changes: dict[str, Any] = {"on_invoke_tool": on_invoke_tool}
+    if gated:
+        changes["needs_approval"] = needs_approval
+    return dataclasses.replace(tool, **changes)
+
+
+def _encode(response: ModelResponse, agent: str) -> dict[str, Any]:
+    usage = response.usage
+    return {
+        "agent": agent,
+        "output": [item.model_dump(mode="json", exclude_none=True) for item in response.output],
+        "usage": {
+            "requests": usage.requests,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+        "response_id": response.response_id,
+    }
+
+
+def _decode(payload: dict[str, Any]) -> ModelResponse:
+    return ModelResponse(
+        output=_OUTPUT_ITEMS.validate_python(payload["output"]),
+        usage=Usage(**payload["usage"]),
+        response_id=payload.get("response_id"),
+    )
+
+
+def _model_events(response: ModelResponse, agent: str, handoffs: list[Handoff]) -> list[NewEvent]:
+    targets = {h.tool_name: h.agent_name for h in handoffs}
+    events: list[NewEvent] = []
+    handed_off = False
+    for item in response.output:
+        if isinstance(item, ResponseReasoningItem):
+            text = " ".join(s.text for s in item.summary)
+            if text:
+                events.append(NewEvent("thinking", agent, {"content": text}))
+        elif isinstance(item, ResponseOutputMessage):
+            text = "".join(getattr(c, "text", None) or getattr(c, "refusal", "") for c in item.content)
+            events.append(NewEvent("message", agent, {"content": text}))
+        elif isinstance(item, ResponseFunctionToolCall):
+            if item.name in targets:
+                if not handed_off:  # the SDK performs the first handoff only
+                    events.append(NewEvent("handoff", agent,
+                                           {"target": targets[item.name], "call_id": item.call_id}))
+                handed_off = True
+            else:
+                args = _parse_args(item.arguments)
+                events.append(NewEvent("tool_call", agent, {
+                    "tool_name": item.name, "call_id": item.call_id,
+                    "args": args if isinstance(args, dict) else {"_raw": item.arguments},
+                }))
+    return events
+
+
+def _parse_args(arguments: str | None) -> Any:
+    try:
+        return json.loads(arguments) if arguments else {}
+    except ValueError:
+        return arguments
+
+
+def _approval_request(item: Any) -> ApprovalRequest:
+    raw = item.raw_item
+    return ApprovalRequest(
+        call_id=raw.call_id,
+        tool_name=item.tool_name or raw.name,
+        args=_parse_args(raw.arguments),
+        agent=item.agent.name if item.agent is not None else None,
+    )
+
+
+def _guardrail_event(result: Any, agent: str | None) -> NewEvent:
+    output = result.output
+    failed = bool(output.tripwire_triggered)
+    info = output.output_info
+    return NewEvent(
+        "guardrail_fail" if failed else "guardrail_pass",
+        agent,
+        {
+            "guardrail_name": result.guardrail.get_name(),
+            "content": None if info is None else str(jsonable(info)),
+        },
+    )
+
+
+ADAPTER = OpenAIAdapter()

@@ -1,0 +1,285 @@
+"""One claimed execution, as adapters see it: the journal, the approval rules, the lease.
+
+Adapters call `model_step()`-style helpers through this object and never touch the store
+directly. Every method that writes does so in one fenced transaction (`Store.write`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .._errors import KeelError, _Cancelled
+from ._approvals import ApprovalRules, PolicyContext, Verdict, new_approval_row
+from ._events import Status
+from ._json import dumps, jsonable, loads
+from ._schema import ApprovalRow, ExecutionRow, StepRow
+from ._store import NewEvent, Store
+
+__all__ = ["ApprovalRequest", "CallContext", "Execution", "current_call"]
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a running tool can learn about its call, through `keel.current_call()`."""
+
+    execution_id: str
+    call_id: str
+    tool_name: str
+    idempotency_key: str
+    """Stable across retries and resumes: pass it to APIs that deduplicate effects."""
+    attempt: int
+
+
+_current_call: ContextVar[CallContext | None] = ContextVar("keel_current_call", default=None)
+
+
+def current_call() -> CallContext | None:
+    """The tool call keel is running in this task, or None outside a journaled tool."""
+    return _current_call.get()
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """A gated call that must wait for a human."""
+
+    call_id: str
+    tool_name: str
+    args: Any
+    agent: str | None
+    kind: Literal["tool", "handoff"] = "tool"
+
+
+class Execution:
+    """A claimed execution: journal cache, approval state, fenced writes."""
+
+    def __init__(
+        self,
+        store: Store,
+        row: ExecutionRow,
+        *,
+        epoch: int,
+        rules: ApprovalRules,
+        lease_seconds: float,
+    ) -> None:
+        self.id = row.id
+        self.row = row
+        self.store = store
+        self.epoch = epoch
+        self.rules = rules
+        self.lease_seconds = lease_seconds
+        self.cancel_requested = bool(row.cancel_requested)
+        self.model_turn = 0
+        self._steps: dict[str, StepRow] = store.steps(row.id)
+        self._decisions: dict[str, ApprovalRow] = {a.call_id: a for a in store.approvals(row.id)}
+        self._verdicts: dict[str, Verdict] = {}
+
+    # -- journal --------------------------------------------------------------------------
+
+    def recorded(self, step_key: str) -> Any | None:
+        """The payload of a finished step, or None if the step has not completed."""
+        step = self._steps.get(step_key)
+        return loads(step.payload) if step is not None and step.status == "done" else None
+
+    def record(
+        self,
+        step_key: str,
+        *,
+        kind: str,
+        name: str,
+        payload: Any,
+        events: Sequence[NewEvent] = (),
+        status: Literal["intent", "done"] = "done",
+        attempt: int = 1,
+        approvals: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Journal a step with its events in one transaction."""
+        now = time.time()
+        step = {
+            "step_key": step_key,
+            "kind": kind,
+            "name": name,
+            "status": status,
+            "attempt": attempt,
+            "payload": dumps(payload),
+        }
+        self._write(events=events, steps=[step], approvals=approvals)
+        self._steps[step_key] = StepRow(execution_id=self.id, started_at=now, **step)
+
+    def emit(self, events: Sequence[NewEvent]) -> None:
+        self._write(events=events)
+
+    def _write(self, **changes: Any) -> None:
+        self.cancel_requested = self.store.write(
+            self.id, self.epoch, lease_seconds=self.lease_seconds, **changes
+        )
+
+    def check_cancelled(self) -> None:
+        """Stop at a step boundary when someone asked to cancel this execution."""
+        if self.cancel_requested:
+            raise _Cancelled
+
+    # -- approvals ------------------------------------------------------------------------
+
+    def verdict(
+        self,
+        call_id: str,
+        tool_name: str,
+        args: dict[str, Any] | None,
+        *,
+        agent: str | None,
+        kind: Literal["tool", "handoff"] = "tool",
+        flagged_by: str | None = None,
+    ) -> Verdict:
+        """The decision for a call: a stored one if any, else what the rules say now."""
+        stored = self._decisions.get(call_id)
+        if stored is not None:
+            action = {"approved": "approve", "rejected": "reject"}.get(stored.status, "ask")
+            return Verdict(action, rule=stored.rule, reason=stored.reason)  # type: ignore[arg-type]
+        if call_id not in self._verdicts:
+            context = PolicyContext(self.id, call_id, agent, kind)
+            self._verdicts[call_id] = self.rules.evaluate(
+                tool_name, args, context, flagged_by=flagged_by
+            )
+        return self._verdicts[call_id]
+
+    def suspend(self, requests: Sequence[ApprovalRequest]) -> None:
+        """Commit pending approval rows, `waiting` events and the WAITING status at once."""
+        rows, events = [], []
+        for request in requests:
+            if request.call_id in self._decisions:
+                continue
+            verdict = self._verdicts.get(request.call_id) or Verdict("ask", rule="needs_approval")
+            row = new_approval_row(
+                self.id,
+                call_id=request.call_id,
+                tool_name=request.tool_name,
+                kind=request.kind,
+                agent=request.agent,
+                args=request.args,
+                verdict=Verdict("ask", rule=verdict.rule, reason=verdict.reason),
+            )
+            rows.append(row)
+            events.append(
+                NewEvent(
+                    "waiting",
+                    agent=request.agent,
+                    data={
+                        "approval_id": row["id"],
+                        "tool_name": request.tool_name,
+                        "call_id": request.call_id,
+                        "args": request.args if isinstance(request.args, dict) else {},
+                        "reason": verdict.rule,
+                    },
+                )
+            )
+        self.store.write(
+            self.id,
+            self.epoch,
+            events=events,
+            approvals=rows,
+            status=Status.WAITING.value,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+
+    # -- tools ----------------------------------------------------------------------------
+
+    async def run_tool(
+        self,
+        *,
+        call_id: str,
+        tool_name: str,
+        agent: str | None,
+        args: Any,
+        invoke: Callable[[], Awaitable[Any]],
+        flagged_by: str | None = None,
+        gated: bool = False,
+    ) -> Any:
+        """Run a tool call exactly as the journal allows: replay, reject, or run and record.
+
+        A gated call that was approved writes an intent row before the tool runs, so the
+        approval is committed before the intent; an ungated call writes only its result.
+        """
+        key = f"tool:{call_id}"
+        done = self.recorded(key)
+        if done is not None:
+            return done["result"]
+        verdict = (
+            self.verdict(call_id, tool_name, args if isinstance(args, dict) else None,
+                         agent=agent, flagged_by=flagged_by)
+            if gated or call_id in self._decisions or call_id in self._verdicts
+            else Verdict("run")
+        )
+        approvals = self._policy_row(call_id, tool_name, agent, args, verdict)
+        if verdict.action == "reject":
+            result = rejection_message(tool_name, verdict.reason)
+            self.record(
+                key,
+                kind="tool",
+                name=tool_name,
+                payload={"args": args, "result": result, "rejected": True},
+                events=[_tool_result(agent, tool_name, call_id, result)],
+                approvals=approvals,
+            )
+            return result
+        if verdict.action == "ask":  # fail closed: a gated call never runs undecided
+            raise KeelError(
+                f"The gated call {call_id!r} to {tool_name} was invoked before a decision was "
+                "recorded. This is a keel bug; please report it with the execution id."
+            )
+        previous = self._steps.get(key)
+        attempt = previous.attempt + 1 if previous is not None else 1
+        if verdict.action == "approve":
+            self.record(
+                key, kind="tool", name=tool_name, payload={"args": args}, status="intent",
+                attempt=attempt, approvals=approvals,
+            )
+        self.check_cancelled()
+        token = _current_call.set(
+            CallContext(self.id, call_id, tool_name, f"{self.id}:{call_id}", attempt)
+        )
+        try:
+            result = await invoke()
+        finally:
+            _current_call.reset(token)
+        stored = jsonable(result)
+        self.record(
+            key,
+            kind="tool",
+            name=tool_name,
+            payload={"args": args, "result": stored},
+            events=[_tool_result(agent, tool_name, call_id, stored)],
+            attempt=attempt,
+        )
+        return result
+
+    def _policy_row(
+        self, call_id: str, tool_name: str, agent: str | None, args: Any, verdict: Verdict
+    ) -> list[dict[str, Any]]:
+        """A decision the policy made now is stored with the step it governs."""
+        if call_id in self._decisions or verdict.action not in ("approve", "reject"):
+            return []
+        row = new_approval_row(
+            self.id, call_id=call_id, tool_name=tool_name, kind="tool", agent=agent,
+            args=args, verdict=verdict,
+        )
+        self._decisions[call_id] = ApprovalRow(**row)
+        return [row]
+
+
+def rejection_message(tool_name: str, reason: str | None) -> str:
+    """What the model receives instead of the result of a rejected call."""
+    because = f": {reason}" if reason else "."
+    return f"The call to {tool_name} was rejected by the reviewer and did not run{because}"
+
+
+def _tool_result(agent: str | None, tool_name: str, call_id: str, result: Any) -> NewEvent:
+    return NewEvent(
+        "tool_result",
+        agent=agent,
+        data={"tool_name": tool_name, "call_id": call_id, "result": result},
+    )

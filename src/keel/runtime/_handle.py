@@ -1,0 +1,142 @@
+"""AgentHandle: reach an execution by id from any process; EventStream: follow its events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+
+from .._errors import ExecutionNotFoundError
+
+from ._approvals import decide
+from ._events import Event, Status
+from ._result import AgentResult
+from ._store import APPROVALS, CHANGES, EXECUTIONS, NewEvent
+
+if TYPE_CHECKING:
+    from ._runtime import AgentRuntime
+
+__all__ = ["AgentHandle", "EventStream"]
+
+
+class AgentHandle:
+    """A handle on one execution. Nothing is held in memory: every call reads the store."""
+
+    def __init__(self, execution_id: str, runtime: AgentRuntime | None = None) -> None:
+        from .. import _default_runtime
+
+        self.execution_id = execution_id
+        self.runtime = runtime if runtime is not None else _default_runtime()
+
+    def __repr__(self) -> str:
+        return f"AgentHandle({self.execution_id!r})"
+
+    def status(self) -> Status:
+        return Status(self.runtime.store.execution(self.execution_id).status)
+
+    def result(self) -> AgentResult:
+        """The execution's result as it stands now (it may still be running or waiting)."""
+        return self.runtime.result(self.execution_id)
+
+    def approve(
+        self, call_id: str | None = None, *, reviewer: str | None = None, reason: str | None = None
+    ) -> list[str]:
+        """Approve the pending call `call_id` (default: every pending call).
+
+        Returns the approved call ids. Raises `NotWaitingError`, `AlreadyDecidedError` or
+        `ApprovalNotFoundError`; of two concurrent decisions exactly one succeeds.
+        """
+        return decide(self.runtime.store, self.execution_id, approve=True, call_id=call_id,
+                      reviewer=reviewer, reason=reason)
+
+    def reject(
+        self, reason: str, *, call_id: str | None = None, reviewer: str | None = None
+    ) -> list[str]:
+        """Reject pending calls; the model receives `reason` instead of the tool's result."""
+        return decide(self.runtime.store, self.execution_id, approve=False, call_id=call_id,
+                      reviewer=reviewer, reason=reason)
+
+    def cancel(self, reason: str | None = None) -> Status:
+        """Cancel: at once if queued or waiting, at the next step if running elsewhere."""
+        store = self.runtime.store
+        with store.transaction() as conn:
+            row = conn.execute(
+                select(EXECUTIONS.c.status)
+                .where(EXECUTIONS.c.id == self.execution_id)
+                .with_for_update()
+            ).first()
+            if row is None:
+                raise ExecutionNotFoundError(f"No execution {self.execution_id!r} in this store.")
+            status = Status(row.status)
+            if status in (Status.QUEUED, Status.WAITING, Status.IN_DOUBT):
+                conn.execute(
+                    update(APPROVALS)
+                    .where(APPROVALS.c.execution_id == self.execution_id,
+                           APPROVALS.c.status == "pending")
+                    .values(status="cancelled", decided_at=time.time(), reason=reason)
+                )
+                store.append_events(
+                    conn, self.execution_id, [NewEvent("cancelled", data={"reason": reason})],
+                    status=Status.CANCELLED.value, finished_at=time.time(),
+                )
+                status = Status.CANCELLED
+            elif status is Status.RUNNING:
+                conn.execute(
+                    update(EXECUTIONS)
+                    .where(EXECUTIONS.c.id == self.execution_id)
+                    .values(cancel_requested=1)
+                )
+        CHANGES.notify(self.execution_id)
+        return status
+
+    def stream(self, *, after: int = 0, timeout: float | None = None) -> EventStream:
+        """Events from the store after sequence number `after`, then live ones."""
+        return EventStream(self.runtime, self.execution_id, after=after, timeout=timeout)
+
+    def join(self, timeout: float | None = None) -> AgentResult:
+        """Wait until the execution finishes, waits for approval or is in doubt."""
+        return self.runtime._follow(self.execution_id, timeout)
+
+
+class EventStream:
+    """Iterate the events of one execution until it settles (finishes, waits or is in doubt).
+
+    Replays what the store holds and then follows live changes: at once for executions of
+    this process, by polling for those of other processes.
+    """
+
+    def __init__(
+        self, runtime: AgentRuntime, execution_id: str, *, after: int = 0,
+        timeout: float | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.execution_id = execution_id
+        self.events: list[Event] = []
+        self._after = after
+        self._timeout = timeout
+
+    def __iter__(self) -> Iterator[Event]:
+        store = self.runtime.store
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        while True:
+            seen = CHANGES.version(self.execution_id)
+            settled = Status(store.execution(self.execution_id).status).is_settled
+            for event in store.events(self.execution_id, after=self._after):
+                self._after = event.seq
+                self.events.append(event)
+                yield event
+            if settled:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"Execution {self.execution_id!r} did not settle within {self._timeout} s."
+                )
+            CHANGES.wait(self.execution_id, seen, self.runtime.poll_interval)
+
+    def get_result(self) -> AgentResult:
+        """Follow the stream to its end and return the execution's result."""
+        for _ in self:
+            pass
+        return self.runtime.result(self.execution_id)

@@ -1,0 +1,171 @@
+"""AgentResult: what a run produced, built from the store (so it is the same in any process)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from pydantic import TypeAdapter
+
+from ._events import Event, Status
+from ._json import loads
+from ._schema import ApprovalRow, ExecutionRow, StepRow
+
+__all__ = ["AgentResult", "PendingApproval", "TokenUsage", "ToolCall", "build_result"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    call_id: str
+    args: dict[str, Any]
+    result: Any = None
+    agent: str | None = None
+    status: str = "done"
+    """`done`, `rejected` (a reviewer or policy said no) or `pending` (not run yet)."""
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """A gated call waiting for a decision."""
+
+    approval_id: str
+    call_id: str
+    tool_name: str
+    args: Any
+    agent: str | None
+    rule: str | None
+    requested_at: float
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass
+class AgentResult:
+    """The outcome of an execution: final output, status, and everything that happened."""
+
+    execution_id: str
+    status: Status
+    output: Any = None
+    error: str | None = None
+    events: list[Event] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    pending_approvals: list[PendingApproval] = field(default_factory=list)
+    token_usage: TokenUsage | None = None
+    agent: str | None = None
+    """The agent the run started with."""
+
+    @property
+    def is_success(self) -> bool:
+        return self.status is Status.COMPLETED
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.status is Status.WAITING
+
+    def print_result(self, file: TextIO | None = None) -> None:
+        """Print a readable summary: status, output, tool calls, pending approvals, usage."""
+        out = file or sys.stdout
+        rule = "─" * 64
+        print(rule, file=out)
+        print(f" execution {self.execution_id}   status {self.status.value}", file=out)
+        print(rule, file=out)
+        if self.error:
+            print(f" error: {self.error}", file=out)
+        if self.output is not None:
+            print(f" output: {self.output}", file=out)
+        for call in self.tool_calls:
+            print(f" tool {call.name}({_short(call.args)}) -> {_short(call.result)} "
+                  f"[{call.status}]", file=out)
+        for pending in self.pending_approvals:
+            print(f" waiting for approval: {pending.tool_name}({_short(pending.args)}) "
+                  f"call {pending.call_id}", file=out)
+        if self.token_usage:
+            u = self.token_usage
+            print(f" tokens: {u.input_tokens} in, {u.output_tokens} out, "
+                  f"{u.requests} requests", file=out)
+        print(rule, file=out)
+
+
+def build_result(
+    row: ExecutionRow,
+    events: list[Event],
+    approvals: list[ApprovalRow],
+    steps: dict[str, StepRow],
+    *,
+    output: Any = None,
+    has_output: bool = False,
+) -> AgentResult:
+    """Assemble a result from stored rows. `output` overrides the stored one (same process)."""
+    return AgentResult(
+        execution_id=row.id,
+        status=Status(row.status),
+        output=output if has_output else load_output(row),
+        error=row.error,
+        events=events,
+        tool_calls=_tool_calls(events, approvals),
+        pending_approvals=[
+            PendingApproval(a.id, a.call_id, a.tool_name, loads(a.args), a.agent, a.rule,
+                            a.requested_at)
+            for a in approvals
+            if a.status == "pending"
+        ],
+        token_usage=_usage(steps),
+        agent=row.agent_name,
+    )
+
+
+def load_output(row: ExecutionRow) -> Any:
+    """The stored output, rebuilt as its declared type when that type can be imported."""
+    data = loads(row.output)
+    if data is None or not row.output_type:
+        return data
+    try:
+        module, _, qualname = row.output_type.partition(":")
+        target: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+        return TypeAdapter(target).validate_python(data)
+    except Exception:  # the type moved or cannot be imported here: plain JSON data
+        return data
+
+
+def _tool_calls(events: list[Event], approvals: list[ApprovalRow]) -> list[ToolCall]:
+    results = {e.call_id: e for e in events if e.type == "tool_result"}
+    status_of = {a.call_id: a.status for a in approvals}
+    calls = []
+    for e in events:
+        if e.type != "tool_call":
+            continue
+        done = results.get(e.call_id)
+        if done is not None:
+            status = "rejected" if status_of.get(e.call_id) == "rejected" else "done"
+        else:
+            status = "pending"
+        calls.append(ToolCall(e.tool_name, e.call_id, e.args, done.result if done else None,
+                              e.agent, status))
+    return calls
+
+
+def _usage(steps: dict[str, StepRow]) -> TokenUsage | None:
+    totals = [0, 0, 0, 0]
+    for step in steps.values():
+        if step.kind != "model" or step.status != "done":
+            continue
+        usage = (loads(step.payload) or {}).get("usage") or {}
+        for i, key in enumerate(("requests", "input_tokens", "output_tokens", "total_tokens")):
+            totals[i] += int(usage.get(key) or 0)
+    return TokenUsage(*totals) if any(totals[1:]) else None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,398 @@
+"""AgentRuntime: admits executions, runs them through an adapter, and resumes them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._errors import KeelError, LeaseLostError, _Cancelled, _Suspended
+from ._approvals import ApprovalPolicy, ApprovalRules
+from ._events import Status
+from ._execution import Execution
+from ._json import dumps, jsonable, loads
+from ._leases import OWNER, claim
+from ._references import find_reference, load_reference, type_reference
+from ._result import AgentResult, build_result
+from ._store import CHANGES, NewEvent, Store, default_database_url
+from ._worker import BackgroundLoop
+
+if TYPE_CHECKING:
+    from ..adapters import Adapter, RunOptions
+    from ._handle import AgentHandle, EventStream
+
+__all__ = ["AgentRuntime"]
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """What this process knows about an execution it admitted: the live agent and options."""
+
+    agent: Any
+    options: RunOptions
+
+
+class AgentRuntime:
+    """Runs agents of any supported framework durably, on one store.
+
+    Use it as a context manager (sync or async); on exit it waits for executions it started
+    in the background to finish or pause, then closes the store.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        require_approval: Sequence[str] = (),
+        approval_policy: ApprovalPolicy | None = None,
+        auto_resume: bool = True,
+        lease_seconds: float = 10.0,
+        poll_interval: float = 0.1,
+    ) -> None:
+        """
+        Args:
+            database_url: SQLAlchemy URL of the store; default `$KEEL_DATABASE_URL`, else
+                SQLite at `.keel/keel.db`.
+            require_approval: tool (or `transfer_to_*` handoff) names or globs whose calls
+                wait for a human, for agents you do not want to modify.
+            approval_policy: `(tool_name, args, ctx) -> Allow() | Deny(reason) | Ask() | None`,
+                consulted for every call first; None defers to the other rules.
+            auto_resume: resume executions this runtime admitted as soon as their approvals
+                are decided (by any process), in a background thread.
+            lease_seconds: how long another process waits before taking over an execution
+                whose owner stopped heartbeating (a dead owner on this host is seen at once).
+            poll_interval: how often streams and the background thread look at the store for
+                changes made by other processes.
+        """
+        self.database_url = database_url or default_database_url()
+        self.store = Store(self.database_url)
+        self.rules = ApprovalRules(tuple(require_approval), approval_policy)
+        self.auto_resume = auto_resume
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self._launches: dict[str, _Launch] = {}
+        self._background = BackgroundLoop(self._resume_decided, poll_interval)
+        self._closed = False
+
+    # -- context management ---------------------------------------------------------------
+
+    def __enter__(self) -> AgentRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> AgentRuntime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Wait for background executions to finish or pause, then release the store."""
+        if self._closed:
+            return
+        self._closed = True
+        self._background.close()
+        self.store.close()
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(
+        self,
+        agent: Any,
+        input: Any,
+        *,
+        run_config: Any = None,
+        context: Any = None,
+        max_turns: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> AgentResult:
+        """Run `agent` on `input` to completion or to its first pause; returns the result."""
+        _no_running_loop("run", "run_async")
+        return asyncio.run(
+            self.run_async(
+                agent, input, run_config=run_config, context=context, max_turns=max_turns,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    async def run_async(
+        self,
+        agent: Any,
+        input: Any,
+        *,
+        run_config: Any = None,
+        context: Any = None,
+        max_turns: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> AgentResult:
+        """`run()` for async code; the agent runs in the caller's event loop."""
+        options = _options(run_config, context, max_turns)
+        execution_id, row = self._admit(agent, input, options, idempotency_key)
+        if row is None:  # an execution with this idempotency key exists already
+            return await asyncio.to_thread(self._follow, execution_id)
+        return await self._execute(row, agent, options)
+
+    def start(
+        self,
+        agent: Any,
+        input: Any,
+        *,
+        run_config: Any = None,
+        context: Any = None,
+        max_turns: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> AgentHandle:
+        """Admit the run and return its handle at once; it runs in a background thread."""
+        from ._handle import AgentHandle
+
+        options = _options(run_config, context, max_turns)
+        execution_id, row = self._admit(agent, input, options, idempotency_key)
+        if row is not None:
+            self._background.submit(self._execute(row, agent, options))
+        return AgentHandle(execution_id, runtime=self)
+
+    def stream(
+        self,
+        agent: Any,
+        input: Any,
+        *,
+        run_config: Any = None,
+        context: Any = None,
+        max_turns: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> EventStream:
+        """Start the run and yield its events live, until it finishes or waits."""
+        handle = self.start(
+            agent, input, run_config=run_config, context=context, max_turns=max_turns,
+            idempotency_key=idempotency_key,
+        )
+        return handle.stream()
+
+    def resume(
+        self,
+        execution_id: str,
+        agent: Any = None,
+        *,
+        run_config: Any = None,
+        context: Any = None,
+        max_turns: int | None = None,
+    ) -> AgentResult:
+        """Continue a decided or crashed execution here; returns its result.
+
+        Journaled model turns and tool calls are answered from the journal. If another live
+        process owns the execution, this follows it to its next pause instead. The agent is
+        found by the reference recorded at admission unless given.
+        """
+        _no_running_loop("resume", "resume_async")
+        return asyncio.run(
+            self.resume_async(
+                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns
+            )
+        )
+
+    async def resume_async(
+        self,
+        execution_id: str,
+        agent: Any = None,
+        *,
+        run_config: Any = None,
+        context: Any = None,
+        max_turns: int | None = None,
+    ) -> AgentResult:
+        row = self.store.execution(execution_id)
+        if Status(row.status).is_settled:
+            return self.result(execution_id)
+        launch = self._launches.get(execution_id)
+        if agent is None:
+            agent = launch.agent if launch else load_reference(_require_ref(row))
+        options = _options(
+            run_config if run_config is not None else launch and launch.options.run_config,
+            context if context is not None else _stored_context(row, launch),
+            max_turns if max_turns is not None else loads(row.options).get("max_turns"),
+        )
+        claimed = claim(self.store, execution_id, lease_seconds=self.lease_seconds)
+        if claimed is None:
+            return await asyncio.to_thread(self._follow, execution_id)
+        return await self._execute(claimed, agent, options)
+
+    # -- results and handles --------------------------------------------------------------
+
+    def result(self, execution_id: str) -> AgentResult:
+        """The current result of an execution, loaded from the store."""
+        row = self.store.execution(execution_id)
+        return build_result(
+            row,
+            self.store.events(execution_id),
+            self.store.approvals(execution_id),
+            self.store.steps(execution_id),
+        )
+
+    def handle(self, execution_id: str) -> AgentHandle:
+        from ._handle import AgentHandle
+
+        return AgentHandle(execution_id, runtime=self)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _admit(
+        self, agent: Any, input: Any, options: RunOptions, idempotency_key: str | None
+    ) -> tuple[str, Any]:
+        from ..adapters import adapter_for
+
+        adapter = adapter_for(agent)
+        if idempotency_key is not None:
+            existing = self.store.find_by_idempotency_key(idempotency_key)
+            if existing is not None:
+                return existing, None
+        now = time.time()
+        output_type = adapter.output_type(agent)
+        values = {
+            "id": uuid.uuid4().hex,
+            "framework": adapter.framework,
+            "agent_name": adapter.agent_name(agent),
+            "agent_ref": find_reference(agent),
+            "input": dumps(input),
+            "options": dumps(_storable_options(options)),
+            "status": Status.RUNNING.value,
+            "output_type": type_reference(output_type) if output_type else None,
+            "idempotency_key": idempotency_key,
+            "lease_owner": OWNER,
+            "lease_epoch": 1,
+            "lease_expires_at": now + self.lease_seconds,
+            "created_at": now,
+            "updated_at": now,
+        }
+        self.store.insert_execution(values)
+        self._launches[values["id"]] = _Launch(agent, options)
+        return values["id"], self.store.execution(values["id"])
+
+    async def _execute(self, row: Any, agent: Any, options: RunOptions) -> AgentResult:
+        from ..adapters import adapter_named
+
+        adapter: Adapter = adapter_named(row.framework)
+        self._launches[row.id] = _Launch(agent, options)
+        ex = Execution(self.store, row, epoch=row.lease_epoch, rules=self.rules,
+                       lease_seconds=self.lease_seconds)
+        heartbeat = asyncio.create_task(self._heartbeat(ex))
+        output: Any = None
+        try:
+            outcome = await adapter.execute(ex, agent, loads(row.input), options)
+            if outcome.status == "completed":
+                output = outcome.output
+                self._finish(ex, Status.COMPLETED, events=[
+                    *outcome.events, NewEvent("done", data={"output": jsonable(output)})
+                ], output=dumps(output))
+        except _Suspended:
+            pass  # the adapter committed the WAITING state
+        except _Cancelled:
+            self._finish(ex, Status.CANCELLED, events=[NewEvent("cancelled")])
+        except LeaseLostError:
+            return await asyncio.to_thread(self._follow, row.id)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            self._finish(ex, Status.FAILED, events=[NewEvent("error", data={"content": message})],
+                         error=message)
+        finally:
+            heartbeat.cancel()
+        result = self.result(row.id)
+        if result.status is Status.COMPLETED:
+            result.output = output  # the live object, not its JSON copy
+        if result.status.is_terminal:
+            self._launches.pop(row.id, None)
+        elif self.auto_resume and not self._closed:
+            self._background.watch(row.id)
+        return result
+
+    def _finish(self, ex: Execution, status: Status, *, events: list[NewEvent],
+                **columns: Any) -> None:
+        ex.store.write(
+            ex.id, ex.epoch, events=events, status=status.value, finished_at=time.time(),
+            lease_owner=None, lease_expires_at=None, **columns,
+        )
+
+    async def _heartbeat(self, ex: Execution) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                ex.store.write(ex.id, ex.epoch, lease_seconds=self.lease_seconds)
+            except LeaseLostError:
+                return
+
+    async def _resume_decided(self, execution_id: str) -> bool:
+        """Background hook: resume a watched execution once it is QUEUED; True when done."""
+        status = Status(self.store.execution(execution_id).status)
+        if status is Status.QUEUED:
+            await self.resume_async(execution_id)
+            return Status(self.store.execution(execution_id).status).is_terminal
+        return status.is_terminal
+
+    def _follow(self, execution_id: str, timeout: float | None = None) -> AgentResult:
+        """Wait (in this thread) until the execution settles; returns its result."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            seen = CHANGES.version(execution_id)
+            row = self.store.execution(execution_id)
+            if Status(row.status).is_settled:
+                return self.result(execution_id)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"Execution {execution_id!r} is still {row.status} after {timeout} s."
+                )
+            CHANGES.wait(execution_id, seen, self.poll_interval)
+
+
+def _options(run_config: Any, context: Any, max_turns: int | None) -> RunOptions:
+    from ..adapters import RunOptions
+
+    return RunOptions(run_config=run_config, context=context, max_turns=max_turns)
+
+
+def _storable_options(options: RunOptions) -> dict[str, Any]:
+    """The options that survive a restart: JSON data only (a context that is not JSON is not)."""
+    stored: dict[str, Any] = {"max_turns": options.max_turns}
+    context = options.context
+    if isinstance(context, dict | list | str | int | float | bool):
+        stored["context"] = jsonable(context)
+    elif context is not None and hasattr(context, "model_dump"):
+        stored["context"] = context.model_dump(mode="json")
+        stored["context_type"] = type_reference(type(context))
+    return stored
+
+
+def _stored_context(row: Any, launch: _Launch | None) -> Any:
+    if launch is not None:
+        return launch.options.context
+    stored = loads(row.options)
+    if stored.get("context_type"):
+        return load_reference(stored["context_type"]).model_validate(stored["context"])
+    return stored.get("context")
+
+
+def _require_ref(row: Any) -> str:
+    if not row.agent_ref:
+        from .._errors import AgentNotFoundError
+
+        raise AgentNotFoundError(
+            f"Execution {row.id!r} recorded no reference to its agent {row.agent_name!r} (it "
+            "was not a module-level name when the run started). Pass it: "
+            "runtime.resume(execution_id, agent=...)."
+        )
+    return str(row.agent_ref)
+
+
+def _no_running_loop(name: str, alternative: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise KeelError(
+        f"AgentRuntime.{name}() cannot be called from a running event loop; "
+        f"use `await runtime.{alternative}(...)` instead."
+    )
+
+

@@ -1,0 +1,156 @@
+"""keel's tables and the ordered list of migrations that create them.
+
+The SQLModel classes describe the rows for queries. The schema itself is created by
+`MIGRATIONS`: the position of a migration in the list is its version number, and a shipped
+migration is never edited (add a new one instead). Every stored value is JSON text or a
+plain scalar; nothing is pickled. Times are seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+__all__ = ["MIGRATIONS", "ApprovalRow", "EventRow", "ExecutionRow", "StepRow"]
+
+
+class _KeelModel(SQLModel, registry=registry()):
+    """Own metadata, so a user's `SQLModel.metadata.create_all()` never touches keel's tables."""
+
+
+class ExecutionRow(_KeelModel, table=True):
+    __tablename__ = "keel_executions"
+
+    id: str = Field(primary_key=True)
+    framework: str
+    agent_name: str
+    agent_ref: str | None = None
+    input: str
+    options: str
+    status: str
+    output: str | None = None
+    output_type: str | None = None
+    error: str | None = None
+    idempotency_key: str | None = Field(default=None, unique=True)
+    parent_id: str | None = None
+    lease_owner: str | None = None
+    lease_epoch: int = 0
+    lease_expires_at: float | None = None
+    last_seq: int = 0
+    cancel_requested: int = 0
+    created_at: float
+    updated_at: float
+    finished_at: float | None = None
+
+
+class StepRow(_KeelModel, table=True):
+    """One journaled step: a model response or a tool call (intent, then result)."""
+
+    __tablename__ = "keel_steps"
+
+    execution_id: str = Field(primary_key=True, foreign_key="keel_executions.id")
+    step_key: str = Field(primary_key=True)
+    kind: str
+    name: str
+    status: str
+    attempt: int = 1
+    payload: str | None = None
+    started_at: float
+    finished_at: float | None = None
+
+
+class EventRow(_KeelModel, table=True):
+    __tablename__ = "keel_events"
+
+    execution_id: str = Field(primary_key=True, foreign_key="keel_executions.id")
+    seq: int = Field(primary_key=True)
+    type: str
+    agent: str | None = None
+    ts: float
+    data: str
+
+
+class ApprovalRow(_KeelModel, table=True):
+    __tablename__ = "keel_approvals"
+
+    id: str = Field(primary_key=True)
+    execution_id: str = Field(foreign_key="keel_executions.id")
+    call_id: str
+    tool_name: str
+    kind: str
+    agent: str | None = None
+    args: str
+    status: str
+    rule: str | None = None
+    requested_at: float
+    decided_at: float | None = None
+    reviewer: str | None = None
+    reason: str | None = None
+
+
+_V1 = [
+    """CREATE TABLE keel_executions (
+        id TEXT PRIMARY KEY,
+        framework TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        agent_ref TEXT,
+        input TEXT NOT NULL,
+        options TEXT NOT NULL,
+        status TEXT NOT NULL,
+        output TEXT,
+        output_type TEXT,
+        error TEXT,
+        idempotency_key TEXT UNIQUE,
+        parent_id TEXT,
+        lease_owner TEXT,
+        lease_epoch INTEGER NOT NULL DEFAULT 0,
+        lease_expires_at DOUBLE PRECISION,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        finished_at DOUBLE PRECISION
+    )""",
+    "CREATE INDEX keel_executions_status ON keel_executions (status, created_at)",
+    """CREATE TABLE keel_steps (
+        execution_id TEXT NOT NULL REFERENCES keel_executions (id) ON DELETE CASCADE,
+        step_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        payload TEXT,
+        started_at DOUBLE PRECISION NOT NULL,
+        finished_at DOUBLE PRECISION,
+        PRIMARY KEY (execution_id, step_key)
+    )""",
+    """CREATE TABLE keel_events (
+        execution_id TEXT NOT NULL REFERENCES keel_executions (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        agent TEXT,
+        ts DOUBLE PRECISION NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (execution_id, seq)
+    )""",
+    """CREATE TABLE keel_approvals (
+        id TEXT PRIMARY KEY,
+        execution_id TEXT NOT NULL REFERENCES keel_executions (id) ON DELETE CASCADE,
+        call_id TEXT NOT NULL,
+        tool_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        agent TEXT,
+        args TEXT NOT NULL,
+        status TEXT NOT NULL,
+        rule TEXT,
+        requested_at DOUBLE PRECISION NOT NULL,
+        decided_at DOUBLE PRECISION,
+        reviewer TEXT,
+        reason TEXT,
+        UNIQUE (execution_id, call_id)
+    )""",
+    "CREATE INDEX keel_approvals_status ON keel_approvals (status, requested_at)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1]
+"""Each entry is the statements of one schema version (version = index + 1)."""

@@ -1,0 +1,365 @@
+"""The store: one SQLAlchemy engine chosen by URL, keel's tables, and fenced writes.
+
+SQLite (the embedded default) runs in WAL mode with synchronous=FULL; write transactions start
+with BEGIN IMMEDIATE so that two processes never deadlock upgrading a read lock. PostgreSQL is
+chosen by a `postgresql+psycopg://` URL. Every write made on behalf of a running execution goes
+through `write()`, one transaction that is fenced by the lease epoch and allocates the event
+sequence numbers on the execution row itself.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
+from sqlalchemy.exc import OperationalError
+
+from .._errors import ExecutionNotFoundError, LeaseLostError, SchemaTooNewError, StoreError
+from ._events import EVENT_ADAPTER, Event
+from ._json import dumps, loads
+from ._schema import MIGRATIONS, ApprovalRow, EventRow, ExecutionRow, StepRow
+
+__all__ = ["NewEvent", "Store", "default_database_url"]
+
+EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
+STEPS = StepRow.__table__  # type: ignore[attr-defined]
+EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
+
+
+def default_database_url() -> str:
+    """`$KEEL_DATABASE_URL`, else SQLite at `.keel/keel.db` under the working directory."""
+    return os.environ.get("KEEL_DATABASE_URL") or f"sqlite:///{Path('.keel/keel.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append; the store gives it its sequence number and timestamp."""
+
+    type: str
+    agent: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class _Changes:
+    """Wakes in-process stream readers when an execution changes (other processes poll)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._versions: dict[str, int] = {}
+
+    def version(self, execution_id: str) -> int:
+        with self._cond:
+            return self._versions.get(execution_id, 0)
+
+    def notify(self, execution_id: str) -> None:
+        with self._cond:
+            self._versions[execution_id] = self._versions.get(execution_id, 0) + 1
+            self._cond.notify_all()
+
+    def wait(self, execution_id: str, seen: int, timeout: float) -> int:
+        with self._cond:
+            self._cond.wait_for(lambda: self._versions.get(execution_id, 0) != seen, timeout)
+            return self._versions.get(execution_id, 0)
+
+
+CHANGES = _Changes()
+
+
+class Store:
+    """keel's database. Safe to share between threads; one per process and URL is enough."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            _ensure_sqlite_directory(url)
+            self.engine = _sqlite_engine(url, writer=True)
+            self._reader = _sqlite_engine(url, writer=False)
+        else:
+            try:
+                self.engine = create_engine(url, pool_pre_ping=True)
+            except ImportError as exc:  # the driver is an extra
+                from .._errors import MissingExtraError
+
+                raise MissingExtraError(
+                    f"The database URL {_safe_url(url)!r} needs a driver that is not "
+                    f"installed ({exc}). Install it with: pip install 'keel[postgres]'"
+                ) from exc
+            self._reader = self.engine
+        self._migrate()
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self._reader.dispose()
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreError(
+                f"The database at {_safe_url(self.url)} could not be written: {exc.orig}. "
+                "Check that it is reachable and not locked by a stuck process."
+            ) from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self._reader.connect() as conn:
+            yield conn
+
+    # -- migrations -----------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        try:
+            with self.transaction() as conn:
+                if not self.is_sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(726_100_001)"))
+                current = _schema_version(conn)
+                if current > len(MIGRATIONS):
+                    raise SchemaTooNewError(
+                        f"The database at {_safe_url(self.url)} has keel schema version "
+                        f"{current}, but this keel knows versions up to {len(MIGRATIONS)}. It "
+                        "was written by a newer keel and was left unchanged: upgrade keel "
+                        "(pip install -U keel) or point KEEL_DATABASE_URL at another database."
+                    )
+                for version in range(current + 1, len(MIGRATIONS) + 1):
+                    for statement in MIGRATIONS[version - 1]:
+                        conn.exec_driver_sql(statement)
+                    if version == 1:
+                        conn.exec_driver_sql("CREATE TABLE keel_schema (version INTEGER NOT NULL)")
+                        conn.exec_driver_sql("INSERT INTO keel_schema (version) VALUES (1)")
+                    else:
+                        conn.execute(text("UPDATE keel_schema SET version = :v"), {"v": version})
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"Could not open the keel database at {_safe_url(self.url)}: {exc}"
+            ) from exc
+
+    # -- executions -----------------------------------------------------------------------
+
+    def insert_execution(self, values: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.execute(insert(EXECUTIONS).values(**values))
+        CHANGES.notify(values["id"])
+
+    def execution(self, execution_id: str) -> ExecutionRow:
+        with self.reading() as conn:
+            row = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)).first()
+        if row is None:
+            raise ExecutionNotFoundError(
+                f"No execution {execution_id!r} in the store at {_safe_url(self.url)}. "
+                "Check the id, and that KEEL_DATABASE_URL (or database_url=) points at the "
+                "store that ran it."
+            )
+        return ExecutionRow.model_validate(row._mapping)
+
+    def find_by_idempotency_key(self, key: str) -> str | None:
+        with self.reading() as conn:
+            found: str | None = conn.execute(
+                select(EXECUTIONS.c.id).where(EXECUTIONS.c.idempotency_key == key)
+            ).scalar()
+        return found
+
+    def write(
+        self,
+        execution_id: str,
+        epoch: int,
+        *,
+        events: Sequence[NewEvent] = (),
+        steps: Sequence[dict[str, Any]] = (),
+        approvals: Sequence[dict[str, Any]] = (),
+        lease_seconds: float | None = None,
+        **execution: Any,
+    ) -> bool:
+        """One fenced write transaction on behalf of the lease holder.
+
+        Appends `events`, upserts journal `steps`, inserts `approvals` and sets `execution`
+        columns. Raises `LeaseLostError` if the epoch is no longer current. Returns whether a
+        cancellation has been requested.
+        """
+        now = time.time()
+        values: dict[str, Any] = {
+            "last_seq": EXECUTIONS.c.last_seq + len(events),
+            "updated_at": now,
+            **execution,
+        }
+        if lease_seconds is not None:
+            values["lease_expires_at"] = now + lease_seconds
+        with self.transaction() as conn:
+            row = conn.execute(
+                update(EXECUTIONS)
+                .where(EXECUTIONS.c.id == execution_id, EXECUTIONS.c.lease_epoch == epoch)
+                .values(**values)
+                .returning(EXECUTIONS.c.last_seq, EXECUTIONS.c.cancel_requested)
+            ).first()
+            if row is None:
+                raise LeaseLostError(
+                    f"Execution {execution_id!r} was taken over by another process (lease "
+                    f"epoch {epoch} is stale); this process stopped writing to it."
+                )
+            _append_events(conn, execution_id, row.last_seq, events, now)
+            for step in steps:
+                _upsert_step(conn, execution_id, step, now)
+            if approvals:
+                conn.execute(insert(APPROVALS), list(approvals))
+        CHANGES.notify(execution_id)
+        return bool(row.cancel_requested)
+
+    def append_events(
+        self, conn: Connection, execution_id: str, events: Sequence[NewEvent], **execution: Any
+    ) -> None:
+        """Append events inside a transaction the caller holds (no lease needed)."""
+        now = time.time()
+        last = conn.execute(
+            update(EXECUTIONS)
+            .where(EXECUTIONS.c.id == execution_id)
+            .values(last_seq=EXECUTIONS.c.last_seq + len(events), updated_at=now, **execution)
+            .returning(EXECUTIONS.c.last_seq)
+        ).scalar_one()
+        _append_events(conn, execution_id, last, events, now)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def steps(self, execution_id: str) -> dict[str, StepRow]:
+        with self.reading() as conn:
+            rows = conn.execute(select(STEPS).where(STEPS.c.execution_id == execution_id))
+            return {r.step_key: StepRow.model_validate(r._mapping) for r in rows}
+
+    def approvals(self, execution_id: str) -> list[ApprovalRow]:
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(APPROVALS)
+                .where(APPROVALS.c.execution_id == execution_id)
+                .order_by(APPROVALS.c.requested_at, APPROVALS.c.call_id)
+            )
+            return [ApprovalRow.model_validate(r._mapping) for r in rows]
+
+    def events(self, execution_id: str, after: int = 0) -> list[Event]:
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(EVENTS)
+                .where(EVENTS.c.execution_id == execution_id, EVENTS.c.seq > after)
+                .order_by(EVENTS.c.seq)
+            )
+            return [_event(r) for r in rows]
+
+    def count_commits(self) -> _CommitCounter:
+        """Count write transactions on this engine (benchmarks and tests)."""
+        return _CommitCounter(self.engine)
+
+
+class _CommitCounter:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.count = 0
+
+    def _on_commit(self, conn: Connection) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _CommitCounter:
+        event.listen(self.engine, "commit", self._on_commit)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "commit", self._on_commit)
+
+
+def _append_events(
+    conn: Connection, execution_id: str, last_seq: int, events: Sequence[NewEvent], now: float
+) -> None:
+    if not events:
+        return
+    first = last_seq - len(events) + 1
+    conn.execute(
+        insert(EVENTS),
+        [
+            {
+                "execution_id": execution_id,
+                "seq": first + i,
+                "type": e.type,
+                "agent": e.agent,
+                "ts": now,
+                "data": dumps(e.data),
+            }
+            for i, e in enumerate(events)
+        ],
+    )
+
+
+def _upsert_step(conn: Connection, execution_id: str, step: dict[str, Any], now: float) -> None:
+    """Insert a step, or complete its intent row (same key) with the result."""
+    values = {"execution_id": execution_id, "started_at": now, **step}
+    if values.get("status") == "done":
+        values.setdefault("finished_at", now)
+    updated = conn.execute(
+        update(STEPS)
+        .where(STEPS.c.execution_id == execution_id, STEPS.c.step_key == step["step_key"])
+        .values(**{k: v for k, v in values.items() if k not in ("started_at",)})
+    )
+    if updated.rowcount == 0:
+        conn.execute(insert(STEPS).values(**values))
+
+
+def _event(row: Any) -> Event:
+    data = loads(row.data)
+    data.update(
+        type=row.type, execution_id=row.execution_id, seq=row.seq, ts=row.ts, agent=row.agent
+    )
+    return EVENT_ADAPTER.validate_python(data)
+
+
+def _schema_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, "keel_schema"):
+        return 0
+    return int(conn.exec_driver_sql("SELECT MAX(version) FROM keel_schema").scalar() or 0)
+
+
+def _sqlite_engine(url: str, *, writer: bool) -> Engine:
+    """The writer issues BEGIN IMMEDIATE itself; the reader runs each SELECT on its own."""
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    if writer:
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://…@{rest.split('@', 1)[1]}"
+    return url
