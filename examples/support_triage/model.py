@@ -67,8 +67,10 @@ def _decide(items: list[Any], tools: set[str], handoffs: dict[str, str]) -> list
         outcome = results["process_refund"]
         if "rejected" in outcome:
             return [_say(f"I'm sorry, I could not refund invoice {invoice}: {outcome}")]
-        return [_say(f"I've refunded invoice {invoice}: {outcome}. "
-                     "You'll see it on your statement in 3-5 business days.")]
+        amount = re.search(r"amount_usd\W+([\d.]+)", outcome)
+        paid = f"${float(amount[1]):.2f}" if amount else "the charge"
+        return [_say(f"I've refunded {paid} for invoice {invoice}. You'll see it on your "
+                     "statement in 3-5 business days.")]
     if "check_service_status" in tools:
         if "check_service_status" not in results:
             return [_call("check_service_status", {"region": "us-east"}, items)]

@@ -35,6 +35,8 @@ class RunOptions:
 class Outcome:
     status: Literal["completed", "waiting"]
     output: Any = None
+    agent: str | None = None
+    """The agent that produced the output."""
     events: Sequence[NewEvent] = field(default_factory=tuple)
     """Events to commit with the final status (guardrail results, for example)."""
 

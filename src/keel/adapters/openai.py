@@ -15,6 +15,7 @@ import inspect
 import json
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from agents import (
@@ -41,9 +42,9 @@ from openai.types.responses import (
 )
 from pydantic import TypeAdapter
 
-from .._errors import ReplayMismatchError
+from .._errors import ReplayMismatchError, _Suspended
 from .._tool import ToolSpec, tool_spec
-from ..runtime._execution import ApprovalRequest, Execution
+from ..runtime._execution import ApprovalRequest, Execution, rejection_message
 from ..runtime._json import jsonable
 from ..runtime._store import NewEvent
 from . import Outcome, RunOptions
@@ -88,6 +89,7 @@ class OpenAIAdapter:
         return Outcome(
             "completed",
             output=result.final_output,
+            agent=result.last_agent.name,
             events=[_guardrail_event(g, result.last_agent.name) for g in guardrails],
         )
 
@@ -152,32 +154,65 @@ class _Journal:
         return dataclasses.replace(run_config, **changes)
 
     async def model_turn(
-        self, call: Callable[[], Awaitable[ModelResponse]], handoffs: list[Handoff]
+        self, call: Callable[[Any], Awaitable[ModelResponse]], input: Any,
+        handoffs: list[Handoff],
     ) -> ModelResponse:
-        """Answer a model turn from the journal, or call the model and journal its response."""
+        """Answer a model turn from the journal, or call the model and journal its response.
+
+        A gated handoff in the response pauses the run. A rejected one is taken out of the
+        conversation: the model is asked again, told the reviewer's reason.
+        """
         ex = self.execution
         key = f"model:{ex.model_turn}"
+        response = await self._journaled(key, partial(call, input), handoffs)
+        while (gate := _first_handoff(response, handoffs)) is not None and \
+                ex.rules.may_gate(gate.name, flagged=False):
+            args = _parse_args(gate.arguments)
+            verdict = ex.verdict(gate.call_id, gate.name, args if isinstance(args, dict) else {},
+                                 agent=self.agent_name, kind="handoff")
+            ex.store_decision(gate.call_id, gate.name, self.agent_name, args, verdict, "handoff")
+            if verdict.action == "ask":
+                ex.suspend([ApprovalRequest(gate.call_id, gate.name, args, self.agent_name,
+                                            kind="handoff")])
+                raise _Suspended
+            if verdict.action != "reject":
+                self._record_handoff(gate, handoffs)
+                break
+            input = [*_as_items(input), gate.model_dump(mode="json", exclude_none=True),
+                     {"type": "function_call_output", "call_id": gate.call_id,
+                      "output": rejection_message(gate.name, verdict.reason)}]
+            key = f"{key}:after-rejection"
+            response = await self._journaled(key, partial(call, input), handoffs)
+        ex.model_turn += 1
+        return response
+
+    def _record_handoff(self, gate: ResponseFunctionToolCall, handoffs: list[Handoff]) -> None:
+        """The `handoff` event of a gated handoff, once it is approved (journaled: once)."""
+        key = f"handoff:{gate.call_id}"
+        if self.execution.recorded(key) is None:
+            target = next(h.agent_name for h in handoffs if h.tool_name == gate.name)
+            self.execution.record(key, kind="handoff", name=target, payload={"target": target},
+                                  events=[_handoff_event(self.agent_name, target, gate.call_id)])
+
+    async def _journaled(
+        self, key: str, call: Callable[[], Awaitable[ModelResponse]], handoffs: list[Handoff]
+    ) -> ModelResponse:
+        ex = self.execution
         agent = self.agent_name or "?"
         stored = ex.recorded(key)
         if stored is not None:
             if stored["agent"] != agent:
                 raise ReplayMismatchError(
-                    f"Execution {ex.id!r}: the journal recorded turn {ex.model_turn} for agent "
+                    f"Execution {ex.id!r}: the journal recorded {key} for agent "
                     f"{stored['agent']!r}, but the agent graph now asks {agent!r}. The agent "
                     "code changed since the run started; resume it with the code it ran with."
                 )
-            response = _decode(stored)
-        else:
-            ex.check_cancelled()
-            response = await call()
-            ex.record(
-                key,
-                kind="model",
-                name=agent,
-                payload=_encode(response, agent),
-                events=_model_events(response, agent, handoffs),
-            )
-        ex.model_turn += 1
+            return _decode(stored)
+        ex.check_cancelled()
+        response = await call()
+        gated = {h.tool_name for h in handoffs if ex.rules.may_gate(h.tool_name, flagged=False)}
+        ex.record(key, kind="model", name=agent, payload=_encode(response, agent),
+                  events=_model_events(response, agent, handoffs, gated))
         return response
 
 
@@ -193,10 +228,11 @@ class _JournaledModel(Model):
         output_schema: Any, handoffs: Any, tracing: Any, **kwargs: Any,
     ) -> ModelResponse:
         return await self.journal.model_turn(
-            lambda: self.inner.get_response(
-                system_instructions, input, model_settings, tools, output_schema, handoffs,
-                tracing, **kwargs,
+            lambda model_input: self.inner.get_response(
+                system_instructions, model_input, model_settings, tools, output_schema,
+                handoffs, tracing, **kwargs,
             ),
+            input,
             handoffs,
         )
 
@@ -345,7 +381,10 @@ def _decode(payload: dict[str, Any]) -> ModelResponse:
     )
 
 
-def _model_events(response: ModelResponse, agent: str, handoffs: list[Handoff]) -> list[NewEvent]:
+def _model_events(
+    response: ModelResponse, agent: str, handoffs: list[Handoff], gated: set[str]
+) -> list[NewEvent]:
+    """Events of one model response; a gated handoff gets its event when approved."""
     targets = {h.tool_name: h.agent_name for h in handoffs}
     events: list[NewEvent] = []
     handed_off = False
@@ -355,13 +394,13 @@ def _model_events(response: ModelResponse, agent: str, handoffs: list[Handoff]) 
             if text:
                 events.append(NewEvent("thinking", agent, {"content": text}))
         elif isinstance(item, ResponseOutputMessage):
-            text = "".join(getattr(c, "text", None) or getattr(c, "refusal", "") for c in item.content)
+            text = "".join(getattr(c, "text", None) or getattr(c, "refusal", "")
+                           for c in item.content)
             events.append(NewEvent("message", agent, {"content": text}))
         elif isinstance(item, ResponseFunctionToolCall):
             if item.name in targets:
-                if not handed_off:  # the SDK performs the first handoff only
-                    events.append(NewEvent("handoff", agent,
-                                           {"target": targets[item.name], "call_id": item.call_id}))
+                if not handed_off and item.name not in gated:  # the SDK takes the first only
+                    events.append(_handoff_event(agent, targets[item.name], item.call_id))
                 handed_off = True
             else:
                 args = _parse_args(item.arguments)
@@ -370,6 +409,22 @@ def _model_events(response: ModelResponse, agent: str, handoffs: list[Handoff]) 
                     "args": args if isinstance(args, dict) else {"_raw": item.arguments},
                 }))
     return events
+
+
+def _handoff_event(agent: str | None, target: str, call_id: str) -> NewEvent:
+    return NewEvent("handoff", agent, {"target": target, "call_id": call_id})
+
+
+def _first_handoff(
+    response: ModelResponse, handoffs: list[Handoff]
+) -> ResponseFunctionToolCall | None:
+    names = {h.tool_name for h in handoffs}
+    return next((item for item in response.output
+                 if isinstance(item, ResponseFunctionToolCall) and item.name in names), None)
+
+
+def _as_items(input: Any) -> list[Any]:
+    return [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
 
 
 def _parse_args(arguments: str | None) -> Any:

@@ -218,7 +218,8 @@ def decide(
 def _explain_nothing_to_decide(
     execution_id: str, status: str, rows: Sequence[Any], call_id: str | None
 ) -> None:
-    decided = [r for r in rows if r.status != "pending" and call_id in (None, r.call_id)]
+    decided = [r for r in rows
+               if r.status in ("approved", "rejected") and call_id in (None, r.call_id)]
     if decided:
         last = decided[-1]
         by = f" by {last.reviewer}" if last.reviewer else ""

@@ -6,7 +6,7 @@ the store are both built from stored rows, so they yield equal objects.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Where an execution stands. The execution table is the only source of truth for it."""
 
     QUEUED = "QUEUED"
@@ -53,11 +53,8 @@ class Status(str, Enum):
         """Nothing will happen without a decision: finished, waiting or in doubt."""
         return self.is_terminal or self in (Status.WAITING, Status.IN_DOUBT)
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class EventType(str, Enum):
+class EventType(StrEnum):
     THINKING = "thinking"
     MESSAGE = "message"
     TOOL_CALL = "tool_call"
@@ -73,9 +70,6 @@ class EventType(str, Enum):
     CANCELLED = "cancelled"
     ERROR = "error"
     DONE = "done"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class _EventBase(BaseModel):

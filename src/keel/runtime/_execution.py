@@ -257,14 +257,24 @@ class Execution:
         )
         return result
 
+    def store_decision(
+        self, call_id: str, tool_name: str, agent: str | None, args: Any, verdict: Verdict,
+        kind: Literal["tool", "handoff"] = "tool",
+    ) -> None:
+        """Commit a decision the policy made just now (no-op for stored or pending ones)."""
+        rows = self._policy_row(call_id, tool_name, agent, args, verdict, kind)
+        if rows:
+            self._write(approvals=rows)
+
     def _policy_row(
-        self, call_id: str, tool_name: str, agent: str | None, args: Any, verdict: Verdict
+        self, call_id: str, tool_name: str, agent: str | None, args: Any, verdict: Verdict,
+        kind: Literal["tool", "handoff"] = "tool",
     ) -> list[dict[str, Any]]:
         """A decision the policy made now is stored with the step it governs."""
         if call_id in self._decisions or verdict.action not in ("approve", "reject"):
             return []
         row = new_approval_row(
-            self.id, call_id=call_id, tool_name=tool_name, kind="tool", agent=agent,
+            self.id, call_id=call_id, tool_name=tool_name, kind=kind, agent=agent,
             args=args, verdict=verdict,
         )
         self._decisions[call_id] = ApprovalRow(**row)

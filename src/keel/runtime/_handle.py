@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from .._errors import ExecutionNotFoundError
-
 from ._approvals import decide
 from ._events import Event, Status
 from ._result import AgentResult

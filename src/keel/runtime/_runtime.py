@@ -285,7 +285,7 @@ class AgentRuntime:
             if outcome.status == "completed":
                 output = outcome.output
                 self._finish(ex, Status.COMPLETED, events=[
-                    *outcome.events, NewEvent("done", data={"output": jsonable(output)})
+                    *outcome.events, NewEvent("done", outcome.agent, {"output": jsonable(output)})
                 ], output=dumps(output))
         except _Suspended:
             pass  # the adapter committed the WAITING state

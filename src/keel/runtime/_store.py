@@ -94,7 +94,11 @@ class Store:
                     f"installed ({exc}). Install it with: pip install 'keel[postgres]'"
                 ) from exc
             self._reader = self.engine
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
@@ -109,9 +113,10 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
+            reason = " ".join(str(exc.orig).split())
             raise StoreError(
-                f"The database at {_safe_url(self.url)} could not be written: {exc.orig}. "
-                "Check that it is reachable and not locked by a stuck process."
+                f"The database at {_safe_url(self.url)} cannot be used: {reason} Check that it "
+                "is reachable and not locked by a stuck process."
             ) from exc
 
     @contextmanager
@@ -125,7 +130,7 @@ class Store:
         try:
             with self.transaction() as conn:
                 if not self.is_sqlite:
-                    conn.execute(text("SELECT pg_advisory_xact_lock(726_100_001)"))
+                    conn.execute(text("SELECT pg_advisory_xact_lock(726100001)"))
                 current = _schema_version(conn)
                 if current > len(MIGRATIONS):
                     raise SchemaTooNewError(

@@ -1,0 +1,179 @@
+"""keel's benchmark: `python -m bench [--quick]` from the repository root (`make bench`).
+
+Prints one Markdown table. Every row is measured next to a baseline taken in the same run,
+interleaved with it (alternating order) after a warm-up, so rows compare across machines:
+
+1. Demo run, wrapped vs bare. The support-triage ticket through
+   `examples.support_triage.agents.triage_agent` on its scripted model (triage -> billing ->
+   get_invoice -> process_refund -> answer). Bare: `await agents.Runner.run(agent, ticket)`.
+   Wrapped: `await runtime.run_async(agent, ticket)` on an `AgentRuntime` over a temporary
+   SQLite file with an approval policy that allows every call (the gated refund runs at once).
+   A second wrapped arm runs an ungated variant (no policy, `process_refund` as a plain
+   `function_tool`). Goal: wrapped p50 <= 1.3x bare p50.
+2. Journaling one step vs the store's single-commit floor. Journal: one `Execution.record()` of
+   a model step (the payload and 2 events the OpenAI adapter writes, ~520 B of JSON). Floor:
+   SQLite: a raw `sqlite3` connection on another file with keel's pragmas (WAL,
+   synchronous=FULL) doing BEGIN IMMEDIATE; INSERT of the same payload; COMMIT. PostgreSQL (in a
+   database created and dropped for the run; skipped if the server does not answer): a raw
+   psycopg autocommit INSERT. Goals (research/durability.md section 9, G1): SQLite p50 <= 1 ms,
+   p99 <= 5 ms, <= 4x floor; PostgreSQL p50 <= 2 ms, p99 <= 10 ms, <= 3x floor.
+3. Write transactions per journaled step during one wrapped demo run, counted with
+   `Store.count_commits()` and classified by the statements each transaction ran. The run's
+   admission and completion transactions are per run, not per step, and are left out of the
+   ratio (the all-in figure is in the row's note). Goal: <= 1 per step; an approved gated call
+   adds its intent row by design, so the demo row allows 1 more per approved call.
+
+p50/p99 are nearest-rank percentiles of wall-clock `time.perf_counter()` samples. Nothing is
+tuned to the goals: a MISS is a finding. `--strict` exits 1 when any goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from ._report import Row, render
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@dataclass(frozen=True)
+class Plan:
+    demo_runs: int
+    demo_warmup: int
+    steps: int
+    steps_warmup: int
+    pg_steps: int
+    pg_warmup: int
+
+
+FULL = Plan(demo_runs=200, demo_warmup=20, steps=2000, steps_warmup=200, pg_steps=1500,
+            pg_warmup=150)
+QUICK = Plan(demo_runs=40, demo_warmup=5, steps=1000, steps_warmup=50, pg_steps=300,
+             pg_warmup=30)
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples (about 20 s)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL row")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("KEEL_BENCH_POSTGRES_URL")
+        or os.environ.get("KEEL_TEST_POSTGRES_URL")
+        or DEFAULT_POSTGRES_URL,
+        help="an existing database to connect through; the benchmark creates and drops its own",
+    )
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="where the SQLite files go (default: a temporary directory)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if any goal is missed")
+    return parser.parse_args(argv)
+
+
+def _offline() -> None:
+    """Scripted models only, no tracing back end: set before the SDK and the demo load."""
+    os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
+    os.environ.pop("OPENAI_API_KEY", None)
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _filesystem(path: Path) -> str:
+    """The type of the filesystem holding `path` (fsync costs nothing on tmpfs)."""
+    best, kind = "", "unknown"
+    try:
+        with open("/proc/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                point = fields[1]
+                if str(path.resolve()).startswith(point) and len(point) > len(best):
+                    best, kind = point, fields[2]
+    except OSError:
+        pass
+    return kind
+
+
+def _postgres_rows(url: str, plan: Plan, header: list[str]) -> list[Row]:
+    from . import _journal
+    from ._postgres import Unreachable, bench_database
+
+    samples = _journal.Samples(plan.pg_steps, plan.pg_warmup)
+    try:
+        with bench_database(url) as database:
+            header.append(f"PostgreSQL {database.server_version} (loopback)")
+            _progress(f"journaling {samples.count} steps on PostgreSQL")
+            return [_journal.postgres_row(database.url, database.conninfo, samples)]
+    except Unreachable as exc:
+        return [_skipped("journal 1 step, PostgreSQL", f"PostgreSQL skipped: {exc}")]
+
+
+def _skipped(name: str, reason: str) -> Row:
+    return Row(name=name, n=None, p50=None, p99=None, baseline="-", base_p50=None,
+               base_p99=None, ratio=None, skipped=reason)
+
+
+def _measure(args: argparse.Namespace, plan: Plan, directory: Path, header: list[str]) -> list[Row]:
+    from . import _demo, _journal
+
+    steps: list[tuple[str, Callable[[], list[Row]]]] = [
+        (f"demo run x{plan.demo_runs} per arm (bare, wrapped, wrapped ungated)",
+         lambda: _demo.latency_rows(directory / "demo", runs=plan.demo_runs,
+                                    warmup=plan.demo_warmup)),
+        (f"journaling {plan.steps} steps on SQLite",
+         lambda: [_journal.sqlite_row(directory, _journal.Samples(plan.steps,
+                                                                  plan.steps_warmup))]),
+    ]
+    if args.no_postgres:
+        steps.append(("", lambda: [_skipped("journal 1 step, PostgreSQL", "--no-postgres")]))
+    else:
+        steps.append(("", lambda: _postgres_rows(args.postgres_url, plan, header)))
+    steps.append(("counting write transactions per step",
+                  lambda: _demo.commit_rows(directory / "commits")))
+    rows: list[Row] = []
+    for message, step in steps:
+        if message:
+            _progress(message)
+        rows.extend(step())
+    return rows
+
+
+def _header(plan_name: str, directory: Path) -> list[str]:
+    return [
+        f"keel benchmark ({plan_name}); Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}, SQLAlchemy {version('sqlalchemy')}, "
+        f"openai-agents {version('openai-agents')}, {os.cpu_count()} CPUs",
+        f"SQLite files in {directory} ({_filesystem(directory)})",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    _offline()
+    plan = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="keel-bench-", dir=args.dir) as name:
+        directory = Path(name)
+        for sub in ("demo", "commits"):
+            (directory / sub).mkdir()
+        header = _header("quick" if args.quick else "full", directory)
+        rows = _measure(args, plan, directory, header)
+    header.append(f"wall time {time.perf_counter() - started:.1f} s")
+    print("\n".join(header), end="\n\n")
+    print(render(rows))
+    missed = any(row.result == "MISS" for row in rows)
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,739 @@
+"""keel's OpenAI Agents SDK adapter with every way a user supplies models, agents and options.
+
+The scripted models here are pure functions of the request they get (the asking agent's
+instructions, its tools and handoffs, and the conversation so far): a run that resumes from the
+journal meets exactly the replies the first run met. They count their calls only to prove which
+turns reached a model and which were answered from the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from agents import (
+    Agent,
+    FunctionTool,
+    ModelResponse,
+    RunConfig,
+    RunContextWrapper,
+    Usage,
+    function_tool,
+    handoff,
+)
+from agents.models import _openai_shared
+from agents.models.interface import Model, ModelProvider
+from agents.run_config import CallModelData, ModelInputData
+from openai.types.responses import (
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+)
+from pydantic import BaseModel
+
+from keel import AgentHandle, AgentResult, AgentRuntime, Status, TokenUsage, ToolCall
+
+Item = ResponseFunctionToolCall | ResponseOutputMessage
+
+# -- scripted models --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a scripted model may look at: everything the SDK passes, nothing else."""
+
+    instructions: str
+    items: list[dict[str, Any]]
+    tools: frozenset[str]
+    handoffs: dict[str, str]  # target agent name -> transfer tool name
+    structured: bool
+
+    def user_text(self) -> str:
+        return next(str(i["content"]) for i in self.items if i.get("role") == "user")
+
+    def tool_outputs(self) -> dict[str, str]:
+        """call id -> output, for every tool call answered so far."""
+        return {str(i["call_id"]): str(i["output"]) for i in self.items
+                if i.get("type") == "function_call_output"}
+
+
+Reply = Callable[[Request], list[Item]]
+
+
+class ScriptedModel(Model):
+    """A Model whose every reply is `reply(request)`; reports `usage` per turn."""
+
+    def __init__(self, reply: Reply, usage: Usage | None = None) -> None:
+        self.reply = reply
+        self.usage = usage
+        self.calls = 0
+
+    async def get_response(  # type: ignore[override]
+        self, system_instructions: str | None, input: Any, model_settings: Any, tools: Any,
+        output_schema: Any, handoffs: Any, tracing: Any, **kwargs: Any,
+    ) -> ModelResponse:
+        self.calls += 1
+        items = [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
+        request = Request(
+            instructions=system_instructions or "",
+            items=[i if isinstance(i, dict) else i.model_dump() for i in items],
+            tools=frozenset(t.name for t in tools),
+            handoffs={h.agent_name: h.tool_name for h in handoffs},
+            structured=output_schema is not None and not output_schema.is_plain_text(),
+        )
+        usage = self.usage if self.usage is not None else Usage()
+        return ModelResponse(output=self.reply(request), usage=usage, response_id=None)
+
+    async def stream_response(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError("keel drives Runner.run, which does not stream")
+        yield
+
+
+class RecordingProvider(ModelProvider):
+    """A user's provider: resolves model names to scripted models and records each lookup."""
+
+    def __init__(self) -> None:
+        self.requested: list[str | None] = []
+        self.models: dict[str | None, ScriptedModel] = {}
+
+    def get_model(self, model_name: str | None) -> Model:
+        self.requested.append(model_name)
+        model = self.models.get(model_name)
+        if model is None:
+            model = self.models[model_name] = ScriptedModel(route_or_answer_as(model_name))
+        return model
+
+
+def function_call(name: str, args: dict[str, Any], call_id: str) -> ResponseFunctionToolCall:
+    return ResponseFunctionToolCall(
+        id=f"fc_{call_id}", call_id=call_id, type="function_call", name=name,
+        arguments=json.dumps(args), status="completed",
+    )
+
+
+def message(text: str) -> ResponseOutputMessage:
+    return ResponseOutputMessage(
+        id="msg_1", type="message", role="assistant", status="completed",
+        content=[ResponseOutputText(type="output_text", text=text, annotations=[])],
+    )
+
+
+def tool_then_answer(tool: str, args: dict[str, Any], call_id: str) -> Reply:
+    """Call `tool` once, then answer with what it returned."""
+
+    def reply(request: Request) -> list[Item]:
+        outputs = request.tool_outputs()
+        if call_id not in outputs:
+            return [function_call(tool, args, call_id)]
+        return [message(f"{tool} said: {outputs[call_id]}")]
+
+    return reply
+
+
+def route_or_answer_as(label: str | None) -> Reply:
+    """Agents with handoffs route on the ticket's words; the others answer, signed `label`."""
+
+    def reply(request: Request) -> list[Item]:
+        if request.handoffs:
+            target = "billing_agent" if "bill" in request.user_text().lower() else "tech_agent"
+            return [function_call(request.handoffs[target], {}, f"call_to_{target}")]
+        return [message(f"{label}: {request.instructions} handled it")]
+
+    return reply
+
+
+def echo_instructions(request: Request) -> list[Item]:
+    return [message(f"instructions were: {request.instructions}")]
+
+
+def refund_tool(needs_approval: Any, runs: list[dict[str, Any]]) -> FunctionTool:
+    def refund(invoice_id: str, amount: int) -> str:
+        """Refund an invoice."""
+        runs.append({"invoice_id": invoice_id, "amount": amount})
+        return f"refunded {amount} on {invoice_id}"
+
+    return function_tool(refund, needs_approval=needs_approval)
+
+
+REFUND_ARGS = {"invoice_id": "INV-1", "amount": 250}
+
+
+def steps_of(runtime: AgentRuntime, result: AgentResult) -> dict[str, tuple[str, str]]:
+    """step key -> (kind, name) of the journal's finished steps."""
+    steps = runtime.store.steps(result.execution_id)
+    return {key: (s.kind, s.name) for key, s in steps.items() if s.status == "done"}
+
+
+def event_types(result: AgentResult) -> list[str]:
+    return [e.type for e in result.events]
+
+
+# -- 1. a string model, resolved by the SDK's own default provider, over HTTP ----------------
+
+
+@dataclass
+class FakeOpenAI:
+    """A tiny OpenAI-compatible server: POST /v1/responses answers like the Responses API."""
+
+    server: HTTPServer
+    requests: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/v1"
+
+    def inputs(self) -> list[list[str]]:
+        """The item kinds each request sent, in order."""
+        return [[str(i.get("type") or i.get("role")) for i in body["input"]]
+                for _, body, _ in self.requests]
+
+
+def responses_api_reply(body: dict[str, Any]) -> dict[str, Any]:
+    """First turn: call lookup_order; once its output is in the input: answer with it."""
+    outputs = [i["output"] for i in body["input"] if i.get("type") == "function_call_output"]
+    if outputs:
+        output: dict[str, Any] = {
+            "id": "msg_http", "type": "message", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": f"Order: {outputs[0]}",
+                         "annotations": []}],
+        }
+    else:
+        output = {"id": "fc_http", "type": "function_call", "call_id": "call_http_1",
+                  "name": "lookup_order", "arguments": json.dumps({"order_id": "A-7"}),
+                  "status": "completed"}
+    return {
+        "id": "resp_test", "object": "response", "created_at": 0, "model": body["model"],
+        "output": [output], "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+        "status": "completed",
+        "usage": {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15,
+                  "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                  "output_tokens_details": {"reasoning_tokens": 0}},
+    }
+
+
+@pytest.fixture
+def fake_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """The fake server, with OPENAI_BASE_URL and OPENAI_API_KEY pointing the SDK at it.
+
+    How the SDK's default provider finds its endpoint (openai-agents 0.24.0): without a
+    run_config keel builds a fresh `RunConfig()`, whose default `model_provider` is a new
+    `MultiProvider`, which sends unprefixed names to a new `OpenAIProvider`. That provider
+    builds its `AsyncOpenAI` lazily, at the first `get_model`, from
+    `_openai_shared.get_default_openai_client()` if `agents.set_default_openai_client()` set
+    one, else from `AsyncOpenAI(api_key=get_default_openai_key() or $OPENAI_API_KEY,
+    base_url=$OPENAI_BASE_URL)`. So the environment is read on every run and no client is
+    cached across runs; only a process-wide default client, key or API choice set by other
+    code would redirect it, so those three globals are reset here for isolation. (The httpx
+    client shared by all providers, `openai_provider._http_client`, is reused across event
+    loops; this server speaks HTTP/1.0 and closes every connection, so no pooled connection
+    outlives the loop that opened it.)
+    """
+    fake: FakeOpenAI
+
+    class Handler(BaseHTTPRequestHandler):
+        timeout = 5  # a stuck client cannot hold the server thread forever
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            fake.requests.append((self.path, body, {k.lower(): v for k, v in self.headers.items()}))
+            if self.path != "/v1/responses":
+                self.send_error(404)
+                return
+            data = json.dumps(responses_api_reply(body)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    fake = FakeOpenAI(HTTPServer(("127.0.0.1", 0), Handler))
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setattr(_openai_shared, "_default_openai_client", None)
+    monkeypatch.setattr(_openai_shared, "_default_openai_key", None)
+    monkeypatch.setattr(_openai_shared, "_use_responses_by_default", True)
+    try:
+        yield fake
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
+        thread.join(timeout=5)
+
+
+def test_string_model_via_sdk_default_provider_resumes_without_new_requests(
+    fake_openai: FakeOpenAI, database_url: str
+) -> None:
+    lookups: list[str] = []
+
+    @function_tool
+    def lookup_order(order_id: str) -> str:
+        """Look an order up."""
+        lookups.append(order_id)
+        return f"{order_id} shipped"
+
+    agent = Agent(name="http_agent", instructions="Help.", model="gpt-keel-test",
+                  tools=[lookup_order])
+    with AgentRuntime(database_url, require_approval=["lookup_order"],
+                      auto_resume=False) as runtime:
+        first = runtime.run(agent, "Where is order A-7?")
+        assert first.status is Status.WAITING
+        assert [(p.tool_name, p.call_id, p.args) for p in first.pending_approvals] == [
+            ("lookup_order", "call_http_1", {"order_id": "A-7"})
+        ]
+        assert [path for path, _, _ in fake_openai.requests] == ["/v1/responses"]
+        _, body, headers = fake_openai.requests[0]
+        assert body["model"] == "gpt-keel-test"
+        assert headers["authorization"] == "Bearer sk-test"
+        assert lookups == []
+
+        AgentHandle(first.execution_id, runtime=runtime).approve(reviewer="dana")
+        done = runtime.resume(first.execution_id)
+        assert done.status is Status.COMPLETED, done.error
+        assert done.output == "Order: A-7 shipped"
+        assert lookups == ["A-7"]
+        # Turn 0 came from the journal: one new request only, for the turn after the tool.
+        assert fake_openai.inputs() == [
+            ["user"], ["user", "function_call", "function_call_output"]
+        ]
+        assert steps_of(runtime, done) == {
+            "model:0": ("model", "http_agent"),
+            "tool:call_http_1": ("tool", "lookup_order"),
+            "model:1": ("model", "http_agent"),
+        }
+        assert done.token_usage == TokenUsage(requests=2, input_tokens=20, output_tokens=10,
+                                              total_tokens=30)
+        assert runtime.resume(first.execution_id).output == "Order: A-7 shipped"
+    assert len(fake_openai.requests) == 2
+
+
+# -- 2-5. models on agents, on the RunConfig, and from the user's provider -------------------
+
+
+def test_model_instance_on_the_agent(runtime: AgentRuntime) -> None:
+    @function_tool
+    def ping() -> str:
+        """Ping."""
+        return "pong"
+
+    model = ScriptedModel(tool_then_answer("ping", {}, "call_ping"))
+    agent = Agent(name="own_model_agent", model=model, tools=[ping])
+    result = runtime.run(agent, "ping please")
+    assert result.status is Status.COMPLETED, result.error
+    assert result.output == "ping said: pong"
+    assert model.calls == 2
+    assert agent.model is model  # the user's agent is left as it was
+    assert steps_of(runtime, result) == {
+        "model:0": ("model", "own_model_agent"),
+        "tool:call_ping": ("tool", "ping"),
+        "model:1": ("model", "own_model_agent"),
+    }
+
+
+def test_run_config_model_instance_serves_every_agent(runtime: AgentRuntime) -> None:
+    model = ScriptedModel(route_or_answer_as("shared"))
+    billing = Agent(name="billing_agent", instructions="billing_agent", model="never-resolved")
+    tech = Agent(name="tech_agent", instructions="tech_agent")
+    triage = Agent(name="triage", model="never-resolved", handoffs=[billing, tech])
+    run_config = RunConfig(model=model)
+    result = runtime.run(triage, "My bill is wrong", run_config=run_config)
+    assert result.status is Status.COMPLETED, result.error
+    assert run_config.model is model  # keel composed a copy; the user's config is as it was
+    assert result.output == "shared: billing_agent handled it"
+    assert model.calls == 2
+    assert steps_of(runtime, result) == {
+        "model:0": ("model", "triage"),
+        "model:1": ("model", "billing_agent"),
+    }
+
+
+def test_users_provider_resolves_each_agents_model_name(runtime: AgentRuntime) -> None:
+    provider = RecordingProvider()
+    billing = Agent(name="billing_agent", instructions="billing_agent", model="billing-model")
+    tech = Agent(name="tech_agent", instructions="tech_agent", model="tech-model")
+    triage = Agent(name="triage", model="router-model", handoffs=[billing, tech])
+    run_config = RunConfig(model_provider=provider)
+    result = runtime.run(triage, "My bill is wrong", run_config=run_config)
+    assert result.status is Status.COMPLETED, result.error
+    assert run_config.model_provider is provider
+    assert result.output == "billing-model: billing_agent handled it"
+    assert provider.requested == ["router-model", "billing-model"]
+    assert {name: m.calls for name, m in provider.models.items()} == {
+        "router-model": 1, "billing-model": 1,
+    }
+    assert steps_of(runtime, result) == {
+        "model:0": ("model", "triage"),
+        "model:1": ("model", "billing_agent"),
+    }
+    assert [(e.agent, e.target) for e in result.events if e.type == "handoff"] == [
+        ("triage", "billing_agent")
+    ]
+
+
+def test_run_config_model_name_goes_through_the_users_provider(runtime: AgentRuntime) -> None:
+    provider = RecordingProvider()
+    tech = Agent(name="tech_agent", instructions="tech_agent", model="tech-model")
+    triage = Agent(name="triage", model="router-model", handoffs=[tech])
+    result = runtime.run(
+        triage, "The API is down",
+        run_config=RunConfig(model="override-model", model_provider=provider),
+    )
+    assert result.status is Status.COMPLETED, result.error
+    assert result.output == "override-model: tech_agent handled it"
+    assert set(provider.requested) == {"override-model"}
+    assert provider.models["override-model"].calls == 2
+    assert [s[0] for s in steps_of(runtime, result).values()] == ["model", "model"]
+
+
+# -- 6. handoffs: bare agents, handoff() objects, on_handoff callbacks ------------------------
+
+
+def test_bare_agent_and_handoff_object_targets_give_handoff_events(
+    runtime: AgentRuntime,
+) -> None:
+    callbacks: list[str] = []
+
+    def on_handoff(context: RunContextWrapper[Any]) -> None:
+        callbacks.append("tech_agent")
+
+    model = ScriptedModel(route_or_answer_as("m"))
+    billing = Agent(name="billing_agent", instructions="billing_agent", model=model)
+    tech = Agent(name="tech_agent", instructions="tech_agent", model=model)
+    triage = Agent(name="triage", model=model,
+                   handoffs=[billing, handoff(tech, on_handoff=on_handoff)])
+
+    to_billing = runtime.run(triage, "Billing question")
+    assert to_billing.status is Status.COMPLETED, to_billing.error
+    assert to_billing.output == "m: billing_agent handled it"
+    assert [(e.agent, e.target, e.call_id) for e in to_billing.events
+            if e.type == "handoff"] == [("triage", "billing_agent", "call_to_billing_agent")]
+    assert callbacks == []
+
+    to_tech = runtime.run(triage, "Login error")
+    assert to_tech.status is Status.COMPLETED, to_tech.error
+    assert to_tech.output == "m: tech_agent handled it"
+    assert [(e.agent, e.target) for e in to_tech.events if e.type == "handoff"] == [
+        ("triage", "tech_agent")
+    ]
+    assert callbacks == ["tech_agent"]
+    assert event_types(to_tech) == ["handoff", "message", "done"]
+
+
+def test_handoff_object_without_callback(runtime: AgentRuntime) -> None:
+    model = ScriptedModel(route_or_answer_as("m"))
+    billing = Agent(name="billing_agent", instructions="billing_agent", model=model)
+    triage = Agent(name="triage", model=model, handoffs=[handoff(billing)])
+    result = runtime.run(triage, "A billing problem")
+    assert result.status is Status.COMPLETED, result.error
+    assert result.output == "m: billing_agent handled it"
+    assert [e.target for e in result.events if e.type == "handoff"] == ["billing_agent"]
+
+
+class Escalation(BaseModel):
+    reason: str
+
+
+def escalate_with_reason(request: Request) -> list[Item]:
+    if request.handoffs:
+        reason = {"reason": f"user said {request.user_text()!r}"}
+        return [function_call(request.handoffs["tech_agent"], reason, "call_escalate")]
+    return [message(f"{request.instructions} took it")]
+
+
+def test_on_handoff_with_input_type_gets_the_parsed_input(runtime: AgentRuntime) -> None:
+    received: list[Escalation] = []
+
+    def on_handoff(context: RunContextWrapper[Any], escalation: Escalation) -> None:
+        received.append(escalation)
+
+    model = ScriptedModel(escalate_with_reason)
+    tech = Agent(name="tech_agent", instructions="tech_agent", model=model)
+    triage = Agent(name="triage", model=model, handoffs=[
+        handoff(tech, on_handoff=on_handoff, input_type=Escalation)
+    ])
+    result = runtime.run(triage, "it broke")
+    assert result.status is Status.COMPLETED, result.error
+    assert result.output == "tech_agent took it"
+    assert received == [Escalation(reason="user said 'it broke'")]
+    assert [(e.target, e.call_id) for e in result.events if e.type == "handoff"] == [
+        ("tech_agent", "call_escalate")
+    ]
+
+
+def route_then_refund(request: Request) -> list[Item]:
+    """triage hands off to billing_agent, which refunds, then answers (as a Ticket if asked)."""
+    if request.handoffs:
+        return [function_call(request.handoffs["billing_agent"], {}, "call_to_billing")]
+    if "call_refund" not in request.tool_outputs():
+        return [function_call("refund", REFUND_ARGS, "call_refund")]
+    if request.structured:
+        return [message(Ticket(category="billing", priority=1).model_dump_json())]
+    return [message("refunded")]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "keel bug: the user's on_handoff callback is not journaled; resume re-runs the graph from "
+    "its input and the SDK invokes the handoff again for the journaled turn, so the callback "
+    "runs once more on every resume (DESIGN: finished work is not re-run on resume)"))
+def test_on_handoff_does_not_run_again_on_resume(database_url: str) -> None:
+    callbacks: list[str] = []
+    runs: list[dict[str, Any]] = []
+    model = ScriptedModel(route_then_refund)
+    billing = Agent(name="billing_agent", model=model, tools=[refund_tool(True, runs)])
+    triage = Agent(name="triage", model=model, handoffs=[
+        handoff(billing, on_handoff=lambda context: callbacks.append("billing_agent"))
+    ])
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
+        first = runtime.run(triage, "refund please")
+        assert first.status is Status.WAITING, first.error
+        assert callbacks == ["billing_agent"]
+        AgentHandle(first.execution_id, runtime=runtime).approve()
+        done = runtime.resume(first.execution_id)
+        assert done.status is Status.COMPLETED, done.error
+        assert runs == [REFUND_ARGS]
+        assert callbacks == ["billing_agent"]
+
+
+# -- 7. structured output ------------------------------------------------------------------
+
+
+class Ticket(BaseModel):
+    """Module-level so keel can record it as `module:qualname` and load it again."""
+
+    category: str
+    priority: int
+
+
+def answer_with_ticket(request: Request) -> list[Item]:
+    assert request.structured, "the agent's output_type did not reach the model"
+    return [message(Ticket(category="billing", priority=2).model_dump_json())]
+
+
+def test_pydantic_output_type_survives_a_new_runtime(
+    runtime: AgentRuntime, database_url: str
+) -> None:
+    agent = Agent(name="classifier", model=ScriptedModel(answer_with_ticket),
+                  output_type=Ticket)
+    result = runtime.run(agent, "charged twice")
+    assert result.status is Status.COMPLETED, result.error
+    assert isinstance(result.output, Ticket)
+    assert result.output == Ticket(category="billing", priority=2)
+    done = next(e for e in result.events if e.type == "done")
+    assert done.output == {"category": "billing", "priority": 2}
+    with AgentRuntime(database_url) as other:
+        loaded = other.result(result.execution_id).output
+    assert isinstance(loaded, Ticket)
+    assert loaded == result.output
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "keel bug: AgentRuntime._admit records output_type from the starting agent only; when the "
+    "final output comes from a handoff target with its own output_type, the stored reference "
+    "is None (or the wrong class), so a result loaded from the store is a dict, not the model"))
+def test_output_type_of_a_handoff_target_survives_a_new_runtime(
+    runtime: AgentRuntime, database_url: str
+) -> None:
+    runs: list[dict[str, Any]] = []
+    model = ScriptedModel(route_then_refund)
+    billing = Agent(name="billing_agent", model=model, tools=[refund_tool(False, runs)],
+                    output_type=Ticket)
+    triage = Agent(name="triage", model=model, handoffs=[billing])
+    result = runtime.run(triage, "refund please")
+    assert result.status is Status.COMPLETED, result.error
+    assert isinstance(result.output, Ticket)
+    with AgentRuntime(database_url) as other:
+        loaded = other.result(result.execution_id).output
+    assert loaded == Ticket(category="billing", priority=1)
+
+
+# -- 8. context -----------------------------------------------------------------------------
+
+
+@dataclass
+class UserContext:
+    user_id: str
+    seen_by_tools: list[str] = field(default_factory=list)
+
+
+def test_tools_see_the_users_context_object(runtime: AgentRuntime) -> None:
+    @function_tool
+    def whoami(wrapper: RunContextWrapper[UserContext]) -> str:
+        """Who is asking."""
+        wrapper.context.seen_by_tools.append("whoami")
+        return wrapper.context.user_id
+
+    context = UserContext(user_id="u-42")
+    agent = Agent(name="ctx_agent", model=ScriptedModel(tool_then_answer("whoami", {}, "c1")),
+                  tools=[whoami])
+    result = runtime.run(agent, "who am I?", context=context)
+    assert result.status is Status.COMPLETED, result.error
+    assert result.output == "whoami said: u-42"
+    assert context.seen_by_tools == ["whoami"]
+
+
+# -- 9. max_turns -----------------------------------------------------------------------------
+
+
+def test_max_turns_exceeded_fails_the_run(runtime: AgentRuntime) -> None:
+    @function_tool
+    def ping() -> str:
+        """Ping."""
+        return "pong"
+
+    model = ScriptedModel(tool_then_answer("ping", {}, "call_ping"))
+    agent = Agent(name="short_agent", model=model, tools=[ping])
+    result = runtime.run(agent, "ping", max_turns=1)
+    assert result.status is Status.FAILED
+    assert model.calls == 1
+    errors = [e.content for e in result.events if e.type == "error"]
+    assert len(errors) == 1 and errors[0].startswith("MaxTurnsExceeded"), errors
+    assert result.error is not None and "MaxTurnsExceeded" in result.error
+    assert "done" not in event_types(result)
+
+
+# -- 10. tool events, done, token usage -------------------------------------------------------
+
+
+def test_tool_events_done_and_summed_token_usage(
+    runtime: AgentRuntime, database_url: str
+) -> None:
+    @function_tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    model = ScriptedModel(tool_then_answer("add", {"a": 2, "b": 3}, "call_add_1"),
+                          usage=Usage(requests=1, input_tokens=11, output_tokens=4,
+                                      total_tokens=15))
+    agent = Agent(name="calculator", model=model, tools=[add])
+    result = runtime.run(agent, "2 + 3?")
+    assert result.status is Status.COMPLETED, result.error
+    assert event_types(result) == ["tool_call", "tool_result", "message", "done"]
+    call, output, said, done = result.events
+    assert (call.agent, call.tool_name, call.call_id, call.args) == (
+        "calculator", "add", "call_add_1", {"a": 2, "b": 3})
+    assert (output.agent, output.tool_name, output.call_id, output.result) == (
+        "calculator", "add", "call_add_1", 5)
+    assert said.content == "add said: 5"
+    assert done.output == "add said: 5" == result.output
+    assert [e.seq for e in result.events] == sorted({e.seq for e in result.events})
+    assert result.tool_calls == [ToolCall("add", "call_add_1", {"a": 2, "b": 3}, 5,
+                                          "calculator", "done")]
+    assert result.token_usage == TokenUsage(requests=2, input_tokens=22, output_tokens=8,
+                                            total_tokens=30)
+    with AgentRuntime(database_url) as other:
+        assert other.result(result.execution_id).events == result.events
+
+
+def test_no_token_usage_when_the_model_reports_none(runtime: AgentRuntime) -> None:
+    agent = Agent(name="quiet", instructions="be quiet", model=ScriptedModel(echo_instructions))
+    result = runtime.run(agent, "hi")
+    assert result.status is Status.COMPLETED, result.error
+    assert result.token_usage is None
+
+
+# -- 11. the SDK's own needs_approval ---------------------------------------------------------
+
+
+def test_native_needs_approval_true_waits_then_runs_once(runtime: AgentRuntime) -> None:
+    runs: list[dict[str, Any]] = []
+    model = ScriptedModel(tool_then_answer("refund", REFUND_ARGS, "call_refund"))
+    agent = Agent(name="refunder", model=model, tools=[refund_tool(True, runs)])
+    first = runtime.run(agent, "refund INV-1")
+    assert first.status is Status.WAITING, first.error
+    assert [(p.tool_name, p.call_id, p.args, p.agent, p.rule)
+            for p in first.pending_approvals] == [
+        ("refund", "call_refund", REFUND_ARGS, "refunder", "needs_approval")
+    ]
+    assert runs == []
+    assert event_types(first) == ["tool_call", "waiting"]
+
+    AgentHandle(first.execution_id, runtime=runtime).approve(reviewer="dana")
+    done = runtime.resume(first.execution_id)
+    assert done.status is Status.COMPLETED, done.error
+    assert done.output == "refund said: refunded 250 on INV-1"
+    assert runs == [REFUND_ARGS]
+    assert model.calls == 2  # turn 0 was answered from the journal on resume
+
+
+async def never(context: RunContextWrapper[Any], params: dict[str, Any], call_id: str) -> bool:
+    return False
+
+
+def never_sync(context: RunContextWrapper[Any], params: dict[str, Any], call_id: str) -> bool:
+    return False
+
+
+@pytest.mark.parametrize("needs_approval", [False, never, never_sync],
+                         ids=["false", "async-callable", "sync-callable"])
+def test_needs_approval_that_says_no_lets_the_call_run(
+    runtime: AgentRuntime, needs_approval: Any
+) -> None:
+    runs: list[dict[str, Any]] = []
+    model = ScriptedModel(tool_then_answer("refund", REFUND_ARGS, "call_refund"))
+    agent = Agent(name="refunder", model=model, tools=[refund_tool(needs_approval, runs)])
+    result = runtime.run(agent, "refund INV-1")
+    assert result.status is Status.COMPLETED, result.error
+    assert runs == [REFUND_ARGS]
+    assert result.pending_approvals == []
+    assert runtime.store.approvals(result.execution_id) == []
+
+
+def test_needs_approval_callable_sees_the_arguments(runtime: AgentRuntime) -> None:
+    asked: list[tuple[dict[str, Any], str]] = []
+
+    async def over_100(context: RunContextWrapper[Any], params: dict[str, Any],
+                       call_id: str) -> bool:
+        asked.append((params, call_id))
+        return int(params["amount"]) > 100
+
+    runs: list[dict[str, Any]] = []
+    model = ScriptedModel(tool_then_answer("refund", REFUND_ARGS, "call_refund"))
+    agent = Agent(name="refunder", model=model, tools=[refund_tool(over_100, runs)])
+    result = runtime.run(agent, "refund INV-1")
+    assert result.status is Status.WAITING, result.error
+    assert asked == [(REFUND_ARGS, "call_refund")]
+    assert [p.call_id for p in result.pending_approvals] == ["call_refund"]
+    assert runs == []
+
+
+# -- 12. the user's call_model_input_filter ---------------------------------------------------
+
+
+def sign_instructions(data: CallModelData[Any]) -> ModelInputData:
+    return ModelInputData(input=data.model_data.input,
+                          instructions=f"{data.model_data.instructions} [filtered]")
+
+
+async def sign_instructions_async(data: CallModelData[Any]) -> ModelInputData:
+    return sign_instructions(data)
+
+
+@pytest.mark.parametrize("user_filter", [sign_instructions, sign_instructions_async],
+                         ids=["sync", "async"])
+def test_users_call_model_input_filter_still_runs(
+    runtime: AgentRuntime, user_filter: Callable[[CallModelData[Any]], Any]
+) -> None:
+    seen: list[tuple[str, Any]] = []
+
+    def recording_filter(data: CallModelData[Any]) -> Any:
+        seen.append((data.agent.name, data.context))
+        return user_filter(data)
+
+    agent = Agent(name="filtered", instructions="Be brief.",
+                  model=ScriptedModel(echo_instructions))
+    context = {"tenant": "acme"}
+    result = runtime.run(agent, "hi", context=context,
+                         run_config=RunConfig(call_model_input_filter=recording_filter))
+    assert result.status is Status.COMPLETED, result.error
+    assert result.output == "instructions were: Be brief. [filtered]"
+    assert seen == [("filtered", context)]

@@ -1,0 +1,57 @@
+"""The support-triage demo, run as `make demo` runs it: a real process, no terminal."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+
+def demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KEEL_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("OPENAI_API_KEY", None)
+    return subprocess.run([sys.executable, "-m", "examples.support_triage", *args], cwd=tmp_path,
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_demo_streams_waits_approves_and_finishes(tmp_path: Path) -> None:
+    run = demo(tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    order = ["hands off to billing_specialist", "calls get_invoice", "calls process_refund",
+             "waiting for approval of process_refund", "Approved automatically, because stdin "
+             "is not a terminal", "process_refund approved", "resumed", "process_refund returned",
+             "I've refunded $99.00 for invoice INV-8821", "status COMPLETED", "Execution id:"]
+    positions = [out.find(text) for text in order]
+    assert -1 not in positions, out
+    assert positions == sorted(positions), out
+
+
+def test_demo_reject_tells_the_customer(tmp_path: Path) -> None:
+    run = demo(tmp_path, "--reject", "Refunds need a manager")
+    assert run.returncode == 0, run.stderr
+    assert "process_refund rejected by" in run.stdout
+    assert "could not refund invoice INV-8821" in run.stdout
+    assert "Refunds need a manager" in run.stdout
+
+
+def test_demo_decided_from_another_terminal(tmp_path: Path) -> None:
+    waiting = demo(tmp_path, "--wait")
+    assert waiting.returncode == 0, waiting.stderr
+    execution_id = re.search(r"Execution id: (\w+)", waiting.stdout)[1]  # type: ignore[index]
+    assert f"approve {execution_id}" in waiting.stdout
+    approved = demo(tmp_path, "approve", execution_id)
+    assert approved.returncode == 0 and "Approved" in approved.stdout
+    again = demo(tmp_path, "approve", execution_id)
+    assert again.returncode == 1
+    assert again.stderr.startswith("error: ") and "already approved" in again.stderr
+    assert "Traceback" not in again.stderr
+    resumed = demo(tmp_path, "resume", execution_id)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "status COMPLETED" in resumed.stdout and "refunded $99.00" in resumed.stdout

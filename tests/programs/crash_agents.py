@@ -1,0 +1,138 @@
+"""Test-only agents that mirror examples/support_triage and can die at chosen points.
+
+The model is the example's `SupportScriptedModel`, so the conversation, call ids and final answer
+are the example's; the refund tool is approval-free so an uninterrupted run completes. Nothing
+here hooks keel: the kill points sit in the user's code (model and tools), where a real crash
+would happen, and keel must recover from them as it would from any other.
+
+Environment variables (all optional):
+
+    KEEL_TEST_KILL_AT   where this process SIGKILLs itself:
+                          model:N:before        entering this process's Nth model call
+                          model:N:after         after that call returned, before keel journals it
+                          tool:NAME:after_effect  inside tool NAME, after its side effect
+    KEEL_TEST_HANG_AT   the same syntax, but the process blocks there so that the parent can
+                        SIGKILL it from outside
+    KEEL_TEST_TOOL_LEDGER  file that every tool run appends one fsynced JSON line to
+    SUPPORT_LEDGER, SUPPORT_MODEL_CALLS  read by the example's backend and model
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any
+
+from agents import Agent, ModelResponse, function_tool, handoff
+from agents.models.interface import Model
+
+import keel
+from examples.support_triage import backend
+from examples.support_triage.model import SupportScriptedModel
+
+_live_model_calls = 0  # model calls this process made (journaled turns never reach the model)
+
+
+def checkpoint(point: str) -> None:
+    """Die (or block until killed) if this process was told to at `point`."""
+    if os.environ.get("KEEL_TEST_KILL_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("KEEL_TEST_HANG_AT") == point:
+        time.sleep(120)  # the parent kills us long before this ends
+        raise RuntimeError(f"nobody killed the process hanging at {point}")
+
+
+def record_tool_run(tool: str, **fields: Any) -> None:
+    """Append one fsynced line per tool run, so that runs in killed processes are counted too."""
+    path = os.environ.get("KEEL_TEST_TOOL_LEDGER")
+    if not path:
+        return
+    call = keel.current_call()
+    line = {
+        "tool": tool,
+        "pid": os.getpid(),
+        "call_id": call.call_id if call else None,
+        "idempotency_key": call.idempotency_key if call else None,
+        "attempt": call.attempt if call else None,
+        **fields,
+    }
+    with open(path, "a") as f:
+        f.write(json.dumps(line) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class KillableModel(Model):
+    """The example's scripted model, with kill points around each call this process makes."""
+
+    def __init__(self) -> None:
+        self.inner = SupportScriptedModel()
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
+        global _live_model_calls
+        _live_model_calls += 1
+        checkpoint(f"model:{_live_model_calls}:before")
+        response = await self.inner.get_response(*args, **kwargs)
+        checkpoint(f"model:{_live_model_calls}:after")
+        return response
+
+    async def stream_response(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError("keel drives Runner.run, which does not stream")
+        yield
+
+
+MODEL = KillableModel()
+
+
+@function_tool
+def get_invoice(invoice_id: str) -> dict:
+    """Fetch an invoice by ID."""
+    record_tool_run("get_invoice")
+    checkpoint("tool:get_invoice:after_effect")
+    return backend.INVOICES.get(invoice_id, {"error": f"no invoice {invoice_id}"})
+
+
+@function_tool
+def process_refund(invoice_id: str, reason: str) -> dict:
+    """Issue a full refund for an invoice (approval-free here, unlike the example)."""
+    call = keel.current_call()
+    result = backend.refund(invoice_id, reason, call.idempotency_key if call else None)
+    record_tool_run("process_refund")
+    checkpoint("tool:process_refund:after_effect")
+    return result
+
+
+def _gated_refund(invoice_id: str, reason: str) -> dict:
+    """Issue a full refund for an invoice. Requires human approval."""
+    call = keel.current_call()
+    result = backend.refund(invoice_id, reason, call.idempotency_key if call else None)
+    record_tool_run("process_refund")
+    checkpoint("tool:process_refund:after_effect")
+    return result
+
+
+# The example's gated refund plus a kill point; it keeps the example's tool name, which the
+# scripted model looks for.
+gated_refund = keel.tool(approval_required=True)(
+    function_tool(_gated_refund, name_override="process_refund")
+)
+
+billing_agent = Agent(
+    name="billing_specialist",
+    model=MODEL,
+    instructions="You handle billing questions. Always look up the invoice first.",
+    tools=[get_invoice, process_refund],
+)
+
+triage_agent = Agent(
+    name="support_triage",
+    model=MODEL,
+    instructions="Hand billing questions off to the billing specialist.",
+    handoffs=[handoff(billing_agent)],
+)
+
+gated_billing_agent = billing_agent.clone(tools=[get_invoice, gated_refund])
+
+gated_triage_agent = triage_agent.clone(handoffs=[handoff(gated_billing_agent)])

@@ -1,0 +1,187 @@
+"""The runtime API: run, start, stream, resume, handles, results, module-level functions."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agents import Agent, function_tool
+from examples.support_triage.agents import triage_agent
+from scripted import ScriptedModel, call, say
+
+import keel
+from keel import (
+    AgentHandle,
+    AgentNotFoundError,
+    AgentRuntime,
+    KeelError,
+    Status,
+    UnsupportedAgentError,
+)
+
+TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
+GATE = threading.Event()  # a tool blocks on it, so tests can watch a run that is mid-way
+
+
+@function_tool
+def slow_lookup(order: str) -> str:
+    """Look an order up (waits for the test to let it finish)."""
+    assert GATE.wait(20), "the test never opened the gate"
+    return f"{order}: shipped"
+
+
+def _slow_script(agent: str, outputs: dict[str, str]) -> list[Any]:
+    if "slow_lookup" not in outputs:
+        return [call("slow_lookup", "s1", order="A-1")]
+    return [say(f"Your order {outputs['slow_lookup']}")]
+
+
+slow_agent = Agent(name="slow", instructions="slow: look it up",
+                   model=ScriptedModel(_slow_script), tools=[slow_lookup])
+
+
+@pytest.fixture(autouse=True)
+def _close_gate() -> None:
+    GATE.clear()
+
+
+def test_stream_yields_events_live_and_stops_when_waiting(runtime: AgentRuntime) -> None:
+    types = [(e.type, getattr(e, "tool_name", None) or getattr(e, "target", None))
+             for e in runtime.stream(triage_agent, TICKET)]
+    assert types == [
+        ("handoff", "billing_specialist"),
+        ("tool_call", "get_invoice"),
+        ("tool_result", "get_invoice"),
+        ("tool_call", "process_refund"),
+        ("waiting", "process_refund"),
+    ]
+
+
+def test_events_arrive_while_the_run_is_still_going(runtime: AgentRuntime) -> None:
+    seen = []
+    for event in runtime.stream(slow_agent, "where is A-1?"):
+        seen.append(event.type)
+        if event.type == "tool_call":  # the tool is blocked: this event is live
+            assert runtime.handle(event.execution_id).status() is Status.RUNNING
+            GATE.set()
+    assert seen == ["tool_call", "tool_result", "message", "done"]
+
+
+def test_a_handle_in_another_runtime_replays_then_follows(database_url: str) -> None:
+    with AgentRuntime(database_url) as runner, AgentRuntime(database_url) as watcher:
+        handle = runner.start(slow_agent, "where is A-1?")
+        stream = AgentHandle(handle.execution_id, runtime=watcher).stream(timeout=30)
+        for event in stream:
+            if event.type == "tool_call":
+                GATE.set()
+        result = stream.get_result()
+    assert [e.type for e in stream.events] == ["tool_call", "tool_result", "message", "done"]
+    assert result.status is Status.COMPLETED
+    assert result.output == "Your order A-1: shipped"
+
+
+def test_stream_after_a_sequence_number(runtime: AgentRuntime) -> None:
+    result = runtime.run(triage_agent, TICKET)
+    later = list(runtime.handle(result.execution_id).stream(after=3))
+    assert [e.seq for e in later] == [4, 5]
+    assert later == result.events[3:]
+
+
+def test_approve_then_get_result_with_the_background_resumer(runtime: AgentRuntime) -> None:
+    handle = runtime.start(triage_agent, TICKET)
+    waiting = [e for e in handle.stream() if e.type == "waiting"]
+    assert [e.tool_name for e in waiting] == ["process_refund"]
+    handle.approve(reviewer="dana")
+    result = handle.stream(timeout=30).get_result()
+    assert result.status is Status.COMPLETED
+    assert result.output.startswith("I've refunded $99.00")
+
+
+def test_start_returns_at_once_and_join_waits(runtime: AgentRuntime) -> None:
+    handle = runtime.start(slow_agent, "where is A-1?")
+    assert handle.status() is Status.RUNNING
+    GATE.set()
+    result = handle.join(timeout=30)
+    assert result.status is Status.COMPLETED
+    assert [c.name for c in result.tool_calls] == ["slow_lookup"]
+
+
+def test_results_loaded_later_have_everything(database_url: str) -> None:
+    with AgentRuntime(database_url) as runtime:
+        GATE.set()
+        live = runtime.run(slow_agent, "where is A-1?")
+    with AgentRuntime(database_url) as other:
+        loaded = other.result(live.execution_id)
+    assert loaded.events == live.events and len(loaded.events) == 4
+    assert loaded.output == live.output == "Your order A-1: shipped"
+    assert loaded.tool_calls == live.tool_calls
+    assert loaded.token_usage == live.token_usage
+    assert loaded.token_usage is not None and loaded.token_usage.total_tokens == 30
+
+
+def test_cancel_stops_a_running_execution_at_its_next_step(runtime: AgentRuntime) -> None:
+    handle = runtime.start(slow_agent, "where is A-1?")
+    for event in handle.stream():
+        if event.type == "tool_call":
+            assert handle.cancel("no longer needed") is Status.RUNNING
+            GATE.set()
+    result = handle.join(timeout=30)
+    assert result.status is Status.CANCELLED
+    assert result.events[-1].type == "cancelled"
+
+
+def test_an_idempotency_key_returns_the_existing_execution(runtime: AgentRuntime) -> None:
+    GATE.set()
+    first = runtime.run(slow_agent, "where is A-1?", idempotency_key="ticket-7")
+    again = runtime.run(slow_agent, "where is A-1?", idempotency_key="ticket-7")
+    assert again.execution_id == first.execution_id
+    assert again.output == first.output
+    assert runtime.start(slow_agent, "x", idempotency_key="ticket-7").execution_id == \
+        first.execution_id
+
+
+async def test_run_async_and_the_async_context_manager(sqlite_url: str) -> None:
+    GATE.set()
+    async with AgentRuntime(sqlite_url) as runtime:
+        result = await runtime.run_async(slow_agent, "where is A-1?")
+        with pytest.raises(KeelError, match="run_async"):
+            runtime.run(slow_agent, "inside a loop")
+    assert result.status is Status.COMPLETED
+
+
+def test_module_level_functions_use_a_default_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEEL_DATABASE_URL", f"sqlite:///{tmp_path}/default.db")
+    monkeypatch.setattr(keel, "_default", None)
+    GATE.set()
+    assert keel.run(slow_agent, "where is A-1?").status is Status.COMPLETED
+    assert [e.type for e in keel.stream(slow_agent, "again")][-1] == "done"
+    assert keel.start(slow_agent, "once more").join(timeout=30).is_success
+    assert asyncio.run(keel.run_async(slow_agent, "async")).is_success
+    assert keel._default_runtime().database_url.endswith("default.db")
+    keel._default_runtime().close()
+
+
+def test_unsupported_objects_name_what_is_supported(runtime: AgentRuntime) -> None:
+    with pytest.raises(UnsupportedAgentError) as caught:
+        runtime.run(object(), "hi")
+    message = str(caught.value)
+    assert "builtins.object" in message
+    assert "OpenAI Agents SDK" in message and "pip install 'keel[openai]'" in message
+
+
+def test_resume_names_the_recorded_agent_when_it_cannot_be_found(sqlite_url: str) -> None:
+    local = Agent(name="local", instructions="local: wait", tools=[slow_lookup],
+                  model=ScriptedModel(_slow_script))
+    with AgentRuntime(sqlite_url, require_approval=["slow_lookup"]) as runtime:
+        waiting = runtime.run(local, "x")
+        runtime.handle(waiting.execution_id).approve()
+    with AgentRuntime(sqlite_url) as fresh, pytest.raises(AgentNotFoundError, match="agent="):
+        fresh.resume(waiting.execution_id)
+    GATE.set()
+    with AgentRuntime(sqlite_url) as fresh:
+        assert fresh.resume(waiting.execution_id, agent=local).is_success

@@ -1,0 +1,98 @@
+"""The store: schema creation, SQLite durability settings, newer schemas, fencing, sequences."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from keel import AgentRuntime, LeaseLostError, SchemaTooNewError
+from keel.runtime._schema import MIGRATIONS
+from keel.runtime._store import NewEvent, Store
+
+
+def _execution(store: Store, execution_id: str = "e1") -> None:
+    now = time.time()
+    store.insert_execution({
+        "id": execution_id, "framework": "openai", "agent_name": "a", "input": '"hi"',
+        "options": "{}", "status": "RUNNING", "lease_epoch": 1, "created_at": now,
+        "updated_at": now,
+    })
+
+
+def test_schema_is_created_once_and_versioned(database_url: str) -> None:
+    Store(database_url).close()
+    store = Store(database_url)  # opening again migrates nothing
+    with store.reading() as conn:
+        version = conn.exec_driver_sql("SELECT version FROM keel_schema").scalars().all()
+        tables = {t for t in ("keel_executions", "keel_steps", "keel_events", "keel_approvals")
+                  if conn.dialect.has_table(conn, t)}
+    store.close()
+    assert version == [len(MIGRATIONS)]
+    assert len(tables) == 4
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    store.close()
+
+
+def test_default_location_is_dot_keel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KEEL_DATABASE_URL", raising=False)
+    with AgentRuntime() as runtime:
+        assert runtime.database_url.endswith(".keel/keel.db")
+    assert (tmp_path / ".keel" / "keel.db").exists()
+    monkeypatch.setenv("KEEL_DATABASE_URL", f"sqlite:///{tmp_path}/elsewhere.db")
+    with AgentRuntime() as runtime:
+        assert runtime.database_url.endswith("elsewhere.db")
+
+
+def test_a_database_from_a_newer_keel_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "keel.db"
+    Store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE keel_schema SET version = ?", (len(MIGRATIONS) + 1,))
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(SchemaTooNewError, match="newer keel"):
+        AgentRuntime(f"sqlite:///{path}")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_writes_with_a_stale_epoch_are_refused(database_url: str) -> None:
+    store = Store(database_url)
+    _execution(store)
+    store.write("e1", 1, events=[NewEvent("message", "a", {"content": "one"})])
+    with store.transaction() as conn:  # another process took the execution over
+        conn.exec_driver_sql("UPDATE keel_executions SET lease_epoch = 2 WHERE id = 'e1'")
+    with pytest.raises(LeaseLostError, match="taken over"):
+        store.write("e1", 1, events=[NewEvent("message", "a", {"content": "late"})])
+    assert [e.content for e in store.events("e1")] == ["one"]
+    store.close()
+
+
+def test_events_get_contiguous_sequence_numbers(database_url: str) -> None:
+    store = Store(database_url)
+    _execution(store)
+    for n in range(3):
+        store.write("e1", 1, events=[NewEvent("message", "a", {"content": f"m{n}"}),
+                                     NewEvent("thinking", "a", {"content": f"t{n}"})])
+    events = store.events("e1")
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]
+    assert [e.seq for e in store.events("e1", after=4)] == [5, 6]
+    assert events[0].model_dump(exclude={"ts"}) == {
+        "type": "message", "execution_id": "e1", "seq": 1, "agent": "a", "content": "m0"}
+    store.close()
+
+
+def test_an_unreachable_database_is_a_clear_store_error() -> None:
+    from keel import StoreError
+
+    with pytest.raises(StoreError, match="cannot be used: connection failed"):
+        AgentRuntime("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")

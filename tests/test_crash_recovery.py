@@ -1,0 +1,482 @@
+"""Crash recovery with real processes: SIGKILL at chosen points, then resume in a new process.
+
+Every run here happens in a child process (tests/programs/run_support.py) that imports the SDK
+and keel afresh, so nothing survives a kill but what keel committed to the store and what the
+tools wrote to their fsynced ledgers. The crash agents (tests/programs/crash_agents.py) mirror
+examples/support_triage and carry the kill points in the model and the tools, never in keel.
+
+What the files record, per process id:
+    model_calls.txt   one line per call that reached the scripted model (SUPPORT_MODEL_CALLS)
+    tool_runs.jsonl   one line per tool run, with keel.current_call() (KEEL_TEST_TOOL_LEDGER)
+    refunds.jsonl     one line per refund the backend issued (SUPPORT_LEDGER)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keel import AgentResult, AgentRuntime, Status
+
+ROOT = Path(__file__).resolve().parents[1]
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+RUNNER = PROGRAMS / "run_support.py"
+TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
+CRASH_AGENT = "crash_agents:triage_agent"
+GATED_CRASH_AGENT = "crash_agents:gated_triage_agent"
+SUPPORT_AGENT = "examples.support_triage.agents:triage_agent"
+CHILD_TIMEOUT = 45.0  # a child imports the SDK in ~2 s; a hung resume must fail, not block CI
+KILLED = -signal.SIGKILL
+
+# Journal steps (kind:name) of the crash agents' run, in order: triage hands off, billing looks
+# the invoice up, asks for the refund, and answers.
+TRIAGE, BILLING = "model:support_triage", "model:billing_specialist"
+INVOICE, REFUND = "tool:get_invoice", "tool:process_refund"
+
+
+# -- child processes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Child:
+    """A finished child process and what it printed."""
+
+    args: tuple[str, ...]
+    pid: int
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def outcome(self) -> dict[str, Any]:
+        """The last JSON line the child printed."""
+        lines = [line for line in self.stdout.splitlines() if line.startswith("{")]
+        assert lines, f"the child printed no outcome\n{self}"
+        return dict(json.loads(lines[-1]))
+
+    def __str__(self) -> str:
+        return (f"child {' '.join(self.args)} (pid {self.pid}, exit {self.returncode})\n"
+                f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}")
+
+
+class Workspace:
+    """One store plus the ledger files that its child processes share."""
+
+    def __init__(self, root: Path, url: str) -> None:
+        self.root = root
+        self.url = url
+        self.refund_ledger = root / "refunds.jsonl"
+        self.model_call_log = root / "model_calls.txt"
+        self.tool_run_ledger = root / "tool_runs.jsonl"
+
+    # launching
+
+    def spawn(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, str(RUNNER), *args], cwd=self.root, env=self._env(env), text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+
+    def finish(self, proc: subprocess.Popen[str]) -> Child:
+        try:
+            stdout, stderr = proc.communicate(timeout=CHILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"child timed out after {CHILD_TIMEOUT} s\n"
+                        f"{Child(tuple(map(str, proc.args)), proc.pid, -1, stdout, stderr)}")
+        args = tuple(str(a) for a in proc.args)[2:]  # type: ignore[union-attr]
+        return Child(args, proc.pid, proc.returncode, stdout, stderr)
+
+    def run(self, *args: str, killed: bool = False, **env: str) -> Child:
+        """Run a child to its end; it must exit 0, or die of SIGKILL when `killed`."""
+        child = self.finish(self.spawn(*args, **env))
+        assert child.returncode == (KILLED if killed else 0), str(child)
+        return child
+
+    def start(self, agent: str, key: str, *, killed: bool = False, **env: str) -> Child:
+        return self.run("start", self.url, agent, TICKET, key, killed=killed, **env)
+
+    def resume(self, execution_id: str, *, killed: bool = False, **env: str) -> Child:
+        return self.run("resume", self.url, execution_id, killed=killed, **env)
+
+    def decide(self, verb: str, execution_id: str, *args: str) -> Child:
+        return self.run(verb, self.url, execution_id, *args)
+
+    def _env(self, extra: dict[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("KEEL_TEST_", "SUPPORT_", "OPENAI_API_KEY"))}
+        path = [str(ROOT), str(PROGRAMS), env.get("PYTHONPATH", "")]
+        env.update(
+            PYTHONPATH=os.pathsep.join(p for p in path if p),
+            OPENAI_AGENTS_DISABLE_TRACING="1",
+            SUPPORT_LEDGER=str(self.refund_ledger),
+            SUPPORT_MODEL_CALLS=str(self.model_call_log),
+            KEEL_TEST_TOOL_LEDGER=str(self.tool_run_ledger),
+            **extra,
+        )
+        return env
+
+    # what the children left behind
+
+    def refunds(self) -> list[dict[str, Any]]:
+        return _json_lines(self.refund_ledger)
+
+    def tool_runs(self, pid: int | None = None) -> list[dict[str, Any]]:
+        runs = _json_lines(self.tool_run_ledger)
+        return [r for r in runs if pid is None or r["pid"] == pid]
+
+    def model_calls(self) -> Counter[int]:
+        if not self.model_call_log.exists():
+            return Counter()
+        return Counter(int(line) for line in self.model_call_log.read_text().split())
+
+    def result(self, execution_id: str) -> AgentResult:
+        with AgentRuntime(self.url, auto_resume=False) as runtime:
+            return runtime.result(execution_id)
+
+    def execution_for(self, key: str) -> str:
+        """The id of the execution admitted with idempotency key `key` (its process may be dead)."""
+        with AgentRuntime(self.url, auto_resume=False) as runtime:
+            found = runtime.store.find_by_idempotency_key(key)
+        assert found is not None, f"no execution was admitted with key {key!r}"
+        return found
+
+    def journal(self, execution_id: str) -> dict[str, list[str]]:
+        """The journal's `kind:name` steps by status ("done" or "intent"), sorted."""
+        with AgentRuntime(self.url, auto_resume=False) as runtime:
+            steps = runtime.store.steps(execution_id).values()
+        by_status: dict[str, list[str]] = {}
+        for step in steps:
+            by_status.setdefault(step.status, []).append(f"{step.kind}:{step.name}")
+        return {status: sorted(names) for status, names in by_status.items()}
+
+    def status(self, execution_id: str) -> str:
+        with AgentRuntime(self.url, auto_resume=False) as runtime:
+            return runtime.store.execution(execution_id).status
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def wait_until(condition: Callable[[], bool], what: str, *procs: subprocess.Popen[str]) -> None:
+    """Poll `condition`; fail if it stays false or a process it depends on exits first."""
+    deadline = time.monotonic() + CHILD_TIMEOUT
+    while not condition():
+        for proc in procs:
+            if proc.poll() is not None:
+                stdout, stderr = proc.communicate()
+                pytest.fail(f"a child exited (code {proc.returncode}) before {what}\n"
+                            f"--- stdout\n{stdout}--- stderr\n{stderr}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, sqlite_url: str) -> Workspace:
+    return Workspace(tmp_path, sqlite_url)
+
+
+# -- the uninterrupted reference run ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    child: Child
+    output: str
+    event_types: list[str]
+    tool_calls: list[tuple[str, Any, Any]]  # name, args, result
+    model_calls: Counter[int]
+    tool_runs: list[str]
+    refunds: int
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """The crash agents' run with no kill, in a child process of its own (shared: ~2 s)."""
+    root = tmp_path_factory.mktemp("reference")
+    ws = Workspace(root, f"sqlite:///{root}/keel.db")
+    child = ws.start(CRASH_AGENT, "reference")
+    result = ws.result(child.outcome["execution_id"])
+    return Reference(
+        child=child,
+        output=child.outcome["output"],
+        event_types=[e.type for e in result.events],
+        tool_calls=[(c.name, c.args, c.result) for c in result.tool_calls],
+        model_calls=ws.model_calls(),
+        tool_runs=[r["tool"] for r in ws.tool_runs()],
+        refunds=len(ws.refunds()),
+    )
+
+
+def test_reference_run_makes_the_calls_the_kill_points_assume(reference: Reference) -> None:
+    # The expectations in KILL_POINTS count on this shape; if the scripted model changes, this
+    # fails first and says why.
+    pid = reference.child.pid
+    assert reference.child.outcome["status"] == Status.COMPLETED.value, str(reference.child)
+    assert "INV-8821" in reference.output
+    assert reference.model_calls == Counter({pid: 4})
+    assert reference.tool_runs == ["get_invoice", "process_refund"]
+    assert reference.refunds == 1
+    assert "resumed" not in reference.event_types
+
+
+# -- SIGKILL at chosen points, resume in a new process ----------------------------------------
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    at: str
+    """The KEEL_TEST_KILL_AT (or, for an external kill, KEEL_TEST_HANG_AT) value."""
+    journaled: tuple[str, ...]
+    """The journal's finished steps when the process died: exactly what keel committed."""
+    crashed_model_calls: int
+    crashed_tools: tuple[str, ...]
+    resumed_model_calls: int
+    """Only the turns missing from the journal reach the model again."""
+    resumed_tools: tuple[str, ...]
+    """Only tools whose results are missing from the journal run again."""
+    external: bool = False
+    """The parent kills the child, having seen the refund in the ledger; else it kills itself."""
+
+
+KILL_POINTS = [
+    pytest.param(
+        KillPoint("model:1:after", journaled=(), crashed_model_calls=1, crashed_tools=(),
+                  resumed_model_calls=4, resumed_tools=("get_invoice", "process_refund")),
+        id="first-model-call-answered-not-journaled",
+    ),
+    pytest.param(
+        KillPoint("model:2:after", journaled=(TRIAGE,), crashed_model_calls=2, crashed_tools=(),
+                  resumed_model_calls=3, resumed_tools=("get_invoice", "process_refund")),
+        id="model-call-answered-not-journaled",
+    ),
+    pytest.param(
+        KillPoint("model:3:before", journaled=(TRIAGE, BILLING, INVOICE),
+                  crashed_model_calls=2, crashed_tools=("get_invoice",),
+                  resumed_model_calls=2, resumed_tools=("process_refund",)),
+        id="tool-result-journaled-before-next-model-call",
+    ),
+    pytest.param(
+        KillPoint("tool:process_refund:after_effect", journaled=(TRIAGE, BILLING, INVOICE, BILLING),
+                  crashed_model_calls=3, crashed_tools=("get_invoice", "process_refund"),
+                  resumed_model_calls=1, resumed_tools=("process_refund",)),
+        id="inside-tool-after-side-effect",
+    ),
+    pytest.param(
+        KillPoint("model:4:after", journaled=(TRIAGE, BILLING, INVOICE, BILLING, REFUND),
+                  crashed_model_calls=4, crashed_tools=("get_invoice", "process_refund"),
+                  resumed_model_calls=1, resumed_tools=()),
+        id="final-answer-not-journaled",
+    ),
+    pytest.param(
+        KillPoint("tool:process_refund:after_effect", journaled=(TRIAGE, BILLING, INVOICE, BILLING),
+                  crashed_model_calls=3, crashed_tools=("get_invoice", "process_refund"),
+                  resumed_model_calls=1, resumed_tools=("process_refund",), external=True),
+        id="external-kill-seen-through-ledger",
+    ),
+]
+
+
+def crash(ws: Workspace, point: KillPoint, key: str) -> Child:
+    """Run the crash agents until `point`, where the process dies of SIGKILL."""
+    if not point.external:
+        return ws.start(CRASH_AGENT, key, killed=True, KEEL_TEST_KILL_AT=point.at)
+    proc = ws.spawn("start", ws.url, CRASH_AGENT, TICKET, key, KEEL_TEST_HANG_AT=point.at)
+    # The refund is in the backend's ledger and the tool's own line (its last act before it
+    # blocks) is written: the process is inside the tool, past its side effect.
+    wait_until(lambda: len(ws.refunds()) == 1
+               and [r["tool"] for r in ws.tool_runs()] == ["get_invoice", "process_refund"],
+               "the refund was seen in the ledgers", proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    child = ws.finish(proc)
+    assert child.returncode == KILLED, str(child)
+    return child
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_sigkill_then_resume_in_new_process_finishes_like_reference(
+    point: KillPoint, workspace: Workspace, reference: Reference
+) -> None:
+    ws = workspace
+    crashed = crash(ws, point, key="crash")
+    execution_id = ws.execution_for("crash")
+    # What survived is exactly what keel had committed, and the run is left RUNNING for its
+    # dead owner: nothing marked it finished or failed.
+    assert ws.status(execution_id) == Status.RUNNING.value, str(crashed)
+    assert ws.journal(execution_id).get("done", []) == sorted(point.journaled), str(crashed)
+
+    resumed = ws.resume(execution_id)
+    report = f"{crashed}\n{resumed}"
+    outcome = resumed.outcome
+    assert outcome["status"] == Status.COMPLETED.value, report
+    assert outcome["output"] == reference.output, report
+    # keel imported the agent by the reference it recorded; the resuming process had not.
+    assert outcome["agent_modules_preloaded"] == [], report
+
+    # Journaled turns are answered from the journal, in the crashed and the resumed process.
+    calls = ws.model_calls()
+    assert calls == Counter({crashed.pid: point.crashed_model_calls,
+                             resumed.pid: point.resumed_model_calls}), report
+    # Journaled tool results are replayed; the tool that died mid-call runs again.
+    assert [r["tool"] for r in ws.tool_runs(crashed.pid)] == list(point.crashed_tools), report
+    assert [r["tool"] for r in ws.tool_runs(resumed.pid)] == list(point.resumed_tools), report
+
+    result = ws.result(execution_id)
+    assert [(c.name, c.args, c.result) for c in result.tool_calls] == reference.tool_calls
+    # Each journaled step's events were written once, with the step; the resume adds one event.
+    types = [e.type for e in result.events]
+    assert types.count("resumed") == 1, types
+    assert [t for t in types if t != "resumed"] == reference.event_types
+    assert_stable_idempotency_keys(ws, result)
+
+
+def assert_stable_idempotency_keys(ws: Workspace, result: AgentResult) -> None:
+    """Every run of a tool call, in any process, saw the key `<execution id>:<call id>`."""
+    call_ids = {c.name: c.call_id for c in result.tool_calls}
+    expected = {name: f"{result.execution_id}:{call_id}" for name, call_id in call_ids.items()}
+    runs = ws.tool_runs()
+    assert runs, "no tool ran at all"
+    for run in runs:
+        assert run["call_id"] == call_ids[run["tool"]], run
+        assert run["idempotency_key"] == expected[run["tool"]], run
+    refunds = ws.refunds()
+    assert len(refunds) == sum(r["tool"] == "process_refund" for r in runs)
+    assert {r["idempotency_key"] for r in refunds} == {expected["process_refund"]}, refunds
+
+
+def test_approved_tool_killed_mid_call_runs_again_with_same_key_next_attempt(
+    workspace: Workspace, reference: Reference
+) -> None:
+    """A gated call writes an intent row once approved; a crash inside it counts the attempt."""
+    ws = workspace
+    first = ws.start(GATED_CRASH_AGENT, "gated")
+    execution_id = first.outcome["execution_id"]
+    assert first.outcome["status"] == Status.WAITING.value, str(first)
+    ws.decide("approve", execution_id, "dana")
+    killed = ws.resume(execution_id, killed=True, KEEL_TEST_KILL_AT=REFUND + ":after_effect")
+    # The approval was committed before the intent, and the intent has no result.
+    journal = ws.journal(execution_id)
+    assert journal.get("intent") == [REFUND], f"{journal}\n{killed}"
+    assert ws.status(execution_id) == Status.RUNNING.value, str(killed)
+
+    finished = ws.resume(execution_id)
+    report = f"{first}\n{killed}\n{finished}"
+    assert finished.outcome["status"] == Status.COMPLETED.value, report
+    assert finished.outcome["output"] == reference.output, report
+    runs = [(r["tool"], r["pid"], r["attempt"]) for r in ws.tool_runs()]
+    assert runs == [("get_invoice", first.pid, 1), ("process_refund", killed.pid, 1),
+                    ("process_refund", finished.pid, 2)], report
+    assert ws.model_calls() == Counter({first.pid: 3, finished.pid: 1}), report
+    assert_stable_idempotency_keys(ws, ws.result(execution_id))
+
+
+# -- approvals across processes ---------------------------------------------------------------
+
+
+def wait_for_refund_approval(ws: Workspace, key: str) -> tuple[Child, str, str]:
+    """Process A: run the example's triage agent until it waits; returns (child, id, call id)."""
+    child = ws.start(SUPPORT_AGENT, key)
+    assert child.outcome["status"] == Status.WAITING.value, str(child)
+    execution_id = child.outcome["execution_id"]
+    pending = ws.result(execution_id).pending_approvals
+    assert [p.tool_name for p in pending] == ["process_refund"], str(child)
+    assert ws.refunds() == [], "the gated refund ran before anyone approved it"
+    return child, execution_id, pending[0].call_id
+
+
+def test_approve_in_another_process_then_resume_in_a_third(
+    tmp_path: Path, database_url: str
+) -> None:
+    ws = Workspace(tmp_path, database_url)
+    waited, execution_id, call_id = wait_for_refund_approval(ws, "approve")
+
+    approver = ws.decide("approve", execution_id, "dana")
+    assert approver.outcome == {"ok": True, "decided": [call_id]}, str(approver)
+    assert ws.status(execution_id) == Status.QUEUED.value
+
+    resumed = ws.resume(execution_id)
+    report = f"{waited}\n{approver}\n{resumed}"
+    output = resumed.outcome["output"]
+    assert resumed.outcome["status"] == Status.COMPLETED.value, report
+    assert "refunded" in output and "INV-8821" in output, report
+    refunds = ws.refunds()
+    assert len(refunds) == 1, refunds
+    assert refunds[0]["idempotency_key"] == f"{execution_id}:{call_id}"
+    assert refunds[0]["pid"] == resumed.pid
+    # The three journaled turns of process A are not asked again; only the answer is.
+    assert ws.model_calls() == Counter({waited.pid: 3, resumed.pid: 1}), report
+    with AgentRuntime(ws.url, auto_resume=False) as runtime:
+        decisions = [(a.status, a.reviewer) for a in runtime.store.approvals(execution_id)]
+    assert decisions == [("approved", "dana")]
+
+
+def test_reject_in_another_process_then_resume_in_a_third(workspace: Workspace) -> None:
+    ws = workspace
+    reason = "Refunds need a second reviewer this week"
+    waited, execution_id, call_id = wait_for_refund_approval(ws, "reject")
+
+    rejecter = ws.decide("reject", execution_id, "lee", reason)
+    assert rejecter.outcome == {"ok": True, "decided": [call_id]}, str(rejecter)
+
+    resumed = ws.resume(execution_id)
+    report = f"{waited}\n{rejecter}\n{resumed}"
+    assert resumed.outcome["status"] == Status.COMPLETED.value, report
+    # The scripted model answers from the conversation alone: the reason reached it.
+    assert reason in resumed.outcome["output"], report
+    assert not ws.refund_ledger.exists(), ws.refunds()
+    assert ws.model_calls() == Counter({waited.pid: 3, resumed.pid: 1}), report
+    refund = [c for c in ws.result(execution_id).tool_calls if c.name == "process_refund"]
+    assert [c.status for c in refund] == ["rejected"]
+    assert reason in str(refund[0].result)
+
+
+def test_two_processes_approving_at_once_exactly_one_wins(
+    tmp_path: Path, database_url: str
+) -> None:
+    ws = Workspace(tmp_path, database_url)
+    waited, execution_id, call_id = wait_for_refund_approval(ws, "race")
+
+    go = tmp_path / "go"
+    reviewers = ("ana", "ben")
+    ready = [tmp_path / f"ready-{r}" for r in reviewers]
+    procs = [ws.spawn("approve", ws.url, execution_id, reviewer, "--ready", str(flag),
+                      "--go", str(go)) for reviewer, flag in zip(reviewers, ready, strict=True)]
+    # Both have imported keel and opened the store; release them together.
+    wait_until(lambda: all(flag.exists() for flag in ready), "both approvers are ready", *procs)
+    go.touch()
+    approvers = [ws.finish(proc) for proc in procs]
+    report = "\n".join(map(str, approvers))
+    assert all(a.returncode == 0 for a in approvers), report
+
+    outcomes = {reviewer: a.outcome for reviewer, a in zip(reviewers, approvers, strict=True)}
+    winners = [r for r, o in outcomes.items() if o["ok"]]
+    assert len(winners) == 1, report
+    (loser,) = set(reviewers) - set(winners)
+    assert outcomes[winners[0]]["decided"] == [call_id], report
+    assert outcomes[loser]["error"] in {"AlreadyDecidedError", "NotWaitingError"}, report
+
+    with AgentRuntime(ws.url, auto_resume=False) as runtime:
+        decisions = [(a.status, a.reviewer) for a in runtime.store.approvals(execution_id)]
+    assert decisions == [("approved", winners[0])]
+    events = [e.type for e in ws.result(execution_id).events]
+    assert events.count("approved") == 1, events
+
+    resumed = ws.resume(execution_id)
+    assert resumed.outcome["status"] == Status.COMPLETED.value, f"{report}\n{resumed}"
+    assert len(ws.refunds()) == 1, ws.refunds()

@@ -1,0 +1,40 @@
+"""The public surface: names, no framework imports, error hierarchy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import keel
+
+
+def test_import_keel_imports_no_framework() -> None:
+    code = (
+        "import sys, keel, keel.runtime, keel.adapters\n"
+        "loaded = [m for m in ('agents', 'openai', 'langgraph', 'langchain_core', 'google.adk',"
+        " 'google.genai') if m in sys.modules]\n"
+        "print(loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_exported_name_exists_and_all_is_sorted() -> None:
+    assert list(keel.__all__) == sorted(keel.__all__)
+    for name in keel.__all__:
+        assert getattr(keel, name) is not None
+
+
+def test_the_names_users_port_from_the_reference_system() -> None:
+    for name in ("AgentRuntime", "AgentHandle", "AgentResult", "Status", "tool", "run", "start",
+                 "stream", "run_async"):
+        assert name in keel.__all__
+
+
+def test_errors_share_one_root() -> None:
+    errors = [getattr(keel, n) for n in keel.__all__ if n.endswith("Error")]
+    assert len(errors) >= 12
+    assert all(issubclass(e, keel.KeelError) for e in errors)
+    from keel._errors import _Cancelled, _Suspended
+
+    assert not issubclass(_Suspended, Exception) and not issubclass(_Cancelled, Exception)
