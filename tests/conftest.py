@@ -13,7 +13,7 @@ os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 os.environ["LANGSMITH_TRACING"] = "false"
 os.environ.pop("OPENAI_API_KEY", None)
 
-from keel import AgentRuntime  # noqa: E402
+from keel import AgentRuntime
 
 POSTGRES_URL = os.environ.get(
     "KEEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -16,9 +16,9 @@ import sys
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
-from keel import AgentHandle, AgentRuntime, Event, KeelError  # noqa: E402
+from keel import AgentHandle, AgentRuntime, Event, KeelError
 
-from .agents import triage_agent  # noqa: E402
+from .agents import triage_agent
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
 ME = "python -m examples.support_triage"

@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 from agents import Agent, function_tool
-from scripted import ScriptedModel, call, say
 
 import keel
 from keel import (
     AgentHandle,
     AgentRuntime,
-    AlreadyDecidedError,
     Allow,
+    AlreadyDecidedError,
     ApprovalNotFoundError,
     Ask,
     Deny,
@@ -22,6 +21,7 @@ from keel import (
     NotWaitingError,
     Status,
 )
+from scripted import ScriptedModel, call, say
 
 EFFECTS: list[str] = []
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from agents import Agent
 from examples.support_triage.agents import triage_agent
-from scripted import ScriptedModel, call, say
 
 from keel import AgentRuntime, Status
+from scripted import ScriptedModel, call, say
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from agents import Agent, function_tool
 from examples.support_triage.agents import triage_agent
-from scripted import ScriptedModel, call, say
 
 import keel
 from keel import (
@@ -21,6 +20,7 @@ from keel import (
     Status,
     UnsupportedAgentError,
 )
+from scripted import ScriptedModel, call, say
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
 GATE = threading.Event()  # a tool blocks on it, so tests can watch a run that is mid-way

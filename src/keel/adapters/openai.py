@@ -74,11 +74,13 @@ class OpenAIAdapter:
         graph = _AgentGraph(journal)
         root = graph.clone(agent)
         run_config = journal.compose(options.run_config or RunConfig())
-        extra = {} if options.max_turns is None else {"max_turns": options.max_turns}
         try:
-            result = await Runner.run(
-                root, input, run_config=run_config, context=options.context, **extra
-            )
+            if options.max_turns is None:  # the SDK's own default applies
+                result = await Runner.run(root, input, run_config=run_config,
+                                          context=options.context)
+            else:
+                result = await Runner.run(root, input, run_config=run_config,
+                                          context=options.context, max_turns=options.max_turns)
         except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
             execution.emit([_guardrail_event(exc.guardrail_result, journal.agent_name)])
             raise
@@ -223,7 +225,7 @@ class _JournaledModel(Model):
         self.inner = inner
         self.journal = journal
 
-    async def get_response(  # type: ignore[override]
+    async def get_response(
         self, system_instructions: Any, input: Any, model_settings: Any, tools: Any,
         output_schema: Any, handoffs: Any, tracing: Any, **kwargs: Any,
     ) -> ModelResponse:
@@ -236,7 +238,7 @@ class _JournaledModel(Model):
             handoffs,
         )
 
-    async def stream_response(  # type: ignore[override]
+    async def stream_response(
         self, *args: Any, **kwargs: Any
     ) -> AsyncIterator[Any]:
         # keel drives Runner.run, which never streams; answer a streamed caller in one piece.
@@ -306,13 +308,13 @@ class _AgentGraph:
 
         wrapped = dataclasses.replace(handoff, on_invoke_handoff=invoke)
         target = handoff._agent_ref() if handoff._agent_ref is not None else None
-        if target is not None:
+        if isinstance(target, Agent):
             wrapped._agent_ref = weakref.ref(self.clone(target))
         return wrapped
 
     def _tool(self, tool: Any, agent_name: str) -> Any:
         spec = tool_spec(tool)
-        if spec is not None and not isinstance(tool, FunctionTool):
+        if spec is not None and spec.func is not None and not isinstance(tool, FunctionTool):
             tool = function_tool(spec.func)  # a plain function marked with @keel.tool
         if not isinstance(tool, FunctionTool):
             return tool  # hosted and MCP tools run as the SDK runs them
@@ -329,7 +331,7 @@ def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, journal: _Journal, age
     async def needs_approval(context: Any, params: dict[str, Any], call_id: str) -> bool:
         flagged_by = flag
         if flagged_by is None and native is not False:
-            asked = native(context, params, call_id) if callable(native) else native
+            asked: Any = native(context, params, call_id) if callable(native) else native
             if inspect.isawaitable(asked):
                 asked = await asked
             flagged_by = "needs_approval" if asked else None
@@ -394,7 +396,7 @@ def _model_events(
             if text:
                 events.append(NewEvent("thinking", agent, {"content": text}))
         elif isinstance(item, ResponseOutputMessage):
-            text = "".join(getattr(c, "text", None) or getattr(c, "refusal", "")
+            text = "".join(str(getattr(c, "text", None) or getattr(c, "refusal", ""))
                            for c in item.content)
             events.append(NewEvent("message", agent, {"content": text}))
         elif isinstance(item, ResponseFunctionToolCall):

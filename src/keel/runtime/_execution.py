@@ -97,17 +97,13 @@ class Execution:
         approvals: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Journal a step with its events in one transaction."""
-        now = time.time()
-        step = {
-            "step_key": step_key,
-            "kind": kind,
-            "name": name,
-            "status": status,
-            "attempt": attempt,
-            "payload": dumps(payload),
-        }
-        self._write(events=events, steps=[step], approvals=approvals)
-        self._steps[step_key] = StepRow(execution_id=self.id, started_at=now, **step)
+        row = StepRow(execution_id=self.id, step_key=step_key, kind=kind, name=name,
+                      status=status, attempt=attempt, payload=dumps(payload),
+                      started_at=time.time())
+        self._write(events=events, steps=[row.model_dump(exclude={"execution_id", "started_at",
+                                                                  "finished_at"})],
+                    approvals=approvals)
+        self._steps[step_key] = row
 
     def emit(self, events: Sequence[NewEvent]) -> None:
         self._write(events=events)

@@ -250,9 +250,10 @@ class AgentRuntime:
             if existing is not None:
                 return existing, None
         now = time.time()
+        execution_id = uuid.uuid4().hex
         output_type = adapter.output_type(agent)
-        values = {
-            "id": uuid.uuid4().hex,
+        values: dict[str, Any] = {
+            "id": execution_id,
             "framework": adapter.framework,
             "agent_name": adapter.agent_name(agent),
             "agent_ref": find_reference(agent),
@@ -268,8 +269,8 @@ class AgentRuntime:
             "updated_at": now,
         }
         self.store.insert_execution(values)
-        self._launches[values["id"]] = _Launch(agent, options)
-        return values["id"], self.store.execution(values["id"])
+        self._launches[execution_id] = _Launch(agent, options)
+        return execution_id, self.store.execution(execution_id)
 
     async def _execute(self, row: Any, agent: Any, options: RunOptions) -> AgentResult:
         from ..adapters import adapter_named
