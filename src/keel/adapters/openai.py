@@ -40,7 +40,7 @@ from openai.types.responses import (
     ResponseOutputMessage,
     ResponseReasoningItem,
 )
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from .._errors import ReplayMismatchError, _Suspended
 from .._tool import ToolSpec, tool_spec
@@ -352,12 +352,39 @@ def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, journal: _Journal, age
             invoke=lambda: invoke_original(context, arguments),
             flagged_by=flag,
             gated=gated,
+            state=_ContextState.of(context.context),
         )
 
     changes: dict[str, Any] = {"on_invoke_tool": on_invoke_tool}
     if gated:
         changes["needs_approval"] = needs_approval
     return dataclasses.replace(tool, **changes)
+
+
+class _ContextState:
+    """The run's context object (a dict or a pydantic model), journaled with each tool result
+    so that replaying a tool call restores what the tool changed in it."""
+
+    def __init__(self, context: dict[str, Any] | BaseModel) -> None:
+        self.context = context
+
+    @classmethod
+    def of(cls, context: Any) -> _ContextState | None:
+        return cls(context) if isinstance(context, dict | BaseModel) else None
+
+    def save(self) -> Any:
+        if isinstance(self.context, BaseModel):
+            return self.context.model_dump(mode="json")
+        return jsonable(self.context)
+
+    def restore(self, data: Any) -> None:
+        if isinstance(self.context, BaseModel):
+            restored = type(self.context).model_validate(data)
+            for name in type(self.context).model_fields:
+                setattr(self.context, name, getattr(restored, name))
+        else:
+            self.context.clear()
+            self.context.update(data)
 
 
 def _encode(response: ModelResponse, agent: str) -> dict[str, Any]:

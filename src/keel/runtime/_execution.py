@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from .._errors import KeelError, _Cancelled
 from ._approvals import ApprovalRules, PolicyContext, Verdict, new_approval_row
@@ -19,7 +19,7 @@ from ._json import dumps, jsonable, loads
 from ._schema import ApprovalRow, ExecutionRow, StepRow
 from ._store import NewEvent, Store
 
-__all__ = ["ApprovalRequest", "CallContext", "Execution", "current_call"]
+__all__ = ["ApprovalRequest", "CallContext", "Execution", "RunState", "current_call"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,14 @@ _current_call: ContextVar[CallContext | None] = ContextVar("keel_current_call", 
 def current_call() -> CallContext | None:
     """The tool call keel is running in this task, or None outside a journaled tool."""
     return _current_call.get()
+
+
+class RunState(Protocol):
+    """State a tool can change besides its result, saved and restored as JSON data."""
+
+    def save(self) -> Any: ...
+
+    def restore(self, data: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -194,15 +202,20 @@ class Execution:
         invoke: Callable[[], Awaitable[Any]],
         flagged_by: str | None = None,
         gated: bool = False,
+        state: RunState | None = None,
     ) -> Any:
         """Run a tool call exactly as the journal allows: replay, reject, or run and record.
 
         A gated call that was approved writes an intent row before the tool runs, so the
         approval is committed before the intent; an ungated call writes only its result.
+        `state` journals what the tool may change besides its result (the run's context), so
+        that replaying the call restores it.
         """
         key = f"tool:{call_id}"
         done = self.recorded(key)
         if done is not None:
+            if state is not None and "state" in done:
+                state.restore(done["state"])
             return done["result"]
         verdict = (
             self.verdict(call_id, tool_name, args if isinstance(args, dict) else None,
@@ -243,11 +256,14 @@ class Execution:
         finally:
             _current_call.reset(token)
         stored = jsonable(result)
+        payload = {"args": args, "result": stored}
+        if state is not None:
+            payload["state"] = state.save()
         self.record(
             key,
             kind="tool",
             name=tool_name,
-            payload={"args": args, "result": stored},
+            payload=payload,
             events=[_tool_result(agent, tool_name, call_id, stored)],
             attempt=attempt,
         )

@@ -207,11 +207,14 @@ class AgentRuntime:
         row = self.store.execution(execution_id)
         if Status(row.status).is_settled:
             return self.result(execution_id)
+        from ..adapters import adapter_named
+
+        adapter_named(row.framework)  # a missing extra is named before anything else
         launch = self._launches.get(execution_id)
         if agent is None:
             agent = launch.agent if launch else load_reference(_require_ref(row))
         options = _options(
-            run_config if run_config is not None else launch and launch.options.run_config,
+            run_config if run_config is not None else launch.options.run_config if launch else None,
             context if context is not None else _stored_context(row, launch),
             max_turns if max_turns is not None else loads(row.options).get("max_turns"),
         )

@@ -1,0 +1,61 @@
+"""The run's context survives a restart: stored at admission, restored by replayed tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from agents import Agent, RunContextWrapper, function_tool
+from pydantic import BaseModel
+from scripted import ScriptedModel, call, say
+
+from keel import AgentRuntime, Status
+
+
+class Case(BaseModel):
+    customer: str | None = None
+    notes: list[str] = []
+
+
+def _get(context: Any, key: str) -> Any:
+    return context[key] if isinstance(context, dict) else getattr(context, key)
+
+
+@function_tool
+def identify(wrapper: RunContextWrapper[Any], customer: str) -> str:
+    """Remember which customer this is."""
+    if isinstance(wrapper.context, dict):
+        wrapper.context["customer"] = customer
+    else:
+        wrapper.context.customer = customer
+    return "noted"
+
+
+@function_tool
+def charge(wrapper: RunContextWrapper[Any], amount: int) -> str:
+    """Charge the customer identified earlier."""
+    return f"charged {_get(wrapper.context, 'customer')} {amount}"
+
+
+def _script(agent: str, outputs: dict[str, str]) -> list[Any]:
+    if "identify" not in outputs:
+        return [call("identify", "i1", customer="cust_9")]
+    if "charge" not in outputs:
+        return [call("charge", "c1", amount=12)]
+    return [say(outputs["charge"])]
+
+
+cashier = Agent(name="cashier", instructions="cashier: charge", model=ScriptedModel(_script),
+                tools=[identify, charge])
+
+
+@pytest.mark.parametrize("context", [{}, Case()], ids=["dict", "pydantic"])
+def test_context_changed_by_a_tool_is_restored_on_resume(sqlite_url: str, context: Any) -> None:
+    with AgentRuntime(sqlite_url, require_approval=["charge"], auto_resume=False) as runtime:
+        waiting = runtime.run(cashier, "charge 12", context=context)
+        assert waiting.status is Status.WAITING
+        runtime.handle(waiting.execution_id).approve()
+    with AgentRuntime(sqlite_url) as restarted:  # no live agent, no live context
+        final = restarted.resume(waiting.execution_id)
+    assert final.status is Status.COMPLETED
+    assert final.output == "charged cust_9 12"
