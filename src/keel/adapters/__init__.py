@@ -37,6 +37,8 @@ class Outcome:
     output: Any = None
     agent: str | None = None
     """The agent that produced the output."""
+    output_type: type | None = None
+    """The declared type of `output` (its agent's output type); None for plain JSON data."""
     events: Sequence[NewEvent] = field(default_factory=tuple)
     """Events to commit with the final status (guardrail results, for example)."""
 

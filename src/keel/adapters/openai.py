@@ -29,6 +29,7 @@ from agents import (
     Runner,
     Usage,
     function_tool,
+    handoff,
 )
 from agents.models.interface import Model, ModelProvider
 from agents.run_config import CallModelData, ModelInputData
@@ -92,6 +93,7 @@ class OpenAIAdapter:
             "completed",
             output=result.final_output,
             agent=result.last_agent.name,
+            output_type=self.output_type(result.last_agent),
             events=[_guardrail_event(g, result.last_agent.name) for g in guardrails],
         )
 
@@ -122,6 +124,7 @@ class _Journal:
     def __init__(self, execution: Execution) -> None:
         self.execution = execution
         self.agent: Any = None  # the agent whose model call comes next (set by the filter)
+        self.handoff_call: ResponseFunctionToolCall | None = None  # from the last model turn
         self._models: dict[int, _JournaledModel] = {}
 
     @property
@@ -178,23 +181,39 @@ class _Journal:
                                             kind="handoff")])
                 raise _Suspended
             if verdict.action != "reject":
-                self._record_handoff(gate, handoffs)
                 break
             input = [*_as_items(input), gate.model_dump(mode="json", exclude_none=True),
                      {"type": "function_call_output", "call_id": gate.call_id,
                       "output": rejection_message(gate.name, verdict.reason)}]
             key = f"{key}:after-rejection"
             response = await self._journaled(key, partial(call, input), handoffs)
+        self.handoff_call = _first_handoff(response, handoffs)
         ex.model_turn += 1
         return response
 
-    def _record_handoff(self, gate: ResponseFunctionToolCall, handoffs: list[Handoff]) -> None:
-        """The `handoff` event of a gated handoff, once it is approved (journaled: once)."""
-        key = f"handoff:{gate.call_id}"
-        if self.execution.recorded(key) is None:
-            target = next(h.agent_name for h in handoffs if h.tool_name == gate.name)
-            self.execution.record(key, kind="handoff", name=target, payload={"target": target},
-                                  events=[_handoff_event(self.agent_name, target, gate.call_id)])
+    async def hand_off(
+        self, context: Any, input_json: str, invoke: Callable[[Any, str], Awaitable[Any]],
+        target: Any,
+    ) -> Any:
+        """Perform the handoff the last model turn asked for, once: on replay the user's
+        `on_handoff` does not run again and the context it changed is restored."""
+        ex = self.execution
+        call_id = self.handoff_call.call_id if self.handoff_call else f"turn-{ex.model_turn}"
+        key = f"handoff:{call_id}"
+        state = _ContextState.of(context.context)
+        stored = ex.recorded(key)
+        if stored is not None:
+            if state is not None and "state" in stored:
+                state.restore(stored["state"])
+            return target if target is not None else await invoke(context, input_json)
+        agent = await invoke(context, input_json)
+        payload: dict[str, Any] = {"target": agent.name}
+        if state is not None:
+            payload["state"] = state.save()
+        ex.record(key, kind="handoff", name=agent.name, payload=payload,
+                  events=[NewEvent("handoff", self.agent_name,
+                                   {"target": agent.name, "call_id": call_id})])
+        return agent
 
     async def _journaled(
         self, key: str, call: Callable[[], Awaitable[ModelResponse]], handoffs: list[Handoff]
@@ -212,9 +231,8 @@ class _Journal:
             return _decode(stored)
         ex.check_cancelled()
         response = await call()
-        gated = {h.tool_name for h in handoffs if ex.rules.may_gate(h.tool_name, flagged=False)}
         ex.record(key, kind="model", name=agent, payload=_encode(response, agent),
-                  events=_model_events(response, agent, handoffs, gated))
+                  events=_model_events(response, agent, handoffs))
         return response
 
 
@@ -298,16 +316,15 @@ class _AgentGraph:
         clone.handoffs = [self._handoff(h) for h in agent.handoffs]
         return clone
 
-    def _handoff(self, handoff: Agent[Any] | Handoff[Any, Any]) -> Any:
-        if isinstance(handoff, Agent):
-            return self.clone(handoff)
-        original = handoff.on_invoke_handoff
+    def _handoff(self, item: Agent[Any] | Handoff[Any, Any]) -> Handoff[Any, Any]:
+        spec = handoff(item) if isinstance(item, Agent) else item  # as the SDK does for agents
+        original = spec.on_invoke_handoff
+        target = spec._agent_ref() if spec._agent_ref is not None else None
 
         async def invoke(context: Any, input_json: str) -> Agent[Any]:
-            return self.clone(await original(context, input_json))
+            return self.clone(await self.journal.hand_off(context, input_json, original, target))
 
-        wrapped = dataclasses.replace(handoff, on_invoke_handoff=invoke)
-        target = handoff._agent_ref() if handoff._agent_ref is not None else None
+        wrapped = dataclasses.replace(spec, on_invoke_handoff=invoke)
         if isinstance(target, Agent):
             wrapped._agent_ref = weakref.ref(self.clone(target))
         return wrapped
@@ -410,13 +427,10 @@ def _decode(payload: dict[str, Any]) -> ModelResponse:
     )
 
 
-def _model_events(
-    response: ModelResponse, agent: str, handoffs: list[Handoff], gated: set[str]
-) -> list[NewEvent]:
-    """Events of one model response; a gated handoff gets its event when approved."""
-    targets = {h.tool_name: h.agent_name for h in handoffs}
+def _model_events(response: ModelResponse, agent: str, handoffs: list[Handoff]) -> list[NewEvent]:
+    """Events of one model response. Handoffs get theirs when they happen (`hand_off`)."""
+    names = {h.tool_name for h in handoffs}
     events: list[NewEvent] = []
-    handed_off = False
     for item in response.output:
         if isinstance(item, ResponseReasoningItem):
             text = " ".join(s.text for s in item.summary)
@@ -426,22 +440,13 @@ def _model_events(
             text = "".join(str(getattr(c, "text", None) or getattr(c, "refusal", ""))
                            for c in item.content)
             events.append(NewEvent("message", agent, {"content": text}))
-        elif isinstance(item, ResponseFunctionToolCall):
-            if item.name in targets:
-                if not handed_off and item.name not in gated:  # the SDK takes the first only
-                    events.append(_handoff_event(agent, targets[item.name], item.call_id))
-                handed_off = True
-            else:
-                args = _parse_args(item.arguments)
-                events.append(NewEvent("tool_call", agent, {
-                    "tool_name": item.name, "call_id": item.call_id,
-                    "args": args if isinstance(args, dict) else {"_raw": item.arguments},
-                }))
+        elif isinstance(item, ResponseFunctionToolCall) and item.name not in names:
+            args = _parse_args(item.arguments)
+            events.append(NewEvent("tool_call", agent, {
+                "tool_name": item.name, "call_id": item.call_id,
+                "args": args if isinstance(args, dict) else {"_raw": item.arguments},
+            }))
     return events
-
-
-def _handoff_event(agent: str | None, target: str, call_id: str) -> NewEvent:
-    return NewEvent("handoff", agent, {"target": target, "call_id": call_id})
 
 
 def _first_handoff(

@@ -263,7 +263,7 @@ class AgentRuntime:
             "input": dumps(input),
             "options": dumps(_storable_options(options)),
             "status": Status.RUNNING.value,
-            "output_type": type_reference(output_type) if output_type else None,
+            "output_type": _type_reference(output_type),
             "idempotency_key": idempotency_key,
             "lease_owner": OWNER,
             "lease_epoch": 1,
@@ -290,7 +290,7 @@ class AgentRuntime:
                 output = outcome.output
                 self._finish(ex, Status.COMPLETED, events=[
                     *outcome.events, NewEvent("done", outcome.agent, {"output": jsonable(output)})
-                ], output=dumps(output))
+                ], output=dumps(output), output_type=_type_reference(outcome.output_type))
         except _Suspended:
             pass  # the adapter committed the WAITING state
         except _Cancelled:
@@ -348,6 +348,10 @@ class AgentRuntime:
                     f"Execution {execution_id!r} is still {row.status} after {timeout} s."
                 )
             CHANGES.wait(execution_id, seen, self.poll_interval)
+
+
+def _type_reference(cls: type | None) -> str | None:
+    return type_reference(cls) if cls is not None else None
 
 
 def _options(run_config: Any, context: Any, max_turns: int | None) -> RunOptions:
