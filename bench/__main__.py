@@ -9,7 +9,9 @@ interleaved with it (alternating order) after a warm-up, so rows compare across 
    Wrapped: `await runtime.run_async(agent, ticket)` on an `AgentRuntime` over a temporary
    SQLite file with an approval policy that allows every call (the gated refund runs at once).
    A second wrapped arm runs an ungated variant (no policy, `process_refund` as a plain
-   `function_tool`). Goal: wrapped p50 <= 1.3x bare p50.
+   `function_tool`). Goal: wrapped p50 <= 1.3x bare p50. Two derived rows ("commits alone")
+   add, to the bare p50, the run's commit count (from 3) times the SQLite floor p50 (from 2):
+   the least a wrapped run could take with one durable commit per step.
 2. Journaling one step vs the store's single-commit floor. Journal: one `Execution.record()` of
    a model step (the payload and 2 events the OpenAI adapter writes, ~520 B of JSON). Floor:
    SQLite: a raw `sqlite3` connection on another file with keel's pragmas (WAL,
@@ -36,7 +38,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -64,7 +65,7 @@ QUICK = Plan(demo_runs=40, demo_warmup=5, steps=1000, steps_warmup=50, pg_steps=
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer samples (about 20 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer samples, about 15 s")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL row")
     parser.add_argument(
         "--postgres-url",
@@ -126,26 +127,32 @@ def _skipped(name: str, reason: str) -> Row:
 def _measure(args: argparse.Namespace, plan: Plan, directory: Path, header: list[str]) -> list[Row]:
     from . import _demo, _journal
 
-    steps: list[tuple[str, Callable[[], list[Row]]]] = [
-        (f"demo run x{plan.demo_runs} per arm (bare, wrapped, wrapped ungated)",
-         lambda: _demo.latency_rows(directory / "demo", runs=plan.demo_runs,
-                                    warmup=plan.demo_warmup)),
-        (f"journaling {plan.steps} steps on SQLite",
-         lambda: [_journal.sqlite_row(directory, _journal.Samples(plan.steps,
-                                                                  plan.steps_warmup))]),
-    ]
+    _progress(f"demo run x{plan.demo_runs} per arm (bare, wrapped, wrapped ungated)")
+    timings = _demo.measure_latency(
+        directory / "demo", runs=plan.demo_runs, warmup=plan.demo_warmup
+    )
+    _progress(f"journaling {plan.steps} steps on SQLite")
+    sqlite = _journal.sqlite_timings(directory, _journal.Samples(plan.steps, plan.steps_warmup))
     if args.no_postgres:
-        steps.append(("", lambda: [_skipped("journal 1 step, PostgreSQL", "--no-postgres")]))
+        postgres = [_skipped("journal 1 step, PostgreSQL", "--no-postgres")]
     else:
-        steps.append(("", lambda: _postgres_rows(args.postgres_url, plan, header)))
-    steps.append(("counting write transactions per step",
-                  lambda: _demo.commit_rows(directory / "commits")))
-    rows: list[Row] = []
-    for message, step in steps:
-        if message:
-            _progress(message)
-        rows.extend(step())
-    return rows
+        postgres = _postgres_rows(args.postgres_url, plan, header)
+    _progress("counting write transactions per step")
+    commits = _demo.count_commits(directory / "commits")
+    return [
+        *_demo.latency_rows(timings),
+        *_demo.bound_rows(timings, commits, floor=sqlite[1]),
+        _journal.sqlite_row(sqlite),
+        *postgres,
+        *_demo.commit_rows(commits),
+    ]
+
+
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
 
 
 def _header(plan_name: str, directory: Path) -> list[str]:
@@ -161,14 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     _offline()
     plan = QUICK if args.quick else FULL
-    started = time.perf_counter()
+    started, load = time.perf_counter(), _load()
     with tempfile.TemporaryDirectory(prefix="keel-bench-", dir=args.dir) as name:
         directory = Path(name)
         for sub in ("demo", "commits"):
             (directory / sub).mkdir()
         header = _header("quick" if args.quick else "full", directory)
         rows = _measure(args, plan, directory, header)
-    header.append(f"wall time {time.perf_counter() - started:.1f} s")
+    header.append(
+        f"wall time {time.perf_counter() - started:.1f} s; load average at start {load:.2f}, "
+        f"at end {_load():.2f} (other processes on the box share its CPUs)"
+    )
     print("\n".join(header), end="\n\n")
     print(render(rows))
     missed = any(row.result == "MISS" for row in rows)

@@ -1,7 +1,8 @@
 """The support-triage demo run, bare and under keel: latency, and write transactions per step.
 
 The ticket goes triage -> billing -> get_invoice -> process_refund -> answer on the scripted
-support model: 4 model turns and 2 tool calls, 6 journaled steps.
+support model: 4 model turns, a handoff and 2 tool calls. The journaled steps are counted from
+the store, not assumed.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,9 +19,6 @@ from typing import Any
 
 import agents
 from agents import Agent, function_tool, handoff
-from sqlalchemy import Engine, event
-
-import keel
 from examples.support_triage import backend
 from examples.support_triage.agents import (
     account_agent,
@@ -28,10 +27,22 @@ from examples.support_triage.agents import (
     technical_agent,
     triage_agent,
 )
+from sqlalchemy import Engine, event
+
+import keel
 
 from ._report import Check, Row, Timing, timing_row
 
-__all__ = ["TICKET", "UNGATED_TRIAGE", "commit_rows", "latency_rows"]
+__all__ = [
+    "TICKET",
+    "UNGATED_TRIAGE",
+    "Commits",
+    "bound_rows",
+    "commit_rows",
+    "count_commits",
+    "latency_rows",
+    "measure_latency",
+]
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
 RATIO_GOAL = 1.3
@@ -39,12 +50,13 @@ RATIO_GOAL = 1.3
 
 def _ungated_triage() -> Agent[Any]:
     """The demo's agent graph with `process_refund` as a plain, ungated function tool."""
-    func = process_refund.keel_spec.func if process_refund.keel_spec else None
-    if func is None:
+    gated: object = process_refund  # a KeelFunctionTool, typed as the function it wraps
+    spec = getattr(gated, "keel_spec", None)
+    if spec is None or spec.func is None:
         raise RuntimeError("examples.support_triage.agents.process_refund wraps no function")
-    plain = function_tool(func)
+    plain = function_tool(spec.func)
     billing = billing_agent.clone(
-        tools=[plain if t is process_refund else t for t in billing_agent.tools]
+        tools=[plain if t is gated else t for t in billing_agent.tools]
     )
     return triage_agent.clone(
         handoffs=[handoff(billing), handoff(technical_agent), handoff(account_agent)]
@@ -107,8 +119,8 @@ async def _interleave(arms: dict[str, Arm], *, runs: int, warmup: int) -> dict[s
     return {name: Timing(values) for name, values in samples.items()}
 
 
-def latency_rows(directory: Path, *, runs: int, warmup: int) -> list[Row]:
-    """Measurement 1: wrapped vs bare p50 on the demo's ticket, all arms interleaved."""
+def measure_latency(directory: Path, *, runs: int, warmup: int) -> dict[str, Timing]:
+    """Measurement 1: the demo's ticket bare and wrapped (gated, ungated), interleaved."""
     with gated_runtime(directory) as gated, ungated_runtime(directory) as ungated:
         arms = {
             "bare": _bare,
@@ -116,22 +128,44 @@ def latency_rows(directory: Path, *, runs: int, warmup: int) -> list[Row]:
             "ungated": _wrapped(ungated, UNGATED_TRIAGE),
         }
         gc.collect()
-        timings = asyncio.run(_interleave(arms, runs=runs, warmup=warmup))
+        return asyncio.run(_interleave(arms, runs=runs, warmup=warmup))
+
+
+def latency_rows(timings: dict[str, Timing]) -> list[Row]:
     bare = timings["bare"]
     return [
-        timing_row(
-            "demo run, wrapped (Allow policy) vs bare", timings["gated"], "bare Runner.run", bare,
-            [Check(f"ratio <= {RATIO_GOAL:g}x", timings["gated"].p50 / bare.p50, RATIO_GOAL)],
-        ),
-        timing_row(
-            "demo run, wrapped ungated variant vs bare", timings["ungated"], "bare Runner.run",
-            bare,
-            [Check(f"ratio <= {RATIO_GOAL:g}x", timings["ungated"].p50 / bare.p50, RATIO_GOAL)],
+        _latency_row("demo run, wrapped (Allow policy) vs bare", timings["gated"], bare),
+        _latency_row(
+            "demo run, wrapped ungated variant vs bare", timings["ungated"], bare,
             note="Ungated variant: no approval policy, and process_refund as a plain "
             "function_tool, so no call writes an intent row. Baseline: the same bare runs as "
-            "the row above (bare, the two graphs run the same code).",
+            "the row above (run bare, the two graphs run the same code).",
         ),
     ]
+
+
+def _latency_row(name: str, wrapped: Timing, bare: Timing, note: str | None = None) -> Row:
+    check = Check(f"ratio <= {RATIO_GOAL:g}x", wrapped.p50 / bare.p50, RATIO_GOAL)
+    return timing_row(name, wrapped, "bare Runner.run", bare, [check], note=note)
+
+
+def bound_rows(timings: dict[str, Timing], commits: dict[str, Commits], floor: Timing) -> list[Row]:
+    """What a run would take if keel cost nothing but its commits, each at the floor's p50."""
+    bare = timings["bare"]
+    rows = []
+    for arm, label in (("gated", "Allow policy"), ("ungated", "ungated variant")):
+        count = len(commits[arm].kinds)
+        bound = bare.p50 + count * floor.p50
+        rows.append(Row(
+            name=f"demo run, commits alone ({label})", n=None, p50=bound, p99=None,
+            baseline="bare Runner.run", base_p50=bare.p50, base_p99=bare.p99,
+            ratio=bound / bare.p50,
+            note=f"Derived, not timed: bare p50 + {count} commits per run x the SQLite floor "
+            f"p50 ({floor.p50:.3f} ms, journal row). The least a wrapped run can take with one "
+            f"durable commit per step; the 1.3x goal leaves {0.3 * bare.p50:.2f} ms for all of "
+            f"keel's work, and these commits alone take {count * floor.p50:.2f} ms.",
+        ))
+    return rows
 
 
 # -- write transactions per step ------------------------------------------------------------
@@ -139,25 +173,39 @@ def latency_rows(directory: Path, *, runs: int, warmup: int) -> list[Row]:
 
 @dataclass
 class _Transactions:
-    """What each committed write transaction on an engine touched."""
+    """What each committed write transaction on an engine did, by the statements it ran."""
 
     kinds: list[str] = field(default_factory=list)
-    _statements: list[str] = field(default_factory=list)
+    _current: set[str] = field(default_factory=set)
 
     def statement(self, sql: str) -> None:
-        self._statements.append(" ".join(sql.split()))
+        self._current.add(_statement_kind(" ".join(sql.split())))
+
+    def rollback(self) -> None:
+        self._current.clear()
 
     def commit(self) -> None:
-        sql = " | ".join(self._statements)
-        self._statements.clear()
-        if "INSERT INTO keel_executions" in sql:
-            self.kinds.append("admission")
-        elif "finished_at" in sql and "UPDATE keel_executions" in sql:
-            self.kinds.append("completion")
-        elif "keel_steps" in sql:
-            self.kinds.append("step")
+        for kind in ("admission", "completion", "step"):
+            if kind in self._current:
+                self.kinds.append(kind)
+                break
         else:
             self.kinds.append("other")
+        self._current.clear()
+
+
+_KINDS = ("admission", "step", "other", "completion")
+
+
+def _statement_kind(sql: str) -> str:
+    """admission: inserts the execution; completion: sets its finished_at; step: journals."""
+    if sql.startswith("INSERT INTO keel_executions"):
+        return "admission"
+    if sql.startswith("UPDATE keel_executions") and "finished_at" in sql.split(" WHERE ")[0]:
+        return "completion"
+    if "keel_steps" in sql and not sql.startswith("SELECT"):
+        return "step"
+    return "other"
 
 
 @contextmanager
@@ -170,62 +218,92 @@ def _classified(engine: Engine) -> Iterator[_Transactions]:
     def on_commit(conn: Any) -> None:
         seen.commit()
 
-    event.listen(engine, "before_cursor_execute", on_statement)
-    event.listen(engine, "commit", on_commit)
+    def on_rollback(conn: Any) -> None:
+        seen.rollback()
+
+    listeners = (
+        ("before_cursor_execute", on_statement), ("commit", on_commit), ("rollback", on_rollback)
+    )
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
     try:
         yield seen
     finally:
-        event.remove(engine, "commit", on_commit)
-        event.remove(engine, "before_cursor_execute", on_statement)
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
 
 
-def _count(runtime: keel.AgentRuntime, agent: Agent[Any]) -> tuple[int, list[str], int, int]:
-    """(commits, their kinds, journaled steps, calls approved by a policy) for one run."""
+@dataclass(frozen=True)
+class Commits:
+    """The write transactions of one wrapped run, by kind, and what the run journaled."""
+
+    kinds: list[str]
+    step_kinds: list[str]
+    approved: list[str]
+
+    @property
+    def steps(self) -> int:
+        return len(self.step_kinds)
+
+    @property
+    def per_step(self) -> int:
+        """Commits other than the run's admission and completion."""
+        return len(self.kinds) - self.kinds.count("admission") - self.kinds.count("completion")
+
+
+def _count(runtime: keel.AgentRuntime, agent: Agent[Any]) -> Commits:
     store = runtime.store
     with store.count_commits() as counter, _classified(store.engine) as seen:
         result = runtime.run(agent, TICKET)
     if result.status is not keel.Status.COMPLETED or counter.count != len(seen.kinds):
         raise RuntimeError(f"commit counting went wrong: {result.status}, {counter.count}")
-    steps = len(store.steps(result.execution_id))
-    approved = sum(a.status == "approved" for a in store.approvals(result.execution_id))
-    return counter.count, seen.kinds, steps, approved
+    approvals = store.approvals(result.execution_id)
+    return Commits(
+        kinds=seen.kinds,
+        step_kinds=[step.kind for step in store.steps(result.execution_id).values()],
+        approved=[a.tool_name for a in approvals if a.status == "approved"],
+    )
 
 
-def _commit_row(name: str, runtime: keel.AgentRuntime, agent: Agent[Any], gated: bool) -> Row:
-    commits, kinds, steps, approved = _count(runtime, agent)
-    per_run = kinds.count("admission") + kinds.count("completion")
-    per_step = commits - per_run
-    ratio = per_step / steps
-    allowed = (steps + approved) / steps if gated else 1.0
+def count_commits(directory: Path) -> dict[str, Commits]:
+    """Measurement 3: the write transactions of one (warm) wrapped run of each variant."""
+    with gated_runtime(directory) as gated, ungated_runtime(directory) as ungated:
+        gated.run(triage_agent, TICKET)  # warm: the schema exists, references are cached
+        ungated.run(UNGATED_TRIAGE, TICKET)
+        return {"ungated": _count(ungated, UNGATED_TRIAGE), "gated": _count(gated, triage_agent)}
+
+
+def commit_rows(commits: dict[str, Commits]) -> list[Row]:
+    return [
+        _commit_row("write txns per step, ungated variant", commits["ungated"], gated=False),
+        _commit_row("write txns per step, demo (Allow policy)", commits["gated"], gated=True),
+    ]
+
+
+def _commit_row(name: str, counted: Commits, *, gated: bool) -> Row:
+    kinds, steps, approved = counted.kinds, counted.steps, counted.approved
+    ratio = counted.per_step / steps
+    allowed = (steps + len(approved)) / steps if gated else 1.0
     label = (
         f"<= 1 txn/step + 1 per approved call ({allowed:.2f})" if gated else "<= 1 txn/step"
     )
+    counts = ", ".join(f"{k} {kinds.count(k)}" for k in _KINDS)
+    journaled = ", ".join(f"{k} {n}" for k, n in sorted(Counter(counted.step_kinds).items()))
     note = (
-        f"{commits} commits in the run: admission {kinds.count('admission')}, completion "
-        f"{kinds.count('completion')}, step {kinds.count('step')}, other {kinds.count('other')}; "
-        f"{steps} journaled steps (model turns + tool calls); ratio = (commits - admission - "
-        f"completion) / steps; all-in {commits}/{steps} = {commits / steps:.2f}."
+        f"{len(kinds)} commits in the run ({counts}) for {steps} journaled steps ({journaled}, "
+        "from store.steps()); ratio = "
+        f"(commits - admission - completion) / steps = {counted.per_step}/{steps}; all-in "
+        f"{len(kinds)}/{steps} = {len(kinds) / steps:.2f}."
     )
     if gated:
         note += (
-            f" {approved} calls were approved by the policy; each writes an intent row (with "
-            "its approval) before the tool runs, by design. With an approval_policy set, "
-            "keel consults it for every call, so get_invoice is gated too, not only "
-            "process_refund."
+            f" The policy approved {len(approved)} calls ({', '.join(approved)}): with an "
+            "approval_policy set keel consults it for every call, not only process_refund, "
+            "and each approved call commits its approval before it runs (the intent row), "
+            "by design."
         )
     return Row(
         name=name, n=1, p50=None, p99=None, baseline=f"{steps} journaled steps",
         base_p50=None, base_p99=None, ratio=ratio, checks=[Check(label, ratio, allowed)],
         note=note,
     )
-
-
-def commit_rows(directory: Path) -> list[Row]:
-    """Measurement 3: write transactions per journaled step during one (warm) wrapped run."""
-    with gated_runtime(directory) as gated, ungated_runtime(directory) as ungated:
-        gated.run(triage_agent, TICKET)  # warm: the schema exists, references are cached
-        ungated.run(UNGATED_TRIAGE, TICKET)
-        return [
-            _commit_row("write txns per step, ungated variant", ungated, UNGATED_TRIAGE, False),
-            _commit_row("write txns per step, demo (Allow policy)", gated, triage_agent, True),
-        ]

@@ -30,7 +30,18 @@ from keel.runtime._store import NewEvent, Store
 
 from ._report import Row, Timing, latency_checks, timing_row
 
-__all__ = ["Goals", "Samples", "ModelStep", "measure", "model_step", "open_execution"]
+__all__ = [
+    "Goals",
+    "ModelStep",
+    "Pair",
+    "Samples",
+    "journal_row",
+    "model_step",
+    "open_execution",
+    "postgres_row",
+    "sqlite_row",
+    "sqlite_timings",
+]
 
 LEASE_SECONDS = 10.0
 AGENT = "billing_specialist"
@@ -65,12 +76,10 @@ def model_step() -> ModelStep:
     Built here, not by the adapter's private encoder, so the benchmark's step stays the same
     while the adapter changes; the shape is the adapter's (output items as JSON, usage, id).
     """
+    text = "Let me look up invoice INV-8821 to check the duplicate charge."
     message = ResponseOutputMessage(
         id="msg_0a1b2c3d", type="message", role="assistant", status="completed",
-        content=[ResponseOutputText(
-            type="output_text", annotations=[],
-            text="Let me look up invoice INV-8821 to check the duplicate charge.",
-        )],
+        content=[ResponseOutputText(type="output_text", annotations=[], text=text)],
     )
     call = ResponseFunctionToolCall(
         id="fc_0a1b2c3d", call_id="call_2_get_invoice", type="function_call",
@@ -83,7 +92,7 @@ def model_step() -> ModelStep:
         "response_id": "resp_0a1b2c3d4e5f",
     }
     events = [
-        NewEvent("message", AGENT, {"content": message.content[0].text}),  # type: ignore[union-attr]
+        NewEvent("message", AGENT, {"content": text}),
         NewEvent("tool_call", AGENT, {
             "tool_name": call.name, "call_id": call.call_id, "args": {"invoice_id": "INV-8821"},
         }),
@@ -119,7 +128,11 @@ def _journal_op(execution: Execution, step: ModelStep) -> Op:
     return record
 
 
-def _alternate(first: Op, second: Op, samples: Samples) -> tuple[Timing, Timing]:
+Pair = tuple[Timing, Timing]
+"""(journal, floor) timings."""
+
+
+def _alternate(first: Op, second: Op, samples: Samples) -> Pair:
     """Time both operations in alternating order, after `warmup` unrecorded pairs."""
     timed: tuple[list[float], list[float]] = ([], [])
     ops = (first, second)
@@ -135,14 +148,12 @@ def _alternate(first: Op, second: Op, samples: Samples) -> tuple[Timing, Timing]
     return Timing(timed[0]), Timing(timed[1])
 
 
-def measure(
-    name: str, journal: Op, floor: Op, floor_name: str, samples: Samples, goals: Goals
-) -> Row:
-    recorded, raw = _alternate(journal, floor, samples)
+def journal_row(name: str, timings: Pair, floor_name: str, goals: Goals) -> Row:
+    recorded, floor = timings
     checks = latency_checks(
-        recorded, raw, p50_ms=goals.p50_ms, p99_ms=goals.p99_ms, ratio=goals.ratio
+        recorded, floor, p50_ms=goals.p50_ms, p99_ms=goals.p99_ms, ratio=goals.ratio
     )
-    return timing_row(name, recorded, floor_name, raw, checks)
+    return timing_row(name, recorded, floor_name, floor, checks)
 
 
 # -- SQLite ---------------------------------------------------------------------------------
@@ -175,19 +186,20 @@ def _sqlite_floor(path: Path, execution_id: str, payload: str) -> Iterator[Op]:
         conn.close()
 
 
-def sqlite_row(directory: Path, samples: Samples) -> Row:
+def sqlite_timings(directory: Path, samples: Samples) -> Pair:
     """Measurement 2 on SQLite: keel's store file and the floor's file side by side."""
     step = model_step()
     store = Store(f"sqlite:///{directory / 'journal.db'}")
     try:
         execution = open_execution(store)
         with _sqlite_floor(directory / "floor.db", execution.id, step.payload_json) as floor:
-            return measure(
-                "journal 1 step, SQLite", _journal_op(execution, step), floor,
-                "raw sqlite3 commit", samples, SQLITE_GOALS,
-            )
+            return _alternate(_journal_op(execution, step), floor, samples)
     finally:
         store.close()
+
+
+def sqlite_row(timings: Pair) -> Row:
+    return journal_row("journal 1 step, SQLite", timings, "raw sqlite3 commit", SQLITE_GOALS)
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------
@@ -219,9 +231,9 @@ def postgres_row(url: str, conninfo: str, samples: Samples) -> Row:
     try:
         execution = open_execution(store)
         with _pg_floor(conninfo, execution.id, step.payload_json) as floor:
-            return measure(
-                "journal 1 step, PostgreSQL", _journal_op(execution, step), floor,
-                "raw psycopg autocommit insert", samples, PG_GOALS,
-            )
+            timings = _alternate(_journal_op(execution, step), floor, samples)
     finally:
         store.close()
+    return journal_row(
+        "journal 1 step, PostgreSQL", timings, "raw psycopg autocommit insert", PG_GOALS
+    )

@@ -38,7 +38,8 @@ def bench_database(admin_url: str) -> Iterator[BenchDatabase]:
     try:
         connection = psycopg.connect(admin_conninfo, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        raise Unreachable(f"{admin.render_as_string()} did not answer: {exc}") from exc
+        reason = " ".join(str(exc).split())
+        raise Unreachable(f"{admin.render_as_string()} did not answer: {reason}") from exc
     name = f"keel_bench_{uuid.uuid4().hex[:12]}"
     with connection:
         version = str(connection.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["Check", "Row", "Timing", "render"]
 
@@ -55,7 +55,7 @@ class Row:
     ratio: float | None
     checks: Sequence[Check] = ()
     note: str | None = None
-    skipped: str | None = field(default=None)
+    skipped: str | None = None
 
     @property
     def result(self) -> str:

@@ -20,12 +20,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from examples.support_triage.agents import triage_agent
 
 from keel import AgentResult, AgentRuntime, Status
 
@@ -37,12 +39,15 @@ CRASH_AGENT = "crash_agents:triage_agent"
 GATED_CRASH_AGENT = "crash_agents:gated_triage_agent"
 SUPPORT_AGENT = "examples.support_triage.agents:triage_agent"
 CHILD_TIMEOUT = 45.0  # a child imports the SDK in ~2 s; a hung resume must fail, not block CI
+RETRY_TIMEOUT = 15.0  # a healthy retry finishes in ~3 s; the buggy one never does
 KILLED = -signal.SIGKILL
 
-# Journal steps (kind:name) of the crash agents' run, in order: triage hands off, billing looks
-# the invoice up, asks for the refund, and answers.
-TRIAGE, BILLING = "model:support_triage", "model:billing_specialist"
-INVOICE, REFUND = "tool:get_invoice", "tool:process_refund"
+# The journal (kind:name per step) of an uninterrupted crash-agents run, in order: triage asks
+# for the handoff, which is performed; billing looks the invoice up, asks for the refund, and
+# answers. A run killed midway has journaled a prefix of it.
+TRIAGE, HANDOFF = "model:support_triage", "handoff:billing_specialist"
+BILLING, INVOICE, REFUND = "model:billing_specialist", "tool:get_invoice", "tool:process_refund"
+STEPS = (TRIAGE, HANDOFF, BILLING, INVOICE, BILLING, REFUND, BILLING)
 
 
 # -- child processes --------------------------------------------------------------------------
@@ -88,15 +93,15 @@ class Workspace:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
 
-    def finish(self, proc: subprocess.Popen[str]) -> Child:
+    def finish(self, proc: subprocess.Popen[str], timeout: float = CHILD_TIMEOUT) -> Child:
+        args = tuple(str(a) for a in proc.args)[2:]  # type: ignore[union-attr]
         try:
-            stdout, stderr = proc.communicate(timeout=CHILD_TIMEOUT)
+            stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             stdout, stderr = proc.communicate()
-            pytest.fail(f"child timed out after {CHILD_TIMEOUT} s\n"
-                        f"{Child(tuple(map(str, proc.args)), proc.pid, -1, stdout, stderr)}")
-        args = tuple(str(a) for a in proc.args)[2:]  # type: ignore[union-attr]
+            pytest.fail(f"the child hung: killed after {timeout} s\n"
+                        f"{Child(args, proc.pid, proc.returncode, stdout, stderr)}")
         return Child(args, proc.pid, proc.returncode, stdout, stderr)
 
     def run(self, *args: str, killed: bool = False, **env: str) -> Child:
@@ -168,9 +173,10 @@ class Workspace:
 
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:
+    """The complete lines of a ledger (one that a live process appends to may end mid-line)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
+    return [json.loads(line) for line in path.read_text().split("\n")[:-1]]
 
 
 def wait_until(condition: Callable[[], bool], what: str, *procs: subprocess.Popen[str]) -> None:
@@ -204,13 +210,11 @@ class Reference:
     model_calls: Counter[int]
     tool_runs: list[str]
     refunds: int
+    journal: dict[str, list[str]]
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
-    """The crash agents' run with no kill, in a child process of its own (shared: ~2 s)."""
-    root = tmp_path_factory.mktemp("reference")
-    ws = Workspace(root, f"sqlite:///{root}/keel.db")
+def run_reference(ws: Workspace) -> Reference:
+    """The crash agents' run with no kill, in a child process of its own."""
     child = ws.start(CRASH_AGENT, "reference")
     result = ws.result(child.outcome["execution_id"])
     return Reference(
@@ -221,19 +225,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
         model_calls=ws.model_calls(),
         tool_runs=[r["tool"] for r in ws.tool_runs()],
         refunds=len(ws.refunds()),
+        journal=ws.journal(result.execution_id),
     )
-
-
-def test_reference_run_makes_the_calls_the_kill_points_assume(reference: Reference) -> None:
-    # The expectations in KILL_POINTS count on this shape; if the scripted model changes, this
-    # fails first and says why.
-    pid = reference.child.pid
-    assert reference.child.outcome["status"] == Status.COMPLETED.value, str(reference.child)
-    assert "INV-8821" in reference.output
-    assert reference.model_calls == Counter({pid: 4})
-    assert reference.tool_runs == ["get_invoice", "process_refund"]
-    assert reference.refunds == 1
-    assert "resumed" not in reference.event_types
 
 
 # -- SIGKILL at chosen points, resume in a new process ----------------------------------------
@@ -255,42 +248,50 @@ class KillPoint:
     """The parent kills the child, having seen the refund in the ledger; else it kills itself."""
 
 
-KILL_POINTS = [
-    pytest.param(
-        KillPoint("model:1:after", journaled=(), crashed_model_calls=1, crashed_tools=(),
-                  resumed_model_calls=4, resumed_tools=("get_invoice", "process_refund")),
-        id="first-model-call-answered-not-journaled",
+AFTER_REFUND_EFFECT = "tool:process_refund:after_effect"
+BOTH_TOOLS = ("get_invoice", "process_refund")
+KILL_POINTS = {
+    "first-model-call-answered-not-journaled": KillPoint(
+        "model:1:after", journaled=(),
+        crashed_model_calls=1, crashed_tools=(),
+        resumed_model_calls=4, resumed_tools=BOTH_TOOLS,
     ),
-    pytest.param(
-        KillPoint("model:2:after", journaled=(TRIAGE,), crashed_model_calls=2, crashed_tools=(),
-                  resumed_model_calls=3, resumed_tools=("get_invoice", "process_refund")),
-        id="model-call-answered-not-journaled",
+    "model-call-answered-not-journaled": KillPoint(
+        "model:2:after", journaled=STEPS[:2],
+        crashed_model_calls=2, crashed_tools=(),
+        resumed_model_calls=3, resumed_tools=BOTH_TOOLS,
     ),
-    pytest.param(
-        KillPoint("model:3:before", journaled=(TRIAGE, BILLING, INVOICE),
-                  crashed_model_calls=2, crashed_tools=("get_invoice",),
-                  resumed_model_calls=2, resumed_tools=("process_refund",)),
-        id="tool-result-journaled-before-next-model-call",
+    "tool-result-journaled-before-next-model-call": KillPoint(
+        "model:3:before", journaled=STEPS[:4],
+        crashed_model_calls=2, crashed_tools=("get_invoice",),
+        resumed_model_calls=2, resumed_tools=("process_refund",),
     ),
-    pytest.param(
-        KillPoint("tool:process_refund:after_effect", journaled=(TRIAGE, BILLING, INVOICE, BILLING),
-                  crashed_model_calls=3, crashed_tools=("get_invoice", "process_refund"),
-                  resumed_model_calls=1, resumed_tools=("process_refund",)),
-        id="inside-tool-after-side-effect",
+    "inside-tool-after-side-effect": KillPoint(
+        AFTER_REFUND_EFFECT, journaled=STEPS[:5],
+        crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
+        resumed_model_calls=1, resumed_tools=("process_refund",),
     ),
-    pytest.param(
-        KillPoint("model:4:after", journaled=(TRIAGE, BILLING, INVOICE, BILLING, REFUND),
-                  crashed_model_calls=4, crashed_tools=("get_invoice", "process_refund"),
-                  resumed_model_calls=1, resumed_tools=()),
-        id="final-answer-not-journaled",
+    "final-answer-not-journaled": KillPoint(
+        "model:4:after", journaled=STEPS[:6],
+        crashed_model_calls=4, crashed_tools=BOTH_TOOLS,
+        resumed_model_calls=1, resumed_tools=(),
     ),
-    pytest.param(
-        KillPoint("tool:process_refund:after_effect", journaled=(TRIAGE, BILLING, INVOICE, BILLING),
-                  crashed_model_calls=3, crashed_tools=("get_invoice", "process_refund"),
-                  resumed_model_calls=1, resumed_tools=("process_refund",), external=True),
-        id="external-kill-seen-through-ledger",
+    "external-kill-seen-through-ledger": KillPoint(
+        AFTER_REFUND_EFFECT, journaled=STEPS[:5],
+        crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
+        resumed_model_calls=1, resumed_tools=("process_refund",), external=True,
     ),
-]
+}
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """One kill point's story: the killed process, then the process that resumed its run."""
+
+    ws: Workspace
+    execution_id: str
+    crashed: Child
+    resumed: Child
 
 
 def crash(ws: Workspace, point: KillPoint, key: str) -> Child:
@@ -301,7 +302,7 @@ def crash(ws: Workspace, point: KillPoint, key: str) -> Child:
     # The refund is in the backend's ledger and the tool's own line (its last act before it
     # blocks) is written: the process is inside the tool, past its side effect.
     wait_until(lambda: len(ws.refunds()) == 1
-               and [r["tool"] for r in ws.tool_runs()] == ["get_invoice", "process_refund"],
+               and tuple(r["tool"] for r in ws.tool_runs()) == BOTH_TOOLS,
                "the refund was seen in the ledgers", proc)
     os.kill(proc.pid, signal.SIGKILL)
     child = ws.finish(proc)
@@ -309,19 +310,118 @@ def crash(ws: Workspace, point: KillPoint, key: str) -> Child:
     return child
 
 
-@pytest.mark.parametrize("point", KILL_POINTS)
-def test_sigkill_then_resume_in_new_process_finishes_like_reference(
-    point: KillPoint, workspace: Workspace, reference: Reference
-) -> None:
-    ws = workspace
+def crash_and_resume(ws: Workspace, point: KillPoint) -> Recovery:
     crashed = crash(ws, point, key="crash")
     execution_id = ws.execution_for("crash")
     # What survived is exactly what keel had committed, and the run is left RUNNING for its
     # dead owner: nothing marked it finished or failed.
     assert ws.status(execution_id) == Status.RUNNING.value, str(crashed)
     assert ws.journal(execution_id).get("done", []) == sorted(point.journaled), str(crashed)
+    return Recovery(ws, execution_id, crashed, ws.resume(execution_id))
 
-    resumed = ws.resume(execution_id)
+
+def crash_and_retry(ws: Workspace) -> Recovery:
+    """Kill a run, then send the same request again with the same idempotency key."""
+    crashed = ws.start(CRASH_AGENT, "retry", killed=True, KEEL_TEST_KILL_AT="model:2:after")
+    execution_id = ws.execution_for("retry")
+    retry = ws.spawn("start", ws.url, CRASH_AGENT, TICKET, "retry")
+    return Recovery(ws, execution_id, crashed, ws.finish(retry, timeout=RETRY_TIMEOUT))
+
+
+@dataclass(frozen=True)
+class GatedRecovery:
+    ws: Workspace
+    execution_id: str
+    first: Child  # ran until the refund waited for approval
+    killed: Child  # resumed after the approval, killed inside the refund
+    finished: Child  # resumed again, to the end
+
+
+def approve_then_crash_in_tool(ws: Workspace) -> GatedRecovery:
+    """Wait for approval, approve, die inside the approved refund, resume again."""
+    first = ws.start(GATED_CRASH_AGENT, "gated")
+    assert first.outcome["status"] == Status.WAITING.value, str(first)
+    execution_id = first.outcome["execution_id"]
+    ws.decide("approve", execution_id, "dana")
+    killed = ws.resume(execution_id, killed=True, KEEL_TEST_KILL_AT=AFTER_REFUND_EFFECT)
+    # The approval was committed before the intent, and the intent has no result.
+    journal = ws.journal(execution_id)
+    assert journal == {"done": sorted(STEPS[:5]), "intent": [REFUND]}, f"{journal}\n{killed}"
+    assert ws.status(execution_id) == Status.RUNNING.value, str(killed)
+    return GatedRecovery(ws, execution_id, first, killed, ws.resume(execution_id))
+
+
+@dataclass
+class CrashRuns:
+    """The reference run and the selected crash scenarios, running side by side.
+
+    Each child spends ~2 s importing the SDK, so the scenarios run concurrently in the
+    background (one per core) and each test waits for its own; an assertion that fails in a
+    scenario is raised by the test that waits for it.
+    """
+
+    reference: Future[Reference]
+    recoveries: dict[KillPoint, Future[Recovery]] = field(default_factory=dict)
+    gated: Future[GatedRecovery] | None = None
+    retry: Future[Recovery] | None = None
+
+
+@pytest.fixture(scope="module")
+def crash_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CrashRuns]:
+    def workspace_for(name: str) -> Workspace:
+        root = tmp_path_factory.mktemp(name)
+        return Workspace(root, f"sqlite:///{root}/keel.db")
+
+    # Only what the selected tests of this module need (pytest -k runs one scenario, say).
+    tests = [i for i in request.session.items if i.path == request.path]
+
+    def selected(test: Callable[..., None]) -> list[pytest.Item]:
+        return [i for i in tests if getattr(i, "originalname", None) == test.__name__]
+
+    kill_test = test_sigkill_then_resume_in_new_process_finishes_like_reference
+    points = {i.callspec.params["point"] for i in selected(kill_test)}  # type: ignore[attr-defined]
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        runs = CrashRuns(pool.submit(run_reference, workspace_for("reference")))
+        for i, point in enumerate(KILL_POINTS.values()):
+            if point in points:
+                runs.recoveries[point] = pool.submit(
+                    crash_and_resume, workspace_for(f"kill{i}"), point)
+        # While keel has the bug, the retry sits out its whole timeout, in the background while
+        # the tests below run: the tests that wait for these two come last in the file.
+        if selected(test_retrying_run_with_its_idempotency_key_after_a_crash_finishes_it):
+            runs.retry = pool.submit(crash_and_retry, workspace_for("retry"))
+        if selected(test_approved_tool_killed_mid_call_runs_again_with_same_key_next_attempt):
+            runs.gated = pool.submit(approve_then_crash_in_tool, workspace_for("gated"))
+        yield runs
+        pool.shutdown(cancel_futures=True)
+
+
+@pytest.fixture
+def reference(crash_runs: CrashRuns) -> Reference:
+    return crash_runs.reference.result()
+
+
+def test_reference_run_makes_the_calls_the_kill_points_assume(reference: Reference) -> None:
+    # The expectations in KILL_POINTS count on this shape; if the scripted model changes, this
+    # fails first and says why.
+    pid = reference.child.pid
+    assert reference.child.outcome["status"] == Status.COMPLETED.value, str(reference.child)
+    assert "INV-8821" in reference.output
+    assert reference.model_calls == Counter({pid: 4})
+    assert reference.tool_runs == ["get_invoice", "process_refund"]
+    assert reference.refunds == 1
+    assert reference.journal == {"done": sorted(STEPS)}
+    assert "resumed" not in reference.event_types
+
+
+@pytest.mark.parametrize("point", KILL_POINTS.values(), ids=KILL_POINTS.keys())
+def test_sigkill_then_resume_in_new_process_finishes_like_reference(
+    point: KillPoint, crash_runs: CrashRuns, reference: Reference
+) -> None:
+    recovery = crash_runs.recoveries[point].result()
+    ws, crashed, resumed = recovery.ws, recovery.crashed, recovery.resumed
     report = f"{crashed}\n{resumed}"
     outcome = resumed.outcome
     assert outcome["status"] == Status.COMPLETED.value, report
@@ -337,12 +437,14 @@ def test_sigkill_then_resume_in_new_process_finishes_like_reference(
     assert [r["tool"] for r in ws.tool_runs(crashed.pid)] == list(point.crashed_tools), report
     assert [r["tool"] for r in ws.tool_runs(resumed.pid)] == list(point.resumed_tools), report
 
-    result = ws.result(execution_id)
+    result = ws.result(recovery.execution_id)
     assert [(c.name, c.args, c.result) for c in result.tool_calls] == reference.tool_calls
     # Each journaled step's events were written once, with the step; the resume adds one event.
     types = [e.type for e in result.events]
     assert types.count("resumed") == 1, types
     assert [t for t in types if t != "resumed"] == reference.event_types
+    (resumed_event,) = [e for e in result.events if e.type == "resumed"]
+    assert "previous owner stopped" in str(resumed_event.reason), resumed_event
     assert_stable_idempotency_keys(ws, result)
 
 
@@ -358,32 +460,6 @@ def assert_stable_idempotency_keys(ws: Workspace, result: AgentResult) -> None:
     refunds = ws.refunds()
     assert len(refunds) == sum(r["tool"] == "process_refund" for r in runs)
     assert {r["idempotency_key"] for r in refunds} == {expected["process_refund"]}, refunds
-
-
-def test_approved_tool_killed_mid_call_runs_again_with_same_key_next_attempt(
-    workspace: Workspace, reference: Reference
-) -> None:
-    """A gated call writes an intent row once approved; a crash inside it counts the attempt."""
-    ws = workspace
-    first = ws.start(GATED_CRASH_AGENT, "gated")
-    execution_id = first.outcome["execution_id"]
-    assert first.outcome["status"] == Status.WAITING.value, str(first)
-    ws.decide("approve", execution_id, "dana")
-    killed = ws.resume(execution_id, killed=True, KEEL_TEST_KILL_AT=REFUND + ":after_effect")
-    # The approval was committed before the intent, and the intent has no result.
-    journal = ws.journal(execution_id)
-    assert journal.get("intent") == [REFUND], f"{journal}\n{killed}"
-    assert ws.status(execution_id) == Status.RUNNING.value, str(killed)
-
-    finished = ws.resume(execution_id)
-    report = f"{first}\n{killed}\n{finished}"
-    assert finished.outcome["status"] == Status.COMPLETED.value, report
-    assert finished.outcome["output"] == reference.output, report
-    runs = [(r["tool"], r["pid"], r["attempt"]) for r in ws.tool_runs()]
-    assert runs == [("get_invoice", first.pid, 1), ("process_refund", killed.pid, 1),
-                    ("process_refund", finished.pid, 2)], report
-    assert ws.model_calls() == Counter({first.pid: 3, finished.pid: 1}), report
-    assert_stable_idempotency_keys(ws, ws.result(execution_id))
 
 
 # -- approvals across processes ---------------------------------------------------------------
@@ -450,7 +526,12 @@ def test_two_processes_approving_at_once_exactly_one_wins(
     tmp_path: Path, database_url: str
 ) -> None:
     ws = Workspace(tmp_path, database_url)
-    waited, execution_id, call_id = wait_for_refund_approval(ws, "race")
+    # The run to decide on is made here, in the test process: the deciders are what is tested.
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
+        waiting = runtime.run(triage_agent, TICKET)
+    assert waiting.status is Status.WAITING, waiting.error
+    execution_id = waiting.execution_id
+    (call_id,) = [p.call_id for p in waiting.pending_approvals]
 
     go = tmp_path / "go"
     reviewers = ("ana", "ben")
@@ -476,7 +557,44 @@ def test_two_processes_approving_at_once_exactly_one_wins(
     assert decisions == [("approved", winners[0])]
     events = [e.type for e in ws.result(execution_id).events]
     assert events.count("approved") == 1, events
+    assert ws.status(execution_id) == Status.QUEUED.value
 
-    resumed = ws.resume(execution_id)
-    assert resumed.outcome["status"] == Status.COMPLETED.value, f"{report}\n{resumed}"
-    assert len(ws.refunds()) == 1, ws.refunds()
+
+# -- a crash inside an approved call ----------------------------------------------------------
+
+
+def test_approved_tool_killed_mid_call_runs_again_with_same_key_next_attempt(
+    crash_runs: CrashRuns, reference: Reference
+) -> None:
+    """A gated call writes an intent row once approved; a crash inside it counts the attempt."""
+    assert crash_runs.gated is not None
+    run = crash_runs.gated.result()
+    ws, first, killed, finished = run.ws, run.first, run.killed, run.finished
+    report = f"{first}\n{killed}\n{finished}"
+    assert finished.outcome["status"] == Status.COMPLETED.value, report
+    assert finished.outcome["output"] == reference.output, report
+    runs = [(r["tool"], r["pid"], r["attempt"]) for r in ws.tool_runs()]
+    assert runs == [("get_invoice", first.pid, 1), ("process_refund", killed.pid, 1),
+                    ("process_refund", finished.pid, 2)], report
+    assert ws.model_calls() == Counter({first.pid: 3, finished.pid: 1}), report
+    assert_stable_idempotency_keys(ws, ws.result(run.execution_id))
+
+
+# -- retrying a crashed request ---------------------------------------------------------------
+
+
+def test_retrying_run_with_its_idempotency_key_after_a_crash_finishes_it(
+    crash_runs: CrashRuns, reference: Reference
+) -> None:
+    """The usual answer to a crashed request is to send it again with the same key."""
+    assert crash_runs.retry is not None
+    recovery = crash_runs.retry.result()
+    ws, crashed, retried = recovery.ws, recovery.crashed, recovery.resumed
+    report = f"{crashed}\n{retried}"
+    assert retried.returncode == 0, report
+    assert retried.outcome["status"] == Status.COMPLETED.value, report
+    assert retried.outcome["output"] == reference.output, report
+    # The same execution, carried on from its journal: the triage turn is not asked again.
+    assert retried.outcome["execution_id"] == recovery.execution_id, report
+    assert ws.model_calls() == Counter({crashed.pid: 2, retried.pid: 3}), report
+    assert_stable_idempotency_keys(ws, ws.result(recovery.execution_id))

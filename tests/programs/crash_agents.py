@@ -1,7 +1,8 @@
 """Test-only agents that mirror examples/support_triage and can die at chosen points.
 
 The model is the example's `SupportScriptedModel`, so the conversation, call ids and final answer
-are the example's; the refund tool is approval-free so an uninterrupted run completes. Nothing
+are the example's. `triage_agent`'s refund is approval-free, so an uninterrupted run completes;
+`gated_triage_agent` keeps the example's `@keel.tool(approval_required=True)` refund. Nothing
 here hooks keel: the kill points sit in the user's code (model and tools), where a real crash
 would happen, and keel must recover from them as it would from any other.
 
@@ -27,10 +28,10 @@ from typing import Any
 
 from agents import Agent, ModelResponse, function_tool, handoff
 from agents.models.interface import Model
-
-import keel
 from examples.support_triage import backend
 from examples.support_triage.model import SupportScriptedModel
+
+import keel
 
 _live_model_calls = 0  # model calls this process made (journaled turns never reach the model)
 
@@ -44,7 +45,7 @@ def checkpoint(point: str) -> None:
         raise RuntimeError(f"nobody killed the process hanging at {point}")
 
 
-def record_tool_run(tool: str, **fields: Any) -> None:
+def record_tool_run(tool: str) -> None:
     """Append one fsynced line per tool run, so that runs in killed processes are counted too."""
     path = os.environ.get("KEEL_TEST_TOOL_LEDGER")
     if not path:
@@ -56,7 +57,6 @@ def record_tool_run(tool: str, **fields: Any) -> None:
         "call_id": call.call_id if call else None,
         "idempotency_key": call.idempotency_key if call else None,
         "attempt": call.attempt if call else None,
-        **fields,
     }
     with open(path, "a") as f:
         f.write(json.dumps(line) + "\n")
@@ -70,7 +70,7 @@ class KillableModel(Model):
     def __init__(self) -> None:
         self.inner = SupportScriptedModel()
 
-    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         global _live_model_calls
         _live_model_calls += 1
         checkpoint(f"model:{_live_model_calls}:before")
@@ -87,30 +87,31 @@ MODEL = KillableModel()
 
 
 @function_tool
-def get_invoice(invoice_id: str) -> dict:
+def get_invoice(invoice_id: str) -> dict[str, Any]:
     """Fetch an invoice by ID."""
     record_tool_run("get_invoice")
     checkpoint("tool:get_invoice:after_effect")
     return backend.INVOICES.get(invoice_id, {"error": f"no invoice {invoice_id}"})
 
 
+def _refund(invoice_id: str, reason: str) -> dict[str, Any]:
+    """The example backend's refund (fsynced to SUPPORT_LEDGER), then a kill point."""
+    call = keel.current_call()
+    result = backend.refund(invoice_id, reason, call.idempotency_key if call else None)
+    record_tool_run("process_refund")
+    checkpoint("tool:process_refund:after_effect")
+    return result
+
+
 @function_tool
-def process_refund(invoice_id: str, reason: str) -> dict:
+def process_refund(invoice_id: str, reason: str) -> dict[str, Any]:
     """Issue a full refund for an invoice (approval-free here, unlike the example)."""
-    call = keel.current_call()
-    result = backend.refund(invoice_id, reason, call.idempotency_key if call else None)
-    record_tool_run("process_refund")
-    checkpoint("tool:process_refund:after_effect")
-    return result
+    return _refund(invoice_id, reason)
 
 
-def _gated_refund(invoice_id: str, reason: str) -> dict:
+def _gated_refund(invoice_id: str, reason: str) -> dict[str, Any]:
     """Issue a full refund for an invoice. Requires human approval."""
-    call = keel.current_call()
-    result = backend.refund(invoice_id, reason, call.idempotency_key if call else None)
-    record_tool_run("process_refund")
-    checkpoint("tool:process_refund:after_effect")
-    return result
+    return _refund(invoice_id, reason)
 
 
 # The example's gated refund plus a kill point; it keeps the example's tool name, which the

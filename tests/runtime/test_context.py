@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from agents import Agent, RunContextWrapper, function_tool
 from pydantic import BaseModel
-from scripted import ScriptedModel, call, say
 
 from keel import AgentRuntime, Status
+from scripted import ScriptedModel, call, say
 
 
 class Case(BaseModel):

@@ -72,7 +72,9 @@ class Execution:
         epoch: int,
         rules: ApprovalRules,
         lease_seconds: float,
+        fresh: bool = False,
     ) -> None:
+        """`fresh`: admitted just now by this process, so its journal is known to be empty."""
         self.id = row.id
         self.row = row
         self.store = store
@@ -81,8 +83,10 @@ class Execution:
         self.lease_seconds = lease_seconds
         self.cancel_requested = bool(row.cancel_requested)
         self.model_turn = 0
-        self._steps: dict[str, StepRow] = store.steps(row.id)
-        self._decisions: dict[str, ApprovalRow] = {a.call_id: a for a in store.approvals(row.id)}
+        self._steps: dict[str, StepRow] = {} if fresh else store.steps(row.id)
+        self._decisions: dict[str, ApprovalRow] = (
+            {} if fresh else {a.call_id: a for a in store.approvals(row.id)}
+        )
         self._verdicts: dict[str, Verdict] = {}
 
     # -- journal --------------------------------------------------------------------------

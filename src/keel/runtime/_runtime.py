@@ -17,6 +17,7 @@ from ._json import dumps, jsonable, loads
 from ._leases import OWNER, claim
 from ._references import find_reference, load_reference, type_reference
 from ._result import AgentResult, build_result
+from ._schema import ExecutionRow
 from ._store import CHANGES, NewEvent, Store, default_database_url
 from ._worker import BackgroundLoop
 
@@ -133,9 +134,11 @@ class AgentRuntime:
         """`run()` for async code; the agent runs in the caller's event loop."""
         options = _options(run_config, context, max_turns)
         execution_id, row = self._admit(agent, input, options, idempotency_key)
-        if row is None:  # an execution with this idempotency key exists already
-            return await asyncio.to_thread(self._follow, execution_id)
-        return await self._execute(row, agent, options)
+        if row is None:  # an execution with this idempotency key exists: carry it on
+            return await self.resume_async(
+                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns
+            )
+        return await self._execute(row, agent, options, fresh=True)
 
     def start(
         self,
@@ -153,7 +156,10 @@ class AgentRuntime:
         options = _options(run_config, context, max_turns)
         execution_id, row = self._admit(agent, input, options, idempotency_key)
         if row is not None:
-            self._background.submit(self._execute(row, agent, options))
+            self._background.submit(self._execute(row, agent, options, fresh=True))
+        else:  # an execution with this idempotency key exists: carry it on if it stopped
+            self._background.submit(self.resume_async(
+                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns))
         return AgentHandle(execution_id, runtime=self)
 
     def stream(
@@ -273,15 +279,17 @@ class AgentRuntime:
         }
         self.store.insert_execution(values)
         self._launches[execution_id] = _Launch(agent, options)
-        return execution_id, self.store.execution(execution_id)
+        return execution_id, ExecutionRow.model_validate(values)  # as inserted: no read-back
 
-    async def _execute(self, row: Any, agent: Any, options: RunOptions) -> AgentResult:
+    async def _execute(
+        self, row: Any, agent: Any, options: RunOptions, *, fresh: bool = False
+    ) -> AgentResult:
         from ..adapters import adapter_named
 
         adapter: Adapter = adapter_named(row.framework)
         self._launches[row.id] = _Launch(agent, options)
         ex = Execution(self.store, row, epoch=row.lease_epoch, rules=self.rules,
-                       lease_seconds=self.lease_seconds)
+                       lease_seconds=self.lease_seconds, fresh=fresh)
         heartbeat = asyncio.create_task(self._heartbeat(ex))
         output: Any = None
         try:

@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 
 from .._errors import ExecutionNotFoundError, LeaseLostError, SchemaTooNewError, StoreError
@@ -32,6 +42,34 @@ EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
 STEPS = StepRow.__table__  # type: ignore[attr-defined]
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
+
+# Built once: SQLAlchemy then reuses their cache keys and compiled forms, and each write only
+# binds parameters (building a statement per call cost more than the commit itself).
+_FENCE = (
+    update(EXECUTIONS)
+    .where(EXECUTIONS.c.id == bindparam("x_id"), EXECUTIONS.c.lease_epoch == bindparam("x_epoch"))
+    .values(
+        last_seq=EXECUTIONS.c.last_seq + bindparam("x_events"),
+        updated_at=bindparam("x_now"),
+        lease_expires_at=bindparam("x_expires"),
+    )
+    .returning(EXECUTIONS.c.last_seq, EXECUTIONS.c.cancel_requested)
+)
+_FENCE_KEEP_LEASE = (
+    update(EXECUTIONS)
+    .where(EXECUTIONS.c.id == bindparam("x_id"), EXECUTIONS.c.lease_epoch == bindparam("x_epoch"))
+    .values(last_seq=EXECUTIONS.c.last_seq + bindparam("x_events"), updated_at=bindparam("x_now"))
+    .returning(EXECUTIONS.c.last_seq, EXECUTIONS.c.cancel_requested)
+)
+_INSERT_EVENTS = insert(EVENTS)
+_INSERT_APPROVALS = insert(APPROVALS)
+_UPSERT_STEP = text(
+    "INSERT INTO keel_steps (execution_id, step_key, kind, name, status, attempt, payload, "
+    "started_at, finished_at) VALUES (:execution_id, :step_key, :kind, :name, :status, "
+    ":attempt, :payload, :started_at, :finished_at) ON CONFLICT (execution_id, step_key) DO "
+    "UPDATE SET kind = excluded.kind, name = excluded.name, status = excluded.status, "
+    "attempt = excluded.attempt, payload = excluded.payload, finished_at = excluded.finished_at"
+)
 
 
 def default_database_url() -> str:
@@ -197,30 +235,19 @@ class Store:
         cancellation has been requested.
         """
         now = time.time()
-        values: dict[str, Any] = {
-            "last_seq": EXECUTIONS.c.last_seq + len(events),
-            "updated_at": now,
-            **execution,
-        }
-        if lease_seconds is not None:
-            values["lease_expires_at"] = now + lease_seconds
         with self.transaction() as conn:
-            row = conn.execute(
-                update(EXECUTIONS)
-                .where(EXECUTIONS.c.id == execution_id, EXECUTIONS.c.lease_epoch == epoch)
-                .values(**values)
-                .returning(EXECUTIONS.c.last_seq, EXECUTIONS.c.cancel_requested)
-            ).first()
+            row = conn.execute(*_fence(execution_id, epoch, len(events), now, lease_seconds,
+                                       execution)).first()
             if row is None:
                 raise LeaseLostError(
                     f"Execution {execution_id!r} was taken over by another process (lease "
                     f"epoch {epoch} is stale); this process stopped writing to it."
                 )
             _append_events(conn, execution_id, row.last_seq, events, now)
-            for step in steps:
-                _upsert_step(conn, execution_id, step, now)
+            if steps:
+                conn.execute(_UPSERT_STEP, [_step_values(execution_id, s, now) for s in steps])
             if approvals:
-                conn.execute(insert(APPROVALS), list(approvals))
+                conn.execute(_INSERT_APPROVALS, list(approvals))
         CHANGES.notify(execution_id)
         return bool(row.cancel_requested)
 
@@ -290,7 +317,7 @@ def _append_events(
         return
     first = last_seq - len(events) + 1
     conn.execute(
-        insert(EVENTS),
+        _INSERT_EVENTS,
         [
             {
                 "execution_id": execution_id,
@@ -305,18 +332,37 @@ def _append_events(
     )
 
 
-def _upsert_step(conn: Connection, execution_id: str, step: dict[str, Any], now: float) -> None:
-    """Insert a step, or complete its intent row (same key) with the result."""
-    values = {"execution_id": execution_id, "started_at": now, **step}
-    if values.get("status") == "done":
-        values.setdefault("finished_at", now)
-    updated = conn.execute(
-        update(STEPS)
-        .where(STEPS.c.execution_id == execution_id, STEPS.c.step_key == step["step_key"])
-        .values(**{k: v for k, v in values.items() if k not in ("started_at",)})
+def _fence(
+    execution_id: str, epoch: int, events: int, now: float, lease_seconds: float | None,
+    execution: dict[str, Any],
+) -> tuple[Any, dict[str, Any]]:
+    """The fenced UPDATE of the execution row and its parameters (prebuilt when it can be)."""
+    params = {"x_id": execution_id, "x_epoch": epoch, "x_events": events, "x_now": now}
+    if not execution:
+        if lease_seconds is None:
+            return _FENCE_KEEP_LEASE, params
+        return _FENCE, {**params, "x_expires": now + lease_seconds}
+    values: dict[str, Any] = {
+        "last_seq": EXECUTIONS.c.last_seq + events, "updated_at": now, **execution,
+    }
+    if lease_seconds is not None:
+        values["lease_expires_at"] = now + lease_seconds
+    statement = (
+        update(EXECUTIONS)
+        .where(EXECUTIONS.c.id == execution_id, EXECUTIONS.c.lease_epoch == epoch)
+        .values(**values)
+        .returning(EXECUTIONS.c.last_seq, EXECUTIONS.c.cancel_requested)
     )
-    if updated.rowcount == 0:
-        conn.execute(insert(STEPS).values(**values))
+    return statement, {}
+
+
+def _step_values(execution_id: str, step: dict[str, Any], now: float) -> dict[str, Any]:
+    """A step row: inserted, or completing its intent row (same key; started_at is kept)."""
+    done = step.get("status") == "done"
+    return {
+        "execution_id": execution_id, "started_at": now, "finished_at": now if done else None,
+        "payload": None, "attempt": 1, **step,
+    }
 
 
 def _event(row: Any) -> Event:
