@@ -27,9 +27,10 @@ from examples.support_triage.agents import (
     technical_agent,
     triage_agent,
 )
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 
 import keel
+from keel.runtime._store import Store
 
 from ._report import Check, Row, Timing, timing_row
 
@@ -209,8 +210,12 @@ def _statement_kind(sql: str) -> str:
 
 
 @contextmanager
-def _classified(engine: Engine) -> Iterator[_Transactions]:
+def _classified(store: Store) -> Iterator[_Transactions]:
+    """Classify every commit: SQLAlchemy transactions by their statements, and the per-step
+    fenced writes (which bypass SQLAlchemy's statement layer) by what they wrote."""
     seen = _Transactions()
+    engine, writer = store.engine, store._writer
+    write = writer.write
 
     def on_statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
         seen.statement(sql)
@@ -221,14 +226,23 @@ def _classified(engine: Engine) -> Iterator[_Transactions]:
     def on_rollback(conn: Any) -> None:
         seen.rollback()
 
+    def observed_write(*args: Any, **kwargs: Any) -> bool:
+        cancel_requested = write(*args, **kwargs)
+        kind = "completion" if "finished_at" in kwargs["columns"] else \
+            "step" if kwargs["steps"] else "other"
+        seen.kinds.append(kind)
+        return cancel_requested
+
     listeners = (
         ("before_cursor_execute", on_statement), ("commit", on_commit), ("rollback", on_rollback)
     )
     for name, listener in listeners:
         event.listen(engine, name, listener)
+    writer.write = observed_write  # type: ignore[method-assign]
     try:
         yield seen
     finally:
+        del writer.write
         for name, listener in listeners:
             event.remove(engine, name, listener)
 
@@ -253,7 +267,7 @@ class Commits:
 
 def _count(runtime: keel.AgentRuntime, agent: Agent[Any]) -> Commits:
     store = runtime.store
-    with store.count_commits() as counter, _classified(store.engine) as seen:
+    with store.count_commits() as counter, _classified(store) as seen:
         result = runtime.run(agent, TICKET)
     if result.status is not keel.Status.COMPLETED or counter.count != len(seen.kinds):
         raise RuntimeError(f"commit counting went wrong: {result.status}, {counter.count}")

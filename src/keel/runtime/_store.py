@@ -14,25 +14,15 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    bindparam,
-    create_engine,
-    event,
-    insert,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from .._errors import ExecutionNotFoundError, LeaseLostError, SchemaTooNewError, StoreError
+from .._errors import ExecutionNotFoundError, SchemaTooNewError, StoreError
 from ._events import EVENT_ADAPTER, Event
+from ._fenced import FencedWriter, NewEvent
 from ._json import dumps, loads
 from ._schema import MIGRATIONS, ApprovalRow, EventRow, ExecutionRow, StepRow
 
@@ -43,47 +33,12 @@ STEPS = StepRow.__table__  # type: ignore[attr-defined]
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
 
-# Built once: SQLAlchemy then reuses their cache keys and compiled forms, and each write only
-# binds parameters (building a statement per call cost more than the commit itself).
-_FENCE = (
-    update(EXECUTIONS)
-    .where(EXECUTIONS.c.id == bindparam("x_id"), EXECUTIONS.c.lease_epoch == bindparam("x_epoch"))
-    .values(
-        last_seq=EXECUTIONS.c.last_seq + bindparam("x_events"),
-        updated_at=bindparam("x_now"),
-        lease_expires_at=bindparam("x_expires"),
-    )
-    .returning(EXECUTIONS.c.last_seq, EXECUTIONS.c.cancel_requested)
-)
-_FENCE_KEEP_LEASE = (
-    update(EXECUTIONS)
-    .where(EXECUTIONS.c.id == bindparam("x_id"), EXECUTIONS.c.lease_epoch == bindparam("x_epoch"))
-    .values(last_seq=EXECUTIONS.c.last_seq + bindparam("x_events"), updated_at=bindparam("x_now"))
-    .returning(EXECUTIONS.c.last_seq, EXECUTIONS.c.cancel_requested)
-)
 _INSERT_EVENTS = insert(EVENTS)
-_INSERT_APPROVALS = insert(APPROVALS)
-_UPSERT_STEP = text(
-    "INSERT INTO keel_steps (execution_id, step_key, kind, name, status, attempt, payload, "
-    "started_at, finished_at) VALUES (:execution_id, :step_key, :kind, :name, :status, "
-    ":attempt, :payload, :started_at, :finished_at) ON CONFLICT (execution_id, step_key) DO "
-    "UPDATE SET kind = excluded.kind, name = excluded.name, status = excluded.status, "
-    "attempt = excluded.attempt, payload = excluded.payload, finished_at = excluded.finished_at"
-)
 
 
 def default_database_url() -> str:
     """`$KEEL_DATABASE_URL`, else SQLite at `.keel/keel.db` under the working directory."""
     return os.environ.get("KEEL_DATABASE_URL") or f"sqlite:///{Path('.keel/keel.db').resolve()}"
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """An event to append; the store gives it its sequence number and timestamp."""
-
-    type: str
-    agent: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 class _Changes:
@@ -132,6 +87,7 @@ class Store:
                     f"installed ({exc}). Install it with: pip install 'keel[postgres]'"
                 ) from exc
             self._reader = self.engine
+        self._writer = FencedWriter(self.engine, sqlite=self.is_sqlite)
         try:
             self._migrate()
         except BaseException:
@@ -235,21 +191,15 @@ class Store:
         cancellation has been requested.
         """
         now = time.time()
-        with self.transaction() as conn:
-            row = conn.execute(*_fence(execution_id, epoch, len(events), now, lease_seconds,
-                                       execution)).first()
-            if row is None:
-                raise LeaseLostError(
-                    f"Execution {execution_id!r} was taken over by another process (lease "
-                    f"epoch {epoch} is stale); this process stopped writing to it."
-                )
-            _append_events(conn, execution_id, row.last_seq, events, now)
-            if steps:
-                conn.execute(_UPSERT_STEP, [_step_values(execution_id, s, now) for s in steps])
-            if approvals:
-                conn.execute(_INSERT_APPROVALS, list(approvals))
+        columns = dict(execution)
+        if lease_seconds is not None:
+            columns["lease_expires_at"] = now + lease_seconds
+        cancel_requested = self._writer.write(
+            execution_id, epoch, now, events=events, steps=steps, approvals=approvals,
+            columns=columns,
+        )
         CHANGES.notify(execution_id)
-        return bool(row.cancel_requested)
+        return cancel_requested
 
     def append_events(
         self, conn: Connection, execution_id: str, events: Sequence[NewEvent], **execution: Any
@@ -290,24 +240,36 @@ class Store:
             return [_event(r) for r in rows]
 
     def count_commits(self) -> _CommitCounter:
-        """Count write transactions on this engine (benchmarks and tests)."""
-        return _CommitCounter(self.engine)
+        """Count write transactions on this store (benchmarks and tests)."""
+        return _CommitCounter(self)
 
 
 class _CommitCounter:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.count = 0
+    """Step writes (counted by the fenced writer) plus SQLAlchemy transactions."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._engine_commits = 0
+        self._fenced_at_start = 0
+        self._fenced_at_end: int | None = None
+
+    @property
+    def count(self) -> int:
+        fenced = self.store._writer.commits if self._fenced_at_end is None \
+            else self._fenced_at_end
+        return self._engine_commits + fenced - self._fenced_at_start
 
     def _on_commit(self, conn: Connection) -> None:
-        self.count += 1
+        self._engine_commits += 1
 
     def __enter__(self) -> _CommitCounter:
-        event.listen(self.engine, "commit", self._on_commit)
+        self._fenced_at_start = self.store._writer.commits
+        event.listen(self.store.engine, "commit", self._on_commit)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        event.remove(self.engine, "commit", self._on_commit)
+        self._fenced_at_end = self.store._writer.commits
+        event.remove(self.store.engine, "commit", self._on_commit)
 
 
 def _append_events(
@@ -330,39 +292,6 @@ def _append_events(
             for i, e in enumerate(events)
         ],
     )
-
-
-def _fence(
-    execution_id: str, epoch: int, events: int, now: float, lease_seconds: float | None,
-    execution: dict[str, Any],
-) -> tuple[Any, dict[str, Any]]:
-    """The fenced UPDATE of the execution row and its parameters (prebuilt when it can be)."""
-    params = {"x_id": execution_id, "x_epoch": epoch, "x_events": events, "x_now": now}
-    if not execution:
-        if lease_seconds is None:
-            return _FENCE_KEEP_LEASE, params
-        return _FENCE, {**params, "x_expires": now + lease_seconds}
-    values: dict[str, Any] = {
-        "last_seq": EXECUTIONS.c.last_seq + events, "updated_at": now, **execution,
-    }
-    if lease_seconds is not None:
-        values["lease_expires_at"] = now + lease_seconds
-    statement = (
-        update(EXECUTIONS)
-        .where(EXECUTIONS.c.id == execution_id, EXECUTIONS.c.lease_epoch == epoch)
-        .values(**values)
-        .returning(EXECUTIONS.c.last_seq, EXECUTIONS.c.cancel_requested)
-    )
-    return statement, {}
-
-
-def _step_values(execution_id: str, step: dict[str, Any], now: float) -> dict[str, Any]:
-    """A step row: inserted, or completing its intent row (same key; started_at is kept)."""
-    done = step.get("status") == "done"
-    return {
-        "execution_id": execution_id, "started_at": now, "finished_at": now if done else None,
-        "payload": None, "attempt": 1, **step,
-    }
 
 
 def _event(row: Any) -> Event:

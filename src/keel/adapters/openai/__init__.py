@@ -1,0 +1,99 @@
+"""The OpenAI Agents SDK adapter.
+
+keel runs the user's agent with `Runner.run`, unchanged, on a private wrapped copy of its agent
+graph (`_graph`). Models are journaled at the model boundary (`_journal`): the user's
+`RunConfig.model` and `model_provider` are wrapped, never replaced, so a LiteLLM or Azure
+provider stays in charge. On resume the run starts again from its input, and every journaled
+model turn, tool result and handoff is answered from the journal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from agents import (
+    Agent,
+    FunctionTool,
+    InputGuardrailTripwireTriggered,
+    OutputGuardrailTripwireTriggered,
+    RunConfig,
+    Runner,
+    function_tool,
+)
+
+from ..._tool import ToolSpec
+from ...runtime._execution import Execution
+from .. import Outcome, RunOptions
+from ._graph import wrapped_graph
+from ._items import approval_request, guardrail_event
+from ._journal import current_journal, journaling
+
+__all__ = ["ADAPTER", "KeelFunctionTool", "OpenAIAdapter", "as_function_tool"]
+
+
+class OpenAIAdapter:
+    framework = "openai"
+
+    def detect(self, obj: Any) -> bool:
+        return isinstance(obj, Agent)
+
+    def agent_name(self, agent: Any) -> str:
+        return str(agent.name)
+
+    def output_type(self, agent: Any) -> type | None:
+        output_type = agent.output_type
+        return output_type if isinstance(output_type, type) and output_type is not str else None
+
+    async def execute(
+        self, execution: Execution, agent: Any, input: Any, options: RunOptions
+    ) -> Outcome:
+        root = wrapped_graph(agent, execution.rules)
+        with journaling(execution, options.run_config or RunConfig()) as run_config:
+            try:
+                if options.max_turns is None:  # the SDK's own default applies
+                    result = await Runner.run(root, input, run_config=run_config,
+                                              context=options.context)
+                else:
+                    result = await Runner.run(root, input, run_config=run_config,
+                                              context=options.context,
+                                              max_turns=options.max_turns)
+            except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
+                agent_name = current_journal().agent_name
+                execution.emit([guardrail_event(exc.guardrail_result, agent_name)])
+                raise
+        if result.interruptions:
+            execution.suspend([approval_request(item) for item in result.interruptions])
+            return Outcome("waiting")
+        last = result.last_agent
+        guardrails = [*result.input_guardrail_results, *result.output_guardrail_results]
+        return Outcome(
+            "completed",
+            output=result.final_output,
+            agent=last.name,
+            output_type=self.output_type(last),
+            events=[guardrail_event(g, last.name) for g in guardrails],
+        )
+
+
+@dataclasses.dataclass
+class KeelFunctionTool(FunctionTool):
+    """A FunctionTool made by `@keel.tool`; calling it calls the function."""
+
+    keel_spec: ToolSpec | None = dataclasses.field(default=None, kw_only=True)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.keel_spec is None or self.keel_spec.func is None:
+            raise TypeError(f"The tool {self.name!r} wraps no Python function to call.")
+        return self.keel_spec.func(*args, **kwargs)
+
+
+def as_function_tool(target: Any, spec: ToolSpec) -> KeelFunctionTool:
+    """`target` (a function or a FunctionTool) as a FunctionTool carrying keel's spec."""
+    base = target if isinstance(target, FunctionTool) else function_tool(target)
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.init}
+    fields.pop("keel_spec", None)
+    return KeelFunctionTool(**fields, keel_spec=spec)
+
+
+ADAPTER = OpenAIAdapter()

@@ -1,0 +1,169 @@
+"""A private copy of the user's agent graph with keel's wrappers; the user's stays as it is.
+
+Every agent is cloned with its function tools wrapped (journal, approvals, idempotency key),
+its model wrapped when it is a Model instance, and its handoffs pointed at the clones. The copy
+is built once per agent graph and approval rules, and rebuilt when anything in the graph
+changes (an added tool, new instructions): `wrapped_graph` compares the graph's parts by
+identity on every run, which costs far less than cloning it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from agents import Agent, FunctionTool, Handoff, function_tool, handoff
+from agents.models.interface import Model
+
+from ..._tool import ToolSpec, tool_spec
+from ...runtime._approvals import ApprovalRules
+from ._items import ContextState, parse_args
+from ._journal import JournaledModel, current_journal
+
+__all__ = ["wrapped_graph"]
+
+_CACHE_SIZE = 64
+_cache: OrderedDict[tuple[int, int], tuple[list[Any], ApprovalRules, Agent[Any]]] = OrderedDict()
+_lock = threading.Lock()
+
+
+def wrapped_graph(root: Agent[Any], rules: ApprovalRules) -> Agent[Any]:
+    """The wrapped copy of the graph reachable from `root`, gated by `rules`."""
+    parts = _parts(root)
+    key = (id(root), id(rules))
+    with _lock:
+        entry = _cache.get(key)
+        if entry is not None and entry[1] is rules and _same(entry[0], parts):
+            _cache.move_to_end(key)
+            return entry[2]
+    clone = _AgentGraph(rules).clone(root)
+    with _lock:
+        _cache[key] = (parts, rules, clone)  # parts keep every compared object alive
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return clone
+
+
+class _AgentGraph:
+    def __init__(self, rules: ApprovalRules) -> None:
+        self.rules = rules
+        self._clones: dict[int, Agent[Any]] = {}
+        self._originals: list[Agent[Any]] = []  # keeps the ids above valid
+
+    def clone(self, agent: Agent[Any]) -> Agent[Any]:
+        existing = self._clones.get(id(agent))
+        if existing is not None:
+            return existing
+        self._originals.append(agent)
+        changes: dict[str, Any] = {
+            "tools": [self._tool(t, agent.name) for t in agent.tools],
+            "handoffs": list(agent.handoffs),
+        }
+        if isinstance(agent.model, Model):
+            changes["model"] = JournaledModel(agent.model)
+        clone = agent.clone(**changes)
+        self._clones[id(agent)] = clone
+        clone.handoffs = [self._handoff(h) for h in agent.handoffs]
+        return clone
+
+    def _handoff(self, item: Agent[Any] | Handoff[Any, Any]) -> Handoff[Any, Any]:
+        spec = handoff(item) if isinstance(item, Agent) else item  # as the SDK does for agents
+        original = spec.on_invoke_handoff
+        target = spec._agent_ref() if spec._agent_ref is not None else None
+
+        async def invoke(context: Any, input_json: str) -> Agent[Any]:
+            agent = await current_journal().hand_off(context, input_json, original, target)
+            return self.clone(agent)
+
+        wrapped = dataclasses.replace(spec, on_invoke_handoff=invoke)
+        if isinstance(target, Agent):
+            wrapped._agent_ref = weakref.ref(self.clone(target))
+        return wrapped
+
+    def _tool(self, tool: Any, agent_name: str) -> Any:
+        spec = tool_spec(tool)
+        if spec is not None and spec.func is not None and not isinstance(tool, FunctionTool):
+            tool = function_tool(spec.func)  # a plain function marked with @keel.tool
+        if not isinstance(tool, FunctionTool):
+            return tool  # hosted and MCP tools run as the SDK runs them
+        return _wrap_tool(tool, spec, self.rules, agent_name)
+
+
+def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, rules: ApprovalRules,
+               agent: str) -> FunctionTool:
+    native = tool.needs_approval
+    flag = "@keel.tool(approval_required=True)" if spec and spec.approval_required else None
+    gated = rules.may_gate(tool.name, flagged=flag is not None or native is not False)
+    invoke_original = tool.on_invoke_tool
+
+    async def needs_approval(context: Any, params: dict[str, Any], call_id: str) -> bool:
+        flagged_by = flag
+        if flagged_by is None and native is not False:
+            asked: Any = native(context, params, call_id) if callable(native) else native
+            if inspect.isawaitable(asked):
+                asked = await asked
+            flagged_by = "needs_approval" if asked else None
+        verdict = current_journal().execution.verdict(
+            call_id, tool.name, params, agent=agent, flagged_by=flagged_by)
+        return verdict.action == "ask"
+
+    async def on_invoke_tool(context: Any, arguments: str) -> Any:
+        ex = current_journal().execution
+        call_id = context.tool_call_id
+        try:
+            context.idempotency_key = f"{ex.id}:{call_id}"
+        except AttributeError:  # a context type that refuses new attributes
+            pass
+        return await ex.run_tool(
+            call_id=call_id,
+            tool_name=tool.name,
+            agent=agent,
+            args=parse_args(arguments),
+            invoke=lambda: invoke_original(context, arguments),
+            flagged_by=flag,
+            gated=gated,
+            state=ContextState.of(context.context),
+        )
+
+    changes: dict[str, Any] = {"on_invoke_tool": on_invoke_tool}
+    if gated:
+        changes["needs_approval"] = needs_approval
+    return dataclasses.replace(tool, **changes)
+
+
+def _parts(root: Agent[Any]) -> list[Any]:
+    """Every object the wrapped copy is built from: agents, tools, handoffs and their fields."""
+    parts: list[Any] = []
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        agent = stack.pop()
+        if id(agent) in seen:
+            continue
+        seen.add(id(agent))
+        parts.extend(_fields(agent))
+        for tool in agent.tools:
+            parts.extend(_fields(tool))
+        for item in agent.handoffs:
+            if isinstance(item, Agent):
+                stack.append(item)
+                continue
+            parts.extend(_fields(item))
+            target = item._agent_ref() if item._agent_ref is not None else None
+            if isinstance(target, Agent):
+                stack.append(target)
+    return parts
+
+
+def _fields(obj: Any) -> list[Any]:
+    if not dataclasses.is_dataclass(obj):
+        return [obj]
+    return [obj, *(getattr(obj, f.name) for f in dataclasses.fields(obj))]
+
+
+def _same(a: list[Any], b: list[Any]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))

@@ -1,0 +1,138 @@
+"""Conversions between the SDK's items and keel's journal payloads and events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agents import Handoff, ModelResponse, Usage
+from openai.types.responses import (
+    ResponseFunctionToolCall,
+    ResponseOutputItem,
+    ResponseOutputMessage,
+    ResponseReasoningItem,
+)
+from pydantic import BaseModel, TypeAdapter
+
+from ...runtime._execution import ApprovalRequest
+from ...runtime._json import jsonable
+from ...runtime._store import NewEvent
+
+_OUTPUT_ITEMS: TypeAdapter[list[ResponseOutputItem]] = TypeAdapter(list[ResponseOutputItem])
+
+
+def encode(response: ModelResponse, agent: str) -> dict[str, Any]:
+    """A model response as journal payload (JSON data)."""
+    usage = response.usage
+    return {
+        "agent": agent,
+        "output": [item.model_dump(mode="json", exclude_none=True) for item in response.output],
+        "usage": {
+            "requests": usage.requests,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+        "response_id": response.response_id,
+    }
+
+
+def decode(payload: dict[str, Any]) -> ModelResponse:
+    return ModelResponse(
+        output=_OUTPUT_ITEMS.validate_python(payload["output"]),
+        usage=Usage(**payload["usage"]),
+        response_id=payload.get("response_id"),
+    )
+
+
+def model_events(response: ModelResponse, agent: str, handoffs: list[Handoff]) -> list[NewEvent]:
+    """Events of one model response. Handoffs get theirs when they happen."""
+    names = {h.tool_name for h in handoffs}
+    events: list[NewEvent] = []
+    for item in response.output:
+        if isinstance(item, ResponseReasoningItem):
+            text = " ".join(s.text for s in item.summary)
+            if text:
+                events.append(NewEvent("thinking", agent, {"content": text}))
+        elif isinstance(item, ResponseOutputMessage):
+            text = "".join(str(getattr(c, "text", None) or getattr(c, "refusal", ""))
+                           for c in item.content)
+            events.append(NewEvent("message", agent, {"content": text}))
+        elif isinstance(item, ResponseFunctionToolCall) and item.name not in names:
+            args = parse_args(item.arguments)
+            events.append(NewEvent("tool_call", agent, {
+                "tool_name": item.name, "call_id": item.call_id,
+                "args": args if isinstance(args, dict) else {"_raw": item.arguments},
+            }))
+    return events
+
+
+def first_handoff(
+    response: ModelResponse, handoffs: list[Handoff]
+) -> ResponseFunctionToolCall | None:
+    """The handoff call the SDK will perform (it performs the first one only)."""
+    names = {h.tool_name for h in handoffs}
+    return next((item for item in response.output
+                 if isinstance(item, ResponseFunctionToolCall) and item.name in names), None)
+
+
+def as_items(input: Any) -> list[Any]:
+    return [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
+
+
+def parse_args(arguments: str | None) -> Any:
+    """Tool arguments as JSON data, or the raw text when they are not JSON."""
+    try:
+        return json.loads(arguments) if arguments else {}
+    except ValueError:
+        return arguments
+
+
+def approval_request(item: Any) -> ApprovalRequest:
+    """keel's request for an SDK interruption (a ToolApprovalItem)."""
+    raw = item.raw_item
+    return ApprovalRequest(
+        call_id=raw.call_id,
+        tool_name=item.tool_name or raw.name,
+        args=parse_args(raw.arguments),
+        agent=item.agent.name if item.agent is not None else None,
+    )
+
+
+def guardrail_event(result: Any, agent: str | None) -> NewEvent:
+    output = result.output
+    info = output.output_info
+    return NewEvent(
+        "guardrail_fail" if output.tripwire_triggered else "guardrail_pass",
+        agent,
+        {
+            "guardrail_name": result.guardrail.get_name(),
+            "content": None if info is None else str(jsonable(info)),
+        },
+    )
+
+
+class ContextState:
+    """The run's context object (a dict or a pydantic model), journaled with each tool result
+    and handoff so that replaying them restores what they changed in it."""
+
+    def __init__(self, context: dict[str, Any] | BaseModel) -> None:
+        self.context = context
+
+    @classmethod
+    def of(cls, context: Any) -> ContextState | None:
+        return cls(context) if isinstance(context, dict | BaseModel) else None
+
+    def save(self) -> Any:
+        if isinstance(self.context, BaseModel):
+            return self.context.model_dump(mode="json")
+        return jsonable(self.context)
+
+    def restore(self, data: Any) -> None:
+        if isinstance(self.context, BaseModel):
+            restored = type(self.context).model_validate(data)
+            for name in type(self.context).model_fields:
+                setattr(self.context, name, getattr(restored, name))
+        else:
+            self.context.clear()
+            self.context.update(data)

@@ -1,0 +1,218 @@
+"""Journaling at the model boundary, for one run at a time.
+
+The wrapped models and tools are built once per agent graph and shared by runs; each call finds
+its run's `_Journal` in a context variable, which asyncio copies into every task the SDK starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import partial
+from typing import Any
+
+from agents import Handoff, ModelResponse, RunConfig
+from agents.models.interface import Model, ModelProvider
+from agents.run_config import CallModelData, ModelInputData
+from openai.types.responses import Response, ResponseCompletedEvent, ResponseFunctionToolCall
+
+from ..._errors import KeelError, ReplayMismatchError, _Suspended
+from ...runtime._execution import ApprovalRequest, Execution, rejection_message
+from ...runtime._store import NewEvent
+from ._items import ContextState, as_items, decode, encode, first_handoff, model_events, parse_args
+
+__all__ = ["JournaledModel", "current_journal", "journaling"]
+
+_CURRENT: ContextVar[_Journal | None] = ContextVar("keel_openai_journal", default=None)
+
+
+def current_journal() -> _Journal:
+    journal = _CURRENT.get()
+    if journal is None:
+        raise KeelError("keel's wrapped agents run only inside a keel execution.")
+    return journal
+
+
+@contextmanager
+def journaling(execution: Execution, run_config: RunConfig) -> Iterator[RunConfig]:
+    """Make `execution` the current run; yields the user's RunConfig composed with keel's."""
+    journal = _Journal(execution)
+    token = _CURRENT.set(journal)
+    try:
+        yield journal.compose(run_config)
+    finally:
+        _CURRENT.reset(token)
+
+
+class _Journal:
+    """Per-run state: the execution, and which agent the next model call is for."""
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+        self.agent: Any = None  # the agent whose model call comes next (set by the filter)
+        self.handoff_call: ResponseFunctionToolCall | None = None  # from the last model turn
+        self._models: dict[int, JournaledModel] = {}
+
+    @property
+    def agent_name(self) -> str | None:
+        return None if self.agent is None else str(self.agent.name)
+
+    def compose(self, run_config: RunConfig) -> RunConfig:
+        """The user's RunConfig with keel's wrappers around its model, provider and filter."""
+        user_filter = run_config.call_model_input_filter
+
+        async def note_agent(data: CallModelData[Any]) -> ModelInputData:
+            self.agent = data.agent
+            if user_filter is None:
+                return data.model_data
+            filtered = user_filter(data)
+            return await filtered if inspect.isawaitable(filtered) else filtered
+
+        changes: dict[str, Any] = {
+            "model_provider": _JournaledProvider(run_config.model_provider, self),
+            "call_model_input_filter": note_agent,
+        }
+        if isinstance(run_config.model, Model):
+            changes["model"] = self.wrap_model(run_config.model)
+        return dataclasses.replace(run_config, **changes)
+
+    def wrap_model(self, model: Model) -> Model:
+        if isinstance(model, JournaledModel):
+            return model
+        wrapped = self._models.get(id(model))
+        if wrapped is None:
+            wrapped = self._models[id(model)] = JournaledModel(model)
+        return wrapped
+
+    async def model_turn(
+        self, call: Callable[[Any], Awaitable[ModelResponse]], input: Any,
+        handoffs: list[Handoff],
+    ) -> ModelResponse:
+        """Answer a model turn from the journal, or call the model and journal its response.
+
+        A gated handoff in the response pauses the run. A rejected one is taken out of the
+        conversation: the model is asked again, told the reviewer's reason.
+        """
+        ex = self.execution
+        key = f"model:{ex.model_turn}"
+        response = await self._journaled(key, partial(call, input), handoffs)
+        while (gate := first_handoff(response, handoffs)) is not None and \
+                ex.rules.may_gate(gate.name, flagged=False):
+            args = parse_args(gate.arguments)
+            verdict = ex.verdict(gate.call_id, gate.name, args if isinstance(args, dict) else {},
+                                 agent=self.agent_name, kind="handoff")
+            ex.store_decision(gate.call_id, gate.name, self.agent_name, args, verdict, "handoff")
+            if verdict.action == "ask":
+                ex.suspend([ApprovalRequest(gate.call_id, gate.name, args, self.agent_name,
+                                            kind="handoff")])
+                raise _Suspended
+            if verdict.action != "reject":
+                break
+            input = [*as_items(input), gate.model_dump(mode="json", exclude_none=True),
+                     {"type": "function_call_output", "call_id": gate.call_id,
+                      "output": rejection_message(gate.name, verdict.reason)}]
+            key = f"{key}:after-rejection"
+            response = await self._journaled(key, partial(call, input), handoffs)
+        self.handoff_call = first_handoff(response, handoffs)
+        ex.model_turn += 1
+        return response
+
+    async def hand_off(
+        self, context: Any, input_json: str, invoke: Callable[[Any, str], Awaitable[Any]],
+        target: Any,
+    ) -> Any:
+        """Perform the handoff the last model turn asked for, once: on replay the user's
+        `on_handoff` does not run again and the context it changed is restored."""
+        ex = self.execution
+        call_id = self.handoff_call.call_id if self.handoff_call else f"turn-{ex.model_turn}"
+        key = f"handoff:{call_id}"
+        state = ContextState.of(context.context)
+        stored = ex.recorded(key)
+        if stored is not None:
+            if state is not None and "state" in stored:
+                state.restore(stored["state"])
+            return target if target is not None else await invoke(context, input_json)
+        agent = await invoke(context, input_json)
+        payload: dict[str, Any] = {"target": agent.name}
+        if state is not None:
+            payload["state"] = state.save()
+        ex.record(key, kind="handoff", name=agent.name, payload=payload,
+                  events=[NewEvent("handoff", self.agent_name,
+                                   {"target": agent.name, "call_id": call_id})])
+        return agent
+
+    async def _journaled(
+        self, key: str, call: Callable[[], Awaitable[ModelResponse]], handoffs: list[Handoff]
+    ) -> ModelResponse:
+        ex = self.execution
+        agent = self.agent_name or "?"
+        stored = ex.recorded(key)
+        if stored is not None:
+            if stored["agent"] != agent:
+                raise ReplayMismatchError(
+                    f"Execution {ex.id!r}: the journal recorded {key} for agent "
+                    f"{stored['agent']!r}, but the agent graph now asks {agent!r}. The agent "
+                    "code changed since the run started; resume it with the code it ran with."
+                )
+            return decode(stored)
+        ex.check_cancelled()
+        response = await call()
+        ex.record(key, kind="model", name=agent, payload=encode(response, agent),
+                  events=model_events(response, agent, handoffs))
+        return response
+
+
+class JournaledModel(Model):
+    """Wraps a model the SDK resolved; journals its responses and replays them."""
+
+    def __init__(self, inner: Model) -> None:
+        self.inner = inner
+
+    async def get_response(
+        self, system_instructions: Any, input: Any, model_settings: Any, tools: Any,
+        output_schema: Any, handoffs: Any, tracing: Any, **kwargs: Any,
+    ) -> ModelResponse:
+        return await current_journal().model_turn(
+            lambda model_input: self.inner.get_response(
+                system_instructions, model_input, model_settings, tools, output_schema,
+                handoffs, tracing, **kwargs,
+            ),
+            input,
+            handoffs,
+        )
+
+    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        # keel drives Runner.run, which never streams; answer a streamed caller in one piece.
+        response = await self.get_response(*args, **kwargs)
+        yield ResponseCompletedEvent(
+            type="response.completed",
+            sequence_number=0,
+            response=Response(
+                id=response.response_id or "keel-replay", created_at=0, model="keel",
+                object="response", output=response.output, tool_choice="auto", tools=[],
+                parallel_tool_calls=True, status="completed",
+            ),
+        )
+
+    def get_retry_advice(self, request: Any) -> Any:
+        return self.inner.get_retry_advice(request)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class _JournaledProvider(ModelProvider):
+    """The user's provider, with every model it yields journaled."""
+
+    def __init__(self, inner: ModelProvider, journal: _Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+
+    def get_model(self, model_name: str | None) -> Model:
+        return self.journal.wrap_model(self.inner.get_model(model_name))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
