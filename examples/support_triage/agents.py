@@ -20,44 +20,44 @@ MODEL = os.environ.get("SUPPORT_MODEL", "gpt-4o") if os.environ.get("OPENAI_API_
 
 
 @function_tool
-def get_account(customer_id: str) -> dict:
+def get_account(customer_id: str) -> dict[str, object]:
     """Look up a customer's account: plan, billing status, usage."""
     return backend.ACCOUNTS.get(customer_id, {"error": f"no account {customer_id}"})
 
 
 @function_tool
-def get_invoice(invoice_id: str) -> dict:
+def get_invoice(invoice_id: str) -> dict[str, object]:
     """Fetch an invoice by ID."""
     return backend.INVOICES.get(invoice_id, {"error": f"no invoice {invoice_id}"})
 
 
 @keel.tool(approval_required=True)
-def process_refund(invoice_id: str, reason: str) -> dict:
+def process_refund(invoice_id: str, reason: str) -> dict[str, object]:
     """Issue a full refund for an invoice. Requires human approval."""
     call = keel.current_call()
     return backend.refund(invoice_id, reason, call.idempotency_key if call else None)
 
 
 @function_tool
-def get_ticket_history(customer_id: str) -> list[dict]:
+def get_ticket_history(customer_id: str) -> list[dict[str, object]]:
     """Get the last 5 support tickets for a customer."""
     return backend.TICKETS.get(customer_id, [])[:5]
 
 
 @function_tool
-def reset_password(customer_id: str) -> dict:
+def reset_password(customer_id: str) -> dict[str, object]:
     """Send a password reset email to the customer."""
     return {"status": "reset_sent", "customer_id": customer_id}
 
 
 @function_tool
-def check_service_status(region: str) -> dict:
+def check_service_status(region: str) -> dict[str, object]:
     """Check current service health for a region."""
     return {"region": region, "status": "operational"}
 
 
 @function_tool
-def escalate_to_human(ticket_id: str, reason: str, priority: str) -> dict:
+def escalate_to_human(ticket_id: str, reason: str, priority: str) -> dict[str, object]:
     """Escalate this ticket to a human agent."""
     return {"status": "escalated", "ticket_id": ticket_id, "priority": priority}
 

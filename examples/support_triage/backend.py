@@ -10,20 +10,20 @@ from __future__ import annotations
 import json
 import os
 
-ACCOUNTS = {
+ACCOUNTS: dict[str, dict[str, object]] = {
     "cust_123": {"id": "cust_123", "email": "dana@example.com", "plan": "pro",
                  "billing_status": "active"},
 }
-INVOICES = {
+INVOICES: dict[str, dict[str, object]] = {
     "INV-8821": {"id": "INV-8821", "customer_id": "cust_123", "amount_usd": 99.0,
                  "status": "paid", "charged": 2},
 }
-TICKETS = {"cust_123": [{"id": "TKT-001", "subject": "Login issue", "status": "resolved"}]}
+TICKETS: dict[str, list[dict[str, object]]] = {"cust_123": [{"id": "TKT-001", "subject": "Login issue", "status": "resolved"}]}
 REFUNDS: list[dict[str, object]] = []
 
 
 def refund(invoice_id: str, reason: str, idempotency_key: str | None) -> dict[str, object]:
-    invoice = INVOICES.get(invoice_id, {"amount_usd": 0.0})
+    invoice: dict[str, object] = INVOICES.get(invoice_id, {"amount_usd": 0.0})
     record = {"invoice_id": invoice_id, "reason": reason, "amount_usd": invoice["amount_usd"],
               "idempotency_key": idempotency_key, "pid": os.getpid()}
     REFUNDS.append(record)

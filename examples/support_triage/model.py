@@ -93,7 +93,7 @@ def _tool_results(items: list[Any]) -> dict[str, str]:
     """Tool name -> output text, for the calls answered so far."""
     names = {i.get("call_id"): i.get("name") for i in items
              if isinstance(i, dict) and i.get("type") == "function_call"}
-    return {names.get(i.get("call_id")): str(i.get("output")) for i in items
+    return {str(names.get(i.get("call_id"))): str(i.get("output")) for i in items
             if isinstance(i, dict) and i.get("type") == "function_call_output"}
 
 

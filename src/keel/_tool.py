@@ -10,12 +10,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 __all__ = ["ToolSpec", "tool", "tool_spec"]
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class ToolSpec:
@@ -25,10 +22,12 @@ class ToolSpec:
     approval_required: bool = False
 
 
+# The result is the framework's tool type when its framework is loaded (a FunctionTool for
+# the OpenAI Agents SDK), so it is typed Any: it goes into Agent(tools=[...]) and is callable.
 @overload
-def tool(obj: T, /) -> T: ...
+def tool(obj: Callable[..., Any], /) -> Any: ...
 @overload
-def tool(*, approval_required: bool = False) -> Callable[[T], T]: ...
+def tool(*, approval_required: bool = False) -> Callable[[Callable[..., Any]], Any]: ...
 def tool(obj: Any = None, /, *, approval_required: bool = False) -> Any:
     """Mark a tool: `@tool` or `@tool(approval_required=True)`, on a function or a tool object.
 
