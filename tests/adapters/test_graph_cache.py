@@ -6,9 +6,9 @@ from typing import Any
 
 from agents import Agent, function_tool
 from agents.models.interface import Model
-from scripted import call, say
 
 from keel import AgentRuntime
+from scripted import call, say
 
 
 class ToolAwareModel(Model):

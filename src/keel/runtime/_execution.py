@@ -6,17 +6,16 @@ directly. Every method that writes does so in one fenced transaction (`Store.wri
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from .._errors import KeelError, _Cancelled
 from ._approvals import ApprovalRules, PolicyContext, Verdict, new_approval_row
 from ._events import Status
 from ._json import dumps, jsonable, loads
-from ._schema import ApprovalRow, ExecutionRow, StepRow
+from ._schema import ApprovalRow, ExecutionRow
 from ._store import NewEvent, Store
 
 __all__ = ["ApprovalRequest", "CallContext", "Execution", "RunState", "current_call"]
@@ -83,10 +82,12 @@ class Execution:
         self.lease_seconds = lease_seconds
         self.cancel_requested = bool(row.cancel_requested)
         self.model_turn = 0
-        self._steps: dict[str, StepRow] = {} if fresh else store.steps(row.id)
-        self._decisions: dict[str, ApprovalRow] = (
-            {} if fresh else {a.call_id: a for a in store.approvals(row.id)}
-        )
+        self._steps: dict[str, _Step] = {} if fresh else {
+            key: _Step(s.status, s.attempt, s.payload) for key, s in store.steps(row.id).items()
+        }
+        self._decisions: dict[str, Verdict] = {} if fresh else {
+            a.call_id: _stored_verdict(a) for a in store.approvals(row.id)
+        }
         self._verdicts: dict[str, Verdict] = {}
 
     # -- journal --------------------------------------------------------------------------
@@ -109,13 +110,12 @@ class Execution:
         approvals: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Journal a step with its events in one transaction."""
-        row = StepRow(execution_id=self.id, step_key=step_key, kind=kind, name=name,
-                      status=status, attempt=attempt, payload=dumps(payload),
-                      started_at=time.time())
-        self._write(events=events, steps=[row.model_dump(exclude={"execution_id", "started_at",
-                                                                  "finished_at"})],
-                    approvals=approvals)
-        self._steps[step_key] = row
+        text = dumps(payload)
+        self._write(events=events, approvals=approvals, steps=[{
+            "step_key": step_key, "kind": kind, "name": name, "status": status,
+            "attempt": attempt, "payload": text,
+        }])
+        self._steps[step_key] = _Step(status, attempt, text)
 
     def emit(self, events: Sequence[NewEvent]) -> None:
         self._write(events=events)
@@ -145,8 +145,7 @@ class Execution:
         """The decision for a call: a stored one if any, else what the rules say now."""
         stored = self._decisions.get(call_id)
         if stored is not None:
-            action = {"approved": "approve", "rejected": "reject"}.get(stored.status, "ask")
-            return Verdict(action, rule=stored.rule, reason=stored.reason)  # type: ignore[arg-type]
+            return stored
         if call_id not in self._verdicts:
             context = PolicyContext(self.id, call_id, agent, kind)
             self._verdicts[call_id] = self.rules.evaluate(
@@ -293,8 +292,19 @@ class Execution:
             self.id, call_id=call_id, tool_name=tool_name, kind=kind, agent=agent,
             args=args, verdict=verdict,
         )
-        self._decisions[call_id] = ApprovalRow(**row)
+        self._decisions[call_id] = verdict
         return [row]
+
+
+class _Step(NamedTuple):
+    status: str
+    attempt: int
+    payload: str | None
+
+
+def _stored_verdict(row: ApprovalRow) -> Verdict:
+    action = {"approved": "approve", "rejected": "reject"}.get(row.status, "ask")
+    return Verdict(action, rule=row.rule, reason=row.reason)  # type: ignore[arg-type]
 
 
 def rejection_message(tool_name: str, reason: str | None) -> str:

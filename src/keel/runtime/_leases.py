@@ -57,7 +57,7 @@ def claim(store: Store, execution_id: str, *, lease_seconds: float) -> Execution
             store.append_events(conn, execution_id, [NewEvent("resumed", data={"reason": reason})])
         claimed = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)).one()
     CHANGES.notify(execution_id)
-    return ExecutionRow.model_validate(claimed._mapping)
+    return ExecutionRow.model_construct(**claimed._mapping)
 
 
 def _owner_is_dead(owner: str | None) -> bool:

@@ -233,13 +233,7 @@ class AgentRuntime:
 
     def result(self, execution_id: str) -> AgentResult:
         """The current result of an execution, loaded from the store."""
-        row = self.store.execution(execution_id)
-        return build_result(
-            row,
-            self.store.events(execution_id),
-            self.store.approvals(execution_id),
-            self.store.steps(execution_id),
-        )
+        return build_result(*self.store.snapshot(execution_id))
 
     def handle(self, execution_id: str) -> AgentHandle:
         from ._handle import AgentHandle

@@ -14,7 +14,10 @@ from sqlmodel import Field, SQLModel
 __all__ = ["MIGRATIONS", "ApprovalRow", "EventRow", "ExecutionRow", "StepRow"]
 
 
-class _KeelModel(SQLModel, registry=registry()):
+_REGISTRY = registry()
+
+
+class _KeelModel(SQLModel, registry=_REGISTRY):
     """Own metadata, so a user's `SQLModel.metadata.create_all()` never touches keel's tables."""
 
 
@@ -87,6 +90,10 @@ class ApprovalRow(_KeelModel, table=True):
     reviewer: str | None = None
     reason: str | None = None
 
+
+# Rows are built with model_construct, which skips SQLAlchemy's lazy mapper set-up: do it now,
+# for keel's own registry only (never the user's models).
+_REGISTRY.configure()
 
 _V1 = [
     """CREATE TABLE keel_executions (

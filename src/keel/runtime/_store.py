@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
 from sqlalchemy.exc import OperationalError
@@ -27,6 +27,8 @@ from ._json import dumps, loads
 from ._schema import MIGRATIONS, ApprovalRow, EventRow, ExecutionRow, StepRow
 
 __all__ = ["NewEvent", "Store", "default_database_url"]
+
+T = TypeVar("T", ExecutionRow, StepRow, ApprovalRow)
 
 EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
 STEPS = StepRow.__table__  # type: ignore[attr-defined]
@@ -157,14 +159,17 @@ class Store:
 
     def execution(self, execution_id: str) -> ExecutionRow:
         with self.reading() as conn:
-            row = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)).first()
+            return self._execution(conn, execution_id)
+
+    def _execution(self, conn: Connection, execution_id: str) -> ExecutionRow:
+        row = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)).first()
         if row is None:
             raise ExecutionNotFoundError(
                 f"No execution {execution_id!r} in the store at {_safe_url(self.url)}. "
                 "Check the id, and that KEEL_DATABASE_URL (or database_url=) points at the "
                 "store that ran it."
             )
-        return ExecutionRow.model_validate(row._mapping)
+        return _model(ExecutionRow, row)
 
     def find_by_idempotency_key(self, key: str) -> str | None:
         with self.reading() as conn:
@@ -218,26 +223,23 @@ class Store:
 
     def steps(self, execution_id: str) -> dict[str, StepRow]:
         with self.reading() as conn:
-            rows = conn.execute(select(STEPS).where(STEPS.c.execution_id == execution_id))
-            return {r.step_key: StepRow.model_validate(r._mapping) for r in rows}
+            return _steps(conn, execution_id)
 
     def approvals(self, execution_id: str) -> list[ApprovalRow]:
         with self.reading() as conn:
-            rows = conn.execute(
-                select(APPROVALS)
-                .where(APPROVALS.c.execution_id == execution_id)
-                .order_by(APPROVALS.c.requested_at, APPROVALS.c.call_id)
-            )
-            return [ApprovalRow.model_validate(r._mapping) for r in rows]
+            return _approvals(conn, execution_id)
 
     def events(self, execution_id: str, after: int = 0) -> list[Event]:
         with self.reading() as conn:
-            rows = conn.execute(
-                select(EVENTS)
-                .where(EVENTS.c.execution_id == execution_id, EVENTS.c.seq > after)
-                .order_by(EVENTS.c.seq)
-            )
-            return [_event(r) for r in rows]
+            return _events(conn, execution_id, after)
+
+    def snapshot(
+        self, execution_id: str
+    ) -> tuple[ExecutionRow, list[Event], list[ApprovalRow], dict[str, StepRow]]:
+        """Everything about one execution, read on one connection."""
+        with self.reading() as conn:
+            return (self._execution(conn, execution_id), _events(conn, execution_id, 0),
+                    _approvals(conn, execution_id), _steps(conn, execution_id))
 
     def count_commits(self) -> _CommitCounter:
         """Count write transactions on this store (benchmarks and tests)."""
@@ -292,6 +294,34 @@ def _append_events(
             for i, e in enumerate(events)
         ],
     )
+
+
+def _steps(conn: Connection, execution_id: str) -> dict[str, StepRow]:
+    rows = conn.execute(select(STEPS).where(STEPS.c.execution_id == execution_id))
+    return {r.step_key: _model(StepRow, r) for r in rows}
+
+
+def _approvals(conn: Connection, execution_id: str) -> list[ApprovalRow]:
+    rows = conn.execute(
+        select(APPROVALS)
+        .where(APPROVALS.c.execution_id == execution_id)
+        .order_by(APPROVALS.c.requested_at, APPROVALS.c.call_id)
+    )
+    return [_model(ApprovalRow, r) for r in rows]
+
+
+def _events(conn: Connection, execution_id: str, after: int) -> list[Event]:
+    rows = conn.execute(
+        select(EVENTS)
+        .where(EVENTS.c.execution_id == execution_id, EVENTS.c.seq > after)
+        .order_by(EVENTS.c.seq)
+    )
+    return [_event(r) for r in rows]
+
+
+def _model(cls: type[T], row: Any) -> T:
+    """A row as its SQLModel class, without validation: keel wrote it (and it is hot)."""
+    return cls.model_construct(**row._mapping)
 
 
 def _event(row: Any) -> Event:
