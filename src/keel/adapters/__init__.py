@@ -15,20 +15,10 @@ from typing import Any, Literal, Protocol
 
 from .._errors import MissingExtraError, UnsupportedAgentError
 from ..runtime._execution import Execution
+from ..runtime._options import RunOptions
 from ..runtime._store import NewEvent
 
 __all__ = ["Adapter", "Outcome", "RunOptions", "adapter_for", "adapter_named"]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Framework options that pass through to the framework unchanged."""
-
-    run_config: Any = None
-    """OpenAI Agents SDK `RunConfig`; keel composes with it (your model_provider stays)."""
-    context: Any = None
-    """The framework's run context object, passed as is."""
-    max_turns: int | None = None
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ from .._errors import (
     ExecutionNotFoundError,
     NotWaitingError,
 )
+from ._changes import CHANGES
 from ._events import Status
 from ._json import dumps
-from ._store import APPROVALS, CHANGES, EXECUTIONS, NewEvent, Store
+from ._store import APPROVALS, EXECUTIONS, NewEvent, Store
 
 __all__ = [
     "Allow",

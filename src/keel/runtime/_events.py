@@ -123,22 +123,20 @@ class WaitingEvent(_EventBase):
     """The rule that asked for the approval."""
 
 
-class ApprovedEvent(_EventBase):
+class _DecisionEvent(_EventBase):
+    approval_id: str
+    tool_name: str
+    call_id: str
+    reviewer: str | None = None
+    reason: str | None = None
+
+
+class ApprovedEvent(_DecisionEvent):
     type: Literal["approved"] = "approved"
-    approval_id: str
-    tool_name: str
-    call_id: str
-    reviewer: str | None = None
-    reason: str | None = None
 
 
-class RejectedEvent(_EventBase):
+class RejectedEvent(_DecisionEvent):
     type: Literal["rejected"] = "rejected"
-    approval_id: str
-    tool_name: str
-    call_id: str
-    reviewer: str | None = None
-    reason: str | None = None
 
 
 class ResumedEvent(_EventBase):

@@ -10,9 +10,10 @@ from sqlalchemy import select, update
 
 from .._errors import ExecutionNotFoundError
 from ._approvals import decide
+from ._changes import CHANGES
 from ._events import Event, Status
 from ._result import AgentResult
-from ._store import APPROVALS, CHANGES, EXECUTIONS, NewEvent
+from ._store import APPROVALS, EXECUTIONS, NewEvent
 
 if TYPE_CHECKING:
     from ._runtime import AgentRuntime

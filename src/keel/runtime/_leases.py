@@ -10,9 +10,10 @@ import uuid
 from sqlalchemy import select, update
 
 from .._errors import ExecutionNotFoundError
+from ._changes import CHANGES
 from ._events import Status
 from ._schema import ExecutionRow
-from ._store import CHANGES, EXECUTIONS, NewEvent, Store
+from ._store import EXECUTIONS, NewEvent, Store
 
 __all__ = ["OWNER", "claim"]
 

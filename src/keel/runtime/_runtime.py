@@ -11,18 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import KeelError, LeaseLostError, _Cancelled, _Suspended
 from ._approvals import ApprovalPolicy, ApprovalRules
+from ._changes import CHANGES
 from ._events import Status
 from ._execution import Execution
 from ._json import dumps, jsonable, loads
 from ._leases import OWNER, claim
+from ._options import RunOptions
 from ._references import find_reference, load_reference, type_reference
 from ._result import AgentResult, build_result
 from ._schema import ExecutionRow
-from ._store import CHANGES, NewEvent, Store, default_database_url
+from ._store import NewEvent, Store, default_database_url
 from ._worker import BackgroundLoop
 
 if TYPE_CHECKING:
-    from ..adapters import Adapter, RunOptions
+    from ..adapters import Adapter
     from ._handle import AgentHandle, EventStream
 
 __all__ = ["AgentRuntime"]
@@ -132,7 +134,7 @@ class AgentRuntime:
         idempotency_key: str | None = None,
     ) -> AgentResult:
         """`run()` for async code; the agent runs in the caller's event loop."""
-        options = _options(run_config, context, max_turns)
+        options = RunOptions(run_config, context, max_turns)
         execution_id, row = self._admit(agent, input, options, idempotency_key)
         if row is None:  # an execution with this idempotency key exists: carry it on
             return await self.resume_async(
@@ -153,7 +155,7 @@ class AgentRuntime:
         """Admit the run and return its handle at once; it runs in a background thread."""
         from ._handle import AgentHandle
 
-        options = _options(run_config, context, max_turns)
+        options = RunOptions(run_config, context, max_turns)
         execution_id, row = self._admit(agent, input, options, idempotency_key)
         if row is not None:
             self._background.submit(self._execute(row, agent, options, fresh=True))
@@ -219,10 +221,9 @@ class AgentRuntime:
         launch = self._launches.get(execution_id)
         if agent is None:
             agent = launch.agent if launch else load_reference(_require_ref(row))
-        options = _options(
-            run_config if run_config is not None else launch.options.run_config if launch else None,
-            context if context is not None else _stored_context(row, launch),
-            max_turns if max_turns is not None else loads(row.options).get("max_turns"),
+        options = RunOptions.for_resume(
+            row.options, launch.options if launch else None, run_config=run_config,
+            context=context, max_turns=max_turns,
         )
         claimed = claim(self.store, execution_id, lease_seconds=self.lease_seconds)
         if claimed is None:
@@ -261,7 +262,7 @@ class AgentRuntime:
             "agent_name": adapter.agent_name(agent),
             "agent_ref": find_reference(agent),
             "input": dumps(input),
-            "options": dumps(_storable_options(options)),
+            "options": dumps(options.to_json()),
             "status": Status.RUNNING.value,
             "output_type": _type_reference(output_type),
             "idempotency_key": idempotency_key,
@@ -354,33 +355,6 @@ class AgentRuntime:
 
 def _type_reference(cls: type | None) -> str | None:
     return type_reference(cls) if cls is not None else None
-
-
-def _options(run_config: Any, context: Any, max_turns: int | None) -> RunOptions:
-    from ..adapters import RunOptions
-
-    return RunOptions(run_config=run_config, context=context, max_turns=max_turns)
-
-
-def _storable_options(options: RunOptions) -> dict[str, Any]:
-    """The options that survive a restart: JSON data only (a context that is not JSON is not)."""
-    stored: dict[str, Any] = {"max_turns": options.max_turns}
-    context = options.context
-    if isinstance(context, dict | list | str | int | float | bool):
-        stored["context"] = jsonable(context)
-    elif context is not None and hasattr(context, "model_dump"):
-        stored["context"] = context.model_dump(mode="json")
-        stored["context_type"] = type_reference(type(context))
-    return stored
-
-
-def _stored_context(row: Any, launch: _Launch | None) -> Any:
-    if launch is not None:
-        return launch.options.context
-    stored = loads(row.options)
-    if stored.get("context_type"):
-        return load_reference(stored["context_type"]).model_validate(stored["context"])
-    return stored.get("context")
 
 
 def _require_ref(row: Any) -> str:

@@ -8,10 +8,13 @@ plain scalar; nothing is pickled. Times are seconds since the epoch.
 
 from __future__ import annotations
 
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-__all__ = ["MIGRATIONS", "ApprovalRow", "EventRow", "ExecutionRow", "StepRow"]
+from .._errors import SchemaTooNewError
+
+__all__ = ["MIGRATIONS", "ApprovalRow", "EventRow", "ExecutionRow", "StepRow", "migrate"]
 
 
 _REGISTRY = registry()
@@ -161,3 +164,34 @@ _V1 = [
 
 MIGRATIONS: list[list[str]] = [_V1]
 """Each entry is the statements of one schema version (version = index + 1)."""
+
+
+def migrate(conn: Connection, *, where: str) -> None:
+    """Bring the schema up to date inside the caller's write transaction.
+
+    A database whose version is newer than this keel knows is refused and left untouched.
+    """
+    if conn.dialect.name == "postgresql":  # one migrating process at a time
+        conn.execute(text("SELECT pg_advisory_xact_lock(726100001)"))
+    current = _version(conn)
+    if current > len(MIGRATIONS):
+        raise SchemaTooNewError(
+            f"The database at {where} has keel schema version {current}, but this keel knows "
+            f"versions up to {len(MIGRATIONS)}. It was written by a newer keel and was left "
+            "unchanged: upgrade keel (pip install -U keel) or point KEEL_DATABASE_URL at "
+            "another database."
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        for statement in MIGRATIONS[version - 1]:
+            conn.exec_driver_sql(statement)
+        if version == 1:
+            conn.exec_driver_sql("CREATE TABLE keel_schema (version INTEGER NOT NULL)")
+            conn.exec_driver_sql("INSERT INTO keel_schema (version) VALUES (1)")
+        else:
+            conn.execute(text("UPDATE keel_schema SET version = :v"), {"v": version})
+
+
+def _version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, "keel_schema"):
+        return 0
+    return int(conn.exec_driver_sql("SELECT MAX(version) FROM keel_schema").scalar() or 0)

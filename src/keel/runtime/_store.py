@@ -10,21 +10,21 @@ sequence numbers on the execution row itself.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
 from sqlalchemy.exc import OperationalError
 
-from .._errors import ExecutionNotFoundError, SchemaTooNewError, StoreError
+from .._errors import ExecutionNotFoundError, StoreError
+from ._changes import CHANGES
 from ._events import EVENT_ADAPTER, Event
 from ._fenced import FencedWriter, NewEvent
 from ._json import dumps, loads
-from ._schema import MIGRATIONS, ApprovalRow, EventRow, ExecutionRow, StepRow
+from ._schema import ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
 
 __all__ = ["NewEvent", "Store", "default_database_url"]
 
@@ -41,31 +41,6 @@ _INSERT_EVENTS = insert(EVENTS)
 def default_database_url() -> str:
     """`$KEEL_DATABASE_URL`, else SQLite at `.keel/keel.db` under the working directory."""
     return os.environ.get("KEEL_DATABASE_URL") or f"sqlite:///{Path('.keel/keel.db').resolve()}"
-
-
-class _Changes:
-    """Wakes in-process stream readers when an execution changes (other processes poll)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._versions: dict[str, int] = {}
-
-    def version(self, execution_id: str) -> int:
-        with self._cond:
-            return self._versions.get(execution_id, 0)
-
-    def notify(self, execution_id: str) -> None:
-        with self._cond:
-            self._versions[execution_id] = self._versions.get(execution_id, 0) + 1
-            self._cond.notify_all()
-
-    def wait(self, execution_id: str, seen: int, timeout: float) -> int:
-        with self._cond:
-            self._cond.wait_for(lambda: self._versions.get(execution_id, 0) != seen, timeout)
-            return self._versions.get(execution_id, 0)
-
-
-CHANGES = _Changes()
 
 
 class Store:
@@ -125,24 +100,7 @@ class Store:
     def _migrate(self) -> None:
         try:
             with self.transaction() as conn:
-                if not self.is_sqlite:
-                    conn.execute(text("SELECT pg_advisory_xact_lock(726100001)"))
-                current = _schema_version(conn)
-                if current > len(MIGRATIONS):
-                    raise SchemaTooNewError(
-                        f"The database at {_safe_url(self.url)} has keel schema version "
-                        f"{current}, but this keel knows versions up to {len(MIGRATIONS)}. It "
-                        "was written by a newer keel and was left unchanged: upgrade keel "
-                        "(pip install -U keel) or point KEEL_DATABASE_URL at another database."
-                    )
-                for version in range(current + 1, len(MIGRATIONS) + 1):
-                    for statement in MIGRATIONS[version - 1]:
-                        conn.exec_driver_sql(statement)
-                    if version == 1:
-                        conn.exec_driver_sql("CREATE TABLE keel_schema (version INTEGER NOT NULL)")
-                        conn.exec_driver_sql("INSERT INTO keel_schema (version) VALUES (1)")
-                    else:
-                        conn.execute(text("UPDATE keel_schema SET version = :v"), {"v": version})
+                migrate(conn, where=_safe_url(self.url))
         except StoreError:
             raise
         except Exception as exc:
@@ -330,12 +288,6 @@ def _event(row: Any) -> Event:
         type=row.type, execution_id=row.execution_id, seq=row.seq, ts=row.ts, agent=row.agent
     )
     return EVENT_ADAPTER.validate_python(data)
-
-
-def _schema_version(conn: Connection) -> int:
-    if not conn.dialect.has_table(conn, "keel_schema"):
-        return 0
-    return int(conn.exec_driver_sql("SELECT MAX(version) FROM keel_schema").scalar() or 0)
 
 
 def _sqlite_engine(url: str, *, writer: bool) -> Engine:

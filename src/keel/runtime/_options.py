@@ -1,0 +1,55 @@
+"""Run options: what passes through to the framework, and what of it survives a restart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._json import jsonable, loads
+from ._references import load_reference, type_reference
+
+__all__ = ["RunOptions"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Framework options that pass through to the framework unchanged."""
+
+    run_config: Any = None
+    """OpenAI Agents SDK `RunConfig`; keel composes with it (your model_provider stays)."""
+    context: Any = None
+    """The framework's run context object, passed as is."""
+    max_turns: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """What survives a restart: JSON data only (a context that is not JSON is not kept;
+        a pydantic context is kept with its type, to be rebuilt)."""
+        stored: dict[str, Any] = {"max_turns": self.max_turns}
+        context = self.context
+        if isinstance(context, dict | list | str | int | float | bool):
+            stored["context"] = jsonable(context)
+        elif context is not None and hasattr(context, "model_dump"):
+            stored["context"] = context.model_dump(mode="json")
+            stored["context_type"] = type_reference(type(context))
+        return stored
+
+    @classmethod
+    def for_resume(
+        cls, stored_json: str, live: RunOptions | None, *, run_config: Any, context: Any,
+        max_turns: int | None,
+    ) -> RunOptions:
+        """Options to resume with: those given now, else this process's live ones, else the
+        stored ones (a RunConfig is never stored: pass it again in a new process)."""
+        stored = loads(stored_json)
+        if context is None:
+            if live is not None:
+                context = live.context
+            elif stored.get("context_type"):
+                context = load_reference(stored["context_type"]).model_validate(stored["context"])
+            else:
+                context = stored.get("context")
+        return cls(
+            run_config=run_config if run_config is not None else live and live.run_config,
+            context=context,
+            max_turns=max_turns if max_turns is not None else stored.get("max_turns"),
+        )
