@@ -7,7 +7,7 @@ from typing import Any
 from agents import Agent
 from examples.support_triage.agents import triage_agent
 
-from keel import AgentRuntime, Status
+from keel import AgentRuntime, Allow, Status
 from scripted import ScriptedModel, call, say
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
@@ -60,3 +60,19 @@ def test_rejected_handoff_tells_the_model_and_the_run_goes_on(sqlite_url: str) -
     assert not [e for e in final.events if e.type == "handoff"]
     assert [e.type for e in final.events if e.type in ("rejected", "done")] == [
         "rejected", "done"]
+
+
+def test_a_policy_decides_handoffs_and_its_decision_is_recorded(sqlite_url: str) -> None:
+    def policy(name: str, args: dict[str, Any], ctx: Any) -> Any:
+        return Allow() if ctx.kind == "handoff" else None
+
+    with AgentRuntime(sqlite_url, approval_policy=policy) as runtime:
+        result = runtime.run(triage_agent, TICKET)  # the refund's own gate still asks
+        rows = [(a.tool_name, a.kind, a.status, a.rule)
+                for a in runtime.store.approvals(result.execution_id)]
+    assert result.status is Status.WAITING
+    assert rows == [
+        ("transfer_to_billing_specialist", "handoff", "approved", "approval_policy"),
+        ("process_refund", "tool", "pending", "@keel.tool(approval_required=True)"),
+    ]
+    assert [e.target for e in result.events if e.type == "handoff"] == ["billing_specialist"]

@@ -226,7 +226,7 @@ class Execution:
             if gated or call_id in self._decisions or call_id in self._verdicts
             else Verdict("run")
         )
-        approvals = self._policy_row(call_id, tool_name, agent, args, verdict)
+        approvals = self.policy_rows(call_id, tool_name, agent, args, verdict)
         if verdict.action == "reject":
             result = rejection_message(tool_name, verdict.reason)
             self.record(
@@ -272,20 +272,12 @@ class Execution:
         )
         return result
 
-    def store_decision(
-        self, call_id: str, tool_name: str, agent: str | None, args: Any, verdict: Verdict,
-        kind: Literal["tool", "handoff"] = "tool",
-    ) -> None:
-        """Commit a decision the policy made just now (no-op for stored or pending ones)."""
-        rows = self._policy_row(call_id, tool_name, agent, args, verdict, kind)
-        if rows:
-            self._write(approvals=rows)
-
-    def _policy_row(
+    def policy_rows(
         self, call_id: str, tool_name: str, agent: str | None, args: Any, verdict: Verdict,
         kind: Literal["tool", "handoff"] = "tool",
     ) -> list[dict[str, Any]]:
-        """A decision the policy made now is stored with the step it governs."""
+        """The row of a decision the policy made just now, to commit with the step it governs
+        (none for stored or pending decisions)."""
         if call_id in self._decisions or verdict.action not in ("approve", "reject"):
             return []
         row = new_approval_row(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import partial
@@ -54,6 +54,7 @@ class _Journal:
         self.execution = execution
         self.agent: Any = None  # the agent whose model call comes next (set by the filter)
         self.handoff_call: ResponseFunctionToolCall | None = None  # from the last model turn
+        self.decided: Sequence[dict[str, Any]] = []  # a policy's decision on that handoff
         self._models: dict[int, JournaledModel] = {}
 
     @property
@@ -104,18 +105,20 @@ class _Journal:
             args = parse_args(gate.arguments)
             verdict = ex.verdict(gate.call_id, gate.name, args if isinstance(args, dict) else {},
                                  agent=self.agent_name, kind="handoff")
-            ex.store_decision(gate.call_id, gate.name, self.agent_name, args, verdict, "handoff")
+            decided = ex.policy_rows(gate.call_id, gate.name, self.agent_name, args, verdict,
+                                     "handoff")
             if verdict.action == "ask":
                 ex.suspend([ApprovalRequest(gate.call_id, gate.name, args, self.agent_name,
                                             kind="handoff")])
                 raise _Suspended
             if verdict.action != "reject":
+                self.decided = decided  # committed with the handoff step
                 break
             input = [*as_items(input), gate.model_dump(mode="json", exclude_none=True),
                      {"type": "function_call_output", "call_id": gate.call_id,
                       "output": rejection_message(gate.name, verdict.reason)}]
             key = f"{key}:after-rejection"
-            response = await self._journaled(key, partial(call, input), handoffs)
+            response = await self._journaled(key, partial(call, input), handoffs, decided)
         self.handoff_call = first_handoff(response, handoffs)
         ex.model_turn += 1
         return response
@@ -139,13 +142,15 @@ class _Journal:
         payload: dict[str, Any] = {"target": agent.name}
         if state is not None:
             payload["state"] = state.save()
-        ex.record(key, kind="handoff", name=agent.name, payload=payload,
+        ex.record(key, kind="handoff", name=agent.name, payload=payload, approvals=self.decided,
                   events=[NewEvent("handoff", self.agent_name,
                                    {"target": agent.name, "call_id": call_id})])
+        self.decided = []
         return agent
 
     async def _journaled(
-        self, key: str, call: Callable[[], Awaitable[ModelResponse]], handoffs: list[Handoff]
+        self, key: str, call: Callable[[], Awaitable[ModelResponse]], handoffs: list[Handoff],
+        decided: Sequence[dict[str, Any]] = (),
     ) -> ModelResponse:
         ex = self.execution
         agent = self.agent_name or "?"
@@ -161,7 +166,7 @@ class _Journal:
         ex.check_cancelled()
         response = await call()
         ex.record(key, kind="model", name=agent, payload=encode(response, agent),
-                  events=model_events(response, agent, handoffs))
+                  events=model_events(response, agent, handoffs), approvals=decided)
         return response
 
 
