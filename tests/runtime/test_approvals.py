@@ -237,3 +237,31 @@ def test_keel_tool_on_a_plain_function_is_an_agent_tool_and_callable() -> None:
     agent = Agent(name="bank", tools=[wire_money])
     assert agent.tools[0].name == "wire_money"
     assert "account" in agent.tools[0].params_json_schema["properties"]
+
+
+def _garbled_script(agent: str, outputs: dict[str, str]) -> list[Any]:
+    from openai.types.responses import ResponseFunctionToolCall
+
+    if "refund" in outputs:
+        return [say(outputs["refund"])]
+    return [ResponseFunctionToolCall(id="fc_g", call_id="g1", type="function_call",
+                                     name="refund", arguments="{amount: 99", status="completed")]
+
+
+garbled = Agent(name="garbled", instructions="garbled: refund", tools=[refund],
+                model=ScriptedModel(_garbled_script))
+
+
+def test_unreadable_arguments_of_a_gated_call_fail_closed_and_never_hang(
+    sqlite_url: str,
+) -> None:
+    with gated_runtime(sqlite_url) as runtime:
+        first = runtime.run(garbled, "refund it")
+        assert first.status is Status.WAITING
+        [pending] = first.pending_approvals
+        assert pending.args == "{amount: 99" and "could not check" in (pending.rule or "")
+        runtime.handle(first.execution_id).approve()
+        final = runtime.resume(first.execution_id)
+    assert final.status is Status.FAILED
+    assert "not valid JSON" in (final.error or "")
+    assert "refund" not in EFFECTS

@@ -75,7 +75,6 @@ class Execution:
     ) -> None:
         """`fresh`: admitted just now by this process, so its journal is known to be empty."""
         self.id = row.id
-        self.row = row
         self.store = store
         self.epoch = epoch
         self.rules = rules
@@ -159,7 +158,8 @@ class Execution:
         for request in requests:
             if request.call_id in self._decisions:
                 continue
-            verdict = self._verdicts.get(request.call_id) or Verdict("ask", rule="needs_approval")
+            verdict = self._verdicts.get(request.call_id) or Verdict(
+                "ask", rule="the framework could not check the call's arguments")
             row = new_approval_row(
                 self.id,
                 call_id=request.call_id,
@@ -182,6 +182,13 @@ class Execution:
                         "reason": verdict.rule,
                     },
                 )
+            )
+        if not rows:  # the framework asks again about calls that were decided: never settles
+            decided = ", ".join(repr(r.call_id) for r in requests)
+            raise KeelError(
+                f"The framework paused again for the decided call(s) {decided}; their "
+                "arguments are probably not valid JSON. The run stops here instead of waiting "
+                "forever; fix the tool's arguments (or the model) and start a new run."
             )
         self.store.write(
             self.id,
