@@ -27,3 +27,4 @@ def test_readme_snippets_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert "refunded $99.00 for invoice INV-8821" in printed
     assert "routed to technical_specialist" in printed
     assert "WAITING" in printed
+    assert "COMPLETED I've refunded $20.00 for invoice INV-1001" in printed

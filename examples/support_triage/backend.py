@@ -17,6 +17,8 @@ ACCOUNTS: dict[str, dict[str, object]] = {
 INVOICES: dict[str, dict[str, object]] = {
     "INV-8821": {"id": "INV-8821", "customer_id": "cust_123", "amount_usd": 99.0,
                  "status": "paid", "charged": 2},
+    "INV-1001": {"id": "INV-1001", "customer_id": "cust_123", "amount_usd": 20.0,
+                 "status": "paid", "charged": 2},
 }
 TICKETS: dict[str, list[dict[str, object]]] = {
     "cust_123": [{"id": "TKT-001", "subject": "Login issue", "status": "resolved"}],

@@ -1,0 +1,50 @@
+"""A handle in one process follows, live, an execution another process is running."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from keel import AgentHandle, AgentRuntime
+
+ROOT = Path(__file__).parents[2]
+PROGRAMS = ROOT / "tests" / "programs"
+TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
+
+
+def test_a_stream_follows_a_run_in_another_process(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/keel.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(PROGRAMS)]),
+           "KEEL_TEST_HANG_AT": "model:3:before"}  # blocks after get_invoice is journaled
+    child = subprocess.Popen(
+        [sys.executable, str(PROGRAMS / "run_support.py"), "start", url,
+         "crash_agents:triage_agent", TICKET, "ticket-1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with AgentRuntime(url, poll_interval=0.05) as runtime:
+            execution_id = _wait_for_execution(runtime, "ticket-1", child)
+            seen = []
+            for event in AgentHandle(execution_id, runtime=runtime).stream(timeout=60):
+                seen.append((event.type, getattr(event, "tool_name", None)))
+                if event.type == "tool_result":
+                    break
+            assert child.poll() is None, "the run must still be going in the other process"
+        assert seen == [("handoff", None), ("tool_call", "get_invoice"),
+                        ("tool_result", "get_invoice")]
+    finally:
+        child.kill()
+        child.communicate()
+
+
+def _wait_for_execution(runtime: AgentRuntime, key: str, child: subprocess.Popen[str]) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = runtime.store.find_by_idempotency_key(key)
+        if found:
+            return found
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the child never admitted its execution")
