@@ -8,7 +8,7 @@ import pytest
 from agents import Agent, RunContextWrapper, function_tool
 from pydantic import BaseModel
 
-from keel import AgentRuntime, Status
+from keel import AgentRuntime, KeelError, Status
 from scripted import ScriptedModel, call, say
 
 
@@ -59,3 +59,23 @@ def test_context_changed_by_a_tool_is_restored_on_resume(sqlite_url: str, contex
         final = restarted.resume(waiting.execution_id)
     assert final.status is Status.COMPLETED
     assert final.output == "charged cust_9 12"
+
+
+class Session:
+    """A context keel cannot store (not JSON data, not a pydantic model)."""
+
+    def __init__(self) -> None:
+        self.customer: str | None = None
+
+
+def test_a_context_keel_cannot_store_must_be_passed_again(sqlite_url: str) -> None:
+    with AgentRuntime(sqlite_url, require_approval=["charge"], auto_resume=False) as runtime:
+        waiting = runtime.run(cashier, "charge 12", context=Session())
+        runtime.handle(waiting.execution_id).approve()
+    with AgentRuntime(sqlite_url) as restarted:
+        with pytest.raises(KeelError, match="test_context.Session.*context=") as caught:
+            restarted.resume(waiting.execution_id)
+        assert "cannot store" in str(caught.value)
+        final = restarted.resume(waiting.execution_id, context=Session())
+    assert final.status is Status.COMPLETED
+    assert final.output == "charged None 12"  # a fresh object: what the tool set is gone

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .._errors import KeelError
 from ._json import jsonable, loads
 from ._references import load_reference, type_reference
 
@@ -31,6 +32,8 @@ class RunOptions:
         elif context is not None and hasattr(context, "model_dump"):
             stored["context"] = context.model_dump(mode="json")
             stored["context_type"] = type_reference(type(context))
+        elif context is not None:
+            stored["context_not_kept"] = f"{type(context).__module__}.{type(context).__qualname__}"
         return stored
 
     @classmethod
@@ -46,6 +49,12 @@ class RunOptions:
                 context = live.context
             elif stored.get("context_type"):
                 context = load_reference(stored["context_type"]).model_validate(stored["context"])
+            elif stored.get("context_not_kept"):
+                raise KeelError(
+                    f"This execution ran with a context of type {stored['context_not_kept']}, "
+                    "which keel cannot store (only JSON data and pydantic models are kept). "
+                    "Pass it again: runtime.resume(execution_id, context=...)."
+                )
             else:
                 context = stored.get("context")
         return cls(
