@@ -20,7 +20,7 @@ from .._errors import LeaseLostError, StoreError
 from ._json import dumps
 from ._schema import ExecutionRow
 
-__all__ = ["FencedWriter", "NewEvent"]
+__all__ = ["FencedWriter", "NewEvent", "event_rows"]
 
 
 @dataclass(frozen=True)
@@ -97,12 +97,8 @@ class FencedWriter:
                 )
             last_seq, cancel_requested = row
             if events:
-                first = last_seq - len(events) + 1
-                cursor.executemany(self._inserts["event"], [
-                    {"execution_id": execution_id, "seq": first + i, "type": e.type,
-                     "agent": e.agent, "ts": now, "data": dumps(e.data)}
-                    for i, e in enumerate(events)
-                ])
+                cursor.executemany(self._inserts["event"],
+                                   event_rows(execution_id, last_seq, events, now))
             if steps:
                 cursor.executemany(self._inserts["step"], [
                     {"execution_id": execution_id, "started_at": now, "payload": None,
@@ -141,6 +137,18 @@ class FencedWriter:
                 "RETURNING last_seq, cancel_requested"
             )
         return sql
+
+
+def event_rows(
+    execution_id: str, last_seq: int, events: Sequence[NewEvent], now: float
+) -> list[dict[str, Any]]:
+    """Rows for `events`, numbered so that the last one gets `last_seq`."""
+    first = last_seq - len(events) + 1
+    return [
+        {"execution_id": execution_id, "seq": first + i, "type": e.type, "agent": e.agent,
+         "ts": now, "data": dumps(e.data)}
+        for i, e in enumerate(events)
+    ]
 
 
 def _pyformat(sql: str) -> str:

@@ -22,8 +22,8 @@ from sqlalchemy.exc import OperationalError
 from .._errors import ExecutionNotFoundError, StoreError
 from ._changes import CHANGES
 from ._events import EVENT_ADAPTER, Event
-from ._fenced import FencedWriter, NewEvent
-from ._json import dumps, loads
+from ._fenced import FencedWriter, NewEvent, event_rows
+from ._json import loads
 from ._schema import ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
 
 __all__ = ["NewEvent", "Store", "default_database_url"]
@@ -235,23 +235,8 @@ class _CommitCounter:
 def _append_events(
     conn: Connection, execution_id: str, last_seq: int, events: Sequence[NewEvent], now: float
 ) -> None:
-    if not events:
-        return
-    first = last_seq - len(events) + 1
-    conn.execute(
-        _INSERT_EVENTS,
-        [
-            {
-                "execution_id": execution_id,
-                "seq": first + i,
-                "type": e.type,
-                "agent": e.agent,
-                "ts": now,
-                "data": dumps(e.data),
-            }
-            for i, e in enumerate(events)
-        ],
-    )
+    if events:
+        conn.execute(_INSERT_EVENTS, event_rows(execution_id, last_seq, events, now))
 
 
 def _steps(conn: Connection, execution_id: str) -> dict[str, StepRow]:
