@@ -18,28 +18,48 @@ from .._errors import AgentNotFoundError
 
 __all__ = ["find_reference", "load_reference", "type_reference"]
 
-_LIBRARY_DIRS = tuple(
-    str(Path(p).resolve()) for p in {sysconfig.get_path("stdlib"), sysconfig.get_path("purelib"),
-                                     sysconfig.get_path("platlib")} if p
-)
-_user_module: dict[str, bool] = {}
+def _dirs(*keys: str) -> tuple[str, ...]:
+    """The directories, as given and resolved (module paths may use either form)."""
+    paths = [sysconfig.get_path(k) for k in keys]
+    return tuple({form for p in paths if p for form in (p, str(Path(p).resolve()))})
+
+
+_STDLIB = _dirs("stdlib", "platstdlib")
+_INSTALLED = _dirs("purelib", "platlib")
+_NOT_USER_CODE = frozenset({
+    # Installed packages that hold no user's agent, skipped so that a miss stays cheap;
+    # `__mp_main__` is an alias of `__main__` that no other process can import.
+    "__mp_main__", "keel", "agents", "openai", "mcp", "mcp_types", "pydantic", "pydantic_core",
+    "sqlalchemy", "sqlmodel", "google", "langchain", "langchain_core", "langgraph", "langsmith",
+    "httpx", "httpcore", "anyio", "starlette", "fastapi", "uvicorn", "typing_extensions",
+    "opentelemetry", "grpc", "numpy", "pandas", "_pytest", "pytest", "pluggy", "psycopg",
+})
+_kinds: dict[str, int] = {}  # module name -> 0 user code, 1 an installed package, 2 neither
 _found: dict[int, tuple[Any, str]] = {}
 
 
 def find_reference(obj: Any) -> str | None:
-    """`module:attribute` naming `obj` in a loaded user module, or None if it has no name."""
+    """`module:attribute` naming `obj` in a loaded module, or None if it has no such name.
+
+    The user's own modules are searched first, then installed packages (an application may be
+    installed as one); the standard library and known frameworks never hold a user's agent.
+    """
     cached = _found.get(id(obj))
     if cached is not None and cached[0] is obj:
         return cached[1]
-    modules = [(n, m) for n, m in list(sys.modules.items()) if m is not None]
-    # The user's own modules first; installed packages only when those do not name it.
-    for user_first in (True, False):
+    modules = [(name, module) for name, module in list(sys.modules.items()) if module is not None]
+    for kind in (0, 1):
         for name, module in modules:
-            if _is_user_module(name, module) is not user_first or name.startswith("keel"):
+            if _kind(name, module) != kind:
                 continue
             for attribute, value in list(vars(module).items()):
                 if value is obj and not attribute.startswith("_"):
-                    reference = f"{_module_reference(name, module)}:{attribute}"
+                    location = _module_reference(name, module)
+                    if location is None:
+                        break
+                    reference = f"{location}:{attribute}"
+                    if len(_found) > 1024:  # agents built per request must not pile up here
+                        _found.clear()
                     _found[id(obj)] = (obj, reference)
                     return reference
     return None
@@ -72,12 +92,14 @@ def type_reference(cls: type) -> str | None:
     return f"{module}:{qualname}"
 
 
-def _module_reference(name: str, module: ModuleType) -> str:
+def _module_reference(name: str, module: ModuleType) -> str | None:
+    """How another process finds `module` again; None for one it cannot (a REPL's)."""
     if name == "__main__":
         spec = getattr(module, "__spec__", None)
         if spec is not None and spec.name:  # run with python -m: importable by name
             return str(spec.name)
-        return str(Path(module.__file__ or "").resolve())
+        file = getattr(module, "__file__", None)
+        return str(Path(file).resolve()) if file else None
     return name
 
 
@@ -100,10 +122,15 @@ def _load_module(location: str) -> ModuleType:
     return module
 
 
-def _is_user_module(name: str, module: ModuleType) -> bool:
-    known = _user_module.get(name)
-    if known is None:
-        file = getattr(module, "__file__", None)
-        known = bool(file) and not str(Path(file).resolve()).startswith(_LIBRARY_DIRS)  # type: ignore[arg-type]
-        _user_module[name] = known
-    return known
+def _kind(name: str, module: ModuleType) -> int:
+    kind = _kinds.get(name)
+    if kind is None:
+        path = getattr(module, "__file__", None) or ""
+        if name.partition(".")[0] in _NOT_USER_CODE or not path:
+            kind = 2 if name != "__main__" else 0
+        elif path.startswith(_INSTALLED):
+            kind = 1
+        else:
+            kind = 2 if path.startswith(_STDLIB) else 0
+        _kinds[name] = kind
+    return kind
