@@ -185,3 +185,16 @@ def test_resume_names_the_recorded_agent_when_it_cannot_be_found(sqlite_url: str
     GATE.set()
     with AgentRuntime(sqlite_url) as fresh:
         assert fresh.resume(waiting.execution_id, agent=local).is_success
+
+
+async def test_streams_can_be_followed_with_async_for(sqlite_url: str) -> None:
+    async with AgentRuntime(sqlite_url) as runtime:
+        stream = runtime.stream(slow_agent, "where is A-1?")
+        seen = []
+        async for event in stream:
+            seen.append(event.type)
+            if event.type == "tool_call":
+                GATE.set()
+        result = await stream.get_result_async()
+    assert seen == ["tool_call", "tool_result", "message", "done"]
+    assert result.output == "Your order A-1: shipped"

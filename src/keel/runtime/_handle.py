@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -135,8 +136,17 @@ class EventStream:
                 )
             CHANGES.wait(self.execution_id, seen, self.runtime.poll_interval)
 
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        """`async for event in stream`: the same events, waiting in a worker thread."""
+        events = iter(self)
+        while (event := await asyncio.to_thread(next, events, None)) is not None:
+            yield event
+
     def get_result(self) -> AgentResult:
         """Follow the stream to its end and return the execution's result."""
         for _ in self:
             pass
         return self.runtime.result(self.execution_id)
+
+    async def get_result_async(self) -> AgentResult:
+        return await asyncio.to_thread(self.get_result)
