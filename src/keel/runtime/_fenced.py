@@ -9,6 +9,7 @@ approval rows. Everything else in the store goes through SQLAlchemy as usual.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class FencedWriter:
     def __init__(self, engine: Engine, *, sqlite: bool) -> None:
         self.engine = engine
         self.commits = 0
-        self._begin = "BEGIN IMMEDIATE" if sqlite else None
+        self._postgres = not sqlite
         # sqlite3 takes :name placeholders; psycopg takes %(name)s.
         self._sql = (lambda sql: sql) if sqlite else _pyformat
         self._fences: dict[tuple[str, ...], str] = {}
@@ -80,36 +81,23 @@ class FencedWriter:
         columns: dict[str, Any],
     ) -> bool:
         """Commit everything or nothing; returns whether cancellation was requested."""
+        params = {**columns, "_id": execution_id, "_epoch": epoch, "_events": len(events),
+                  "_now": now}
+        steps = [{"execution_id": execution_id, "started_at": now, "payload": None,
+                  "attempt": 1, "finished_at": now if s.get("status") == "done" else None, **s}
+                 for s in steps]
         connection = self.engine.raw_connection()
         try:
-            cursor = connection.cursor()
-            if self._begin:
-                cursor.execute(self._begin)
-            cursor.execute(self._fence(tuple(columns)), {
-                **columns, "_id": execution_id, "_epoch": epoch, "_events": len(events),
-                "_now": now,
-            })
-            row = cursor.fetchone()
+            write = self._at_once if self._postgres else self._in_steps
+            row = write(connection, tuple(columns), params,
+                        event_rows(execution_id, 0, events, now), steps, list(approvals))
             if row is None:
                 raise LeaseLostError(
                     f"Execution {execution_id!r} was taken over by another process (lease "
                     f"epoch {epoch} is stale); this process stopped writing to it."
                 )
-            last_seq, cancel_requested = row
-            if events:
-                cursor.executemany(self._inserts["event"],
-                                   event_rows(execution_id, last_seq, events, now))
-            if steps:
-                cursor.executemany(self._inserts["step"], [
-                    {"execution_id": execution_id, "started_at": now, "payload": None,
-                     "attempt": 1, "finished_at": now if s.get("status") == "done" else None, **s}
-                    for s in steps
-                ])
-            if approvals:
-                cursor.executemany(self._inserts["approval"], list(approvals))
-            connection.commit()
             self.commits += 1
-            return bool(cancel_requested)
+            return bool(row[1])
         except self._errors as exc:
             connection.rollback()
             reason = " ".join(str(exc).split())
@@ -123,26 +111,91 @@ class FencedWriter:
         finally:
             connection.close()  # back to the pool
 
-    def _fence(self, columns: tuple[str, ...]) -> str:
-        """The fenced UPDATE setting `columns` too (built once per set of columns)."""
-        sql = self._fences.get(columns)
+    def _in_steps(self, connection: Any, columns: tuple[str, ...], params: dict[str, Any],
+                  events: list[dict[str, Any]], steps: list[dict[str, Any]],
+                  approvals: list[dict[str, Any]]) -> Any:
+        """SQLite: BEGIN IMMEDIATE, the statements one by one, COMMIT (all local calls)."""
+        cursor = connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute(self._fence(columns), params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        for event in events:  # numbered so that the last one gets the new last_seq
+            event["seq"] += row[0]
+        for name, rows in (("event", events), ("step", steps), ("approval", approvals)):
+            if rows:
+                cursor.executemany(self._inserts[name], rows)
+        connection.commit()
+        return row
+
+    def _at_once(self, connection: Any, columns: tuple[str, ...], params: dict[str, Any],
+                 events: list[dict[str, Any]], steps: list[dict[str, Any]],
+                 approvals: list[dict[str, Any]]) -> Any:
+        """PostgreSQL: one statement in autocommit, so one round trip to the server."""
+        driver = connection.driver_connection
+        driver.autocommit = True
+        try:
+            return driver.execute(self._fence(columns, at_once=True), {
+                **params, "_event_rows": json.dumps(events), "_step_rows": json.dumps(steps),
+                "_approval_rows": json.dumps(approvals),
+            }).fetchone()
+        finally:
+            driver.autocommit = False
+
+    def _fence(self, columns: tuple[str, ...], *, at_once: bool = False) -> str:
+        """The fenced UPDATE setting `columns` too; `at_once` wraps it with the inserts in
+        one statement. Built once per set of columns."""
+        sql = self._fences.get((*columns, str(at_once)))
         if sql is None:
             unknown = set(columns) - _EXECUTION_COLUMNS
             if unknown:
                 raise ValueError(f"not execution columns: {sorted(unknown)}")
             sets = "".join(f", {c} = :{c}" for c in columns)
-            sql = self._fences[columns] = self._sql(
+            sql = (
                 f"UPDATE keel_executions SET last_seq = last_seq + :_events, updated_at = :_now"
                 f"{sets} WHERE id = :_id AND lease_epoch = :_epoch "
                 "RETURNING last_seq, cancel_requested"
             )
+            if at_once:
+                sql = _AT_ONCE.format(fence=sql)
+            sql = self._fences[(*columns, str(at_once))] = self._sql(sql)
         return sql
+
+
+# The fence decides for the whole statement: with a stale epoch it returns no row, and then
+# nothing is inserted either (every insert selects FROM fence).
+_AT_ONCE = """WITH fence AS ({fence}),
+ev AS (INSERT INTO keel_events (execution_id, seq, type, agent, ts, data)
+  SELECT e.execution_id, fence.last_seq + e.seq, e.type, e.agent, e.ts, e.data
+  FROM fence, jsonb_to_recordset(CAST(:_event_rows AS jsonb)) AS e(
+    execution_id text, seq int, type text, agent text, ts double precision, data text)),
+st AS (INSERT INTO keel_steps (execution_id, step_key, kind, name, status, attempt, payload,
+    started_at, finished_at)
+  SELECT s.execution_id, s.step_key, s.kind, s.name, s.status, s.attempt, s.payload,
+    s.started_at, s.finished_at
+  FROM fence, jsonb_to_recordset(CAST(:_step_rows AS jsonb)) AS s(
+    execution_id text, step_key text, kind text, name text, status text, attempt int,
+    payload text, started_at double precision, finished_at double precision)
+  ON CONFLICT (execution_id, step_key) DO UPDATE SET kind = excluded.kind,
+    name = excluded.name, status = excluded.status, attempt = excluded.attempt,
+    payload = excluded.payload, finished_at = excluded.finished_at),
+ap AS (INSERT INTO keel_approvals (id, execution_id, call_id, tool_name, kind, agent, args,
+    status, rule, requested_at, decided_at, reviewer, reason)
+  SELECT a.id, a.execution_id, a.call_id, a.tool_name, a.kind, a.agent, a.args, a.status,
+    a.rule, a.requested_at, a.decided_at, a.reviewer, a.reason
+  FROM fence, jsonb_to_recordset(CAST(:_approval_rows AS jsonb)) AS a(
+    id text, execution_id text, call_id text, tool_name text, kind text, agent text, args text,
+    status text, rule text, requested_at double precision, decided_at double precision,
+    reviewer text, reason text))
+SELECT last_seq, cancel_requested FROM fence"""
 
 
 def event_rows(
     execution_id: str, last_seq: int, events: Sequence[NewEvent], now: float
 ) -> list[dict[str, Any]]:
-    """Rows for `events`, numbered so that the last one gets `last_seq`."""
+    """Rows for `events`, numbered so that the last one gets `last_seq` (with 0: offsets to
+    add to the last sequence number once it is known)."""
     first = last_seq - len(events) + 1
     return [
         {"execution_id": execution_id, "seq": first + i, "type": e.type, "agent": e.agent,
