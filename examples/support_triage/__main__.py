@@ -70,7 +70,10 @@ def _run_ticket(runtime: AgentRuntime, args: argparse.Namespace) -> int:
     print()
     result.print_result()
     print(f"Execution id: {result.execution_id}")
-    print(f"To decide from another terminal instead, start with: {ME} --wait")
+    print("To approve from another terminal instead:")
+    print(f"  {ME} --wait            # here: runs the ticket and leaves it waiting")
+    print(f"  {ME} approve <id>      # in any other terminal (or: reject <id> 'reason')")
+    print(f"  {ME} resume <id>       # anywhere: finishes the run")
     return 0 if result.is_success else 1
 
 

@@ -27,7 +27,8 @@ def test_demo_streams_waits_approves_and_finishes(tmp_path: Path) -> None:
     order = ["hands off to billing_specialist", "calls get_invoice", "calls process_refund",
              "waiting for approval of process_refund", "Approved automatically, because stdin "
              "is not a terminal", "process_refund approved", "resumed", "process_refund returned",
-             "I've refunded $99.00 for invoice INV-8821", "status COMPLETED", "Execution id:"]
+             "I've refunded $99.00 for invoice INV-8821", "status COMPLETED", "Execution id:",
+             "To approve from another terminal", "approve <id>", "resume <id>"]
     positions = [out.find(text) for text in order]
     assert -1 not in positions, out
     assert positions == sorted(positions), out
