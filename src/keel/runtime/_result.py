@@ -100,15 +100,12 @@ def build_result(
     events: list[Event],
     approvals: list[ApprovalRow],
     steps: dict[str, StepRow],
-    *,
-    output: Any = None,
-    has_output: bool = False,
 ) -> AgentResult:
-    """Assemble a result from stored rows. `output` overrides the stored one (same process)."""
+    """Assemble a result from stored rows."""
     return AgentResult(
         execution_id=row.id,
         status=Status(row.status),
-        output=output if has_output else load_output(row),
+        output=load_output(row),
         error=row.error,
         events=events,
         tool_calls=_tool_calls(events, approvals),
