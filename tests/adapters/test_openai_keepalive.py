@@ -87,3 +87,11 @@ def test_sync_runs_in_a_row_share_pooled_connections(
             final = runtime.resume(waiting.execution_id)
             assert final.status is Status.COMPLETED, final.error
             assert final.output == "done: pong"
+
+
+def test_background_and_sync_runs_in_one_process(keepalive_server: str, sqlite_url: str) -> None:
+    agent = Agent(name="pinger", model="gpt-keel-test", tools=[ping])
+    with AgentRuntime(sqlite_url) as runtime:
+        for _ in range(2):
+            assert runtime.start(agent, "ping").join(timeout=30).output == "done: pong"
+            assert runtime.run(agent, "ping").output == "done: pong"

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
 import time
 import uuid
-import warnings
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from .._errors import KeelError, LeaseLostError, _Cancelled, _Suspended
+from .._errors import LeaseLostError, _Cancelled, _Suspended
 from ._approvals import ApprovalPolicy, ApprovalRules
 from ._changes import CHANGES
 from ._events import Status
@@ -24,15 +21,13 @@ from ._references import find_reference, load_reference, type_reference
 from ._result import AgentResult, build_result
 from ._schema import ExecutionRow
 from ._store import NewEvent, Store, default_database_url
-from ._worker import BackgroundLoop
+from ._worker import Tasks, run_on_keel_loop
 
 if TYPE_CHECKING:
     from ..adapters import Adapter
     from ._handle import AgentHandle, EventStream
 
 __all__ = ["AgentRuntime"]
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,7 +77,7 @@ class AgentRuntime:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self._launches: dict[str, _Launch] = {}
-        self._background = BackgroundLoop(self._resume_decided, poll_interval)
+        self._background = Tasks(self._resume_decided, poll_interval)
         self._closed = False
 
     # -- context management ---------------------------------------------------------------
@@ -120,7 +115,7 @@ class AgentRuntime:
         idempotency_key: str | None = None,
     ) -> AgentResult:
         """Run `agent` on `input` to completion or to its first pause; returns the result."""
-        return _run_sync("run", "run_async",
+        return run_on_keel_loop("run",
             self.run_async(
                 agent, input, run_config=run_config, context=context, max_turns=max_turns,
                 idempotency_key=idempotency_key,
@@ -200,7 +195,7 @@ class AgentRuntime:
         process owns the execution, this follows it to its next pause instead. The agent is
         found by the reference recorded at admission unless given.
         """
-        return _run_sync("resume", "resume_async",
+        return run_on_keel_loop("resume",
             self.resume_async(
                 execution_id, agent, run_config=run_config, context=context, max_turns=max_turns
             )
@@ -370,49 +365,3 @@ def _require_ref(row: Any) -> str:
             "runtime.resume(execution_id, agent=...)."
         )
     return str(row.agent_ref)
-
-
-_LOOPS: list[asyncio.AbstractEventLoop] = []
-
-
-@atexit.register
-def _close_loops() -> None:
-    for loop in _LOOPS:
-        if not loop.is_running() and not loop.is_closed():
-            loop.close()
-
-
-def _run_sync(name: str, alternative: str, coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` on this thread's default event loop, kept open between calls as
-    `Runner.run_sync` does: the SDK's HTTP clients pool connections on the loop that opened
-    them, so a fresh loop per call would find them bound to a closed one."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        coro.close()
-        raise KeelError(
-            f"AgentRuntime.{name}() cannot be called from a running event loop; "
-            f"use `await runtime.{alternative}(...)` instead."
-        )
-    policy = asyncio.get_event_loop_policy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            loop = policy.get_event_loop()
-        except RuntimeError:
-            loop = None
-    if loop is None or loop.is_closed():
-        loop = policy.new_event_loop()
-        policy.set_event_loop(loop)
-        _LOOPS.append(loop)  # held (and closed at exit) even if something replaces it
-    task = loop.create_task(coro)
-    try:
-        return loop.run_until_complete(task)
-    except BaseException:
-        if not task.done():  # KeyboardInterrupt and the like: do not leave the run behind
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(task)
-        raise
