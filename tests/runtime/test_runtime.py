@@ -198,3 +198,24 @@ async def test_streams_can_be_followed_with_async_for(sqlite_url: str) -> None:
         result = await stream.get_result_async()
     assert seen == ["tool_call", "tool_result", "message", "done"]
     assert result.output == "Your order A-1: shipped"
+
+
+def test_a_script_that_starts_a_run_and_ends_lets_it_finish(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "fire_and_forget.py"
+    script.write_text(
+        "import keel\n"
+        "from examples.support_triage.agents import triage_agent\n"
+        "print(keel.start(triage_agent, 'My login fails with an error').execution_id)\n"
+    )
+    url = f"sqlite:///{tmp_path}/keel.db"
+    env = {**os.environ, "KEEL_DATABASE_URL": url,
+           "PYTHONPATH": str(Path(__file__).parents[2])}
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                         timeout=60, check=True)
+    with AgentRuntime(url) as runtime:
+        result = runtime.result(out.stdout.strip())
+    assert result.status is Status.COMPLETED  # the default runtime waited for it at exit

@@ -10,7 +10,6 @@ each other's connections around and fail. Async code uses `run_async`, on its ow
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import contextvars
 import logging
@@ -34,8 +33,8 @@ def _keel_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
+            # A daemon: it never keeps the process alive; runtimes wait for their own work.
             threading.Thread(target=_loop.run_forever, name="keel", daemon=True).start()
-            atexit.register(_loop.call_soon_threadsafe, _loop.stop)
         return _loop
 
 
