@@ -11,7 +11,7 @@ from pathlib import Path
 from agents import Agent
 
 from keel import AgentRuntime, Status
-from keel.runtime._references import find_reference, load_reference
+from keel.runtime._references import find_reference, load_agent, resolve
 
 ROOT = Path(__file__).parents[2]
 
@@ -53,8 +53,16 @@ def test_module_level_agents_are_found_and_loaded() -> None:
 
     reference = find_reference(agents.triage_agent)
     assert reference == "examples.support_triage.agents:triage_agent"
-    assert load_reference(reference) is agents.triage_agent
+    assert load_agent(reference) is agents.triage_agent
 
 
 def test_an_agent_built_inside_a_function_has_no_reference() -> None:
     assert find_reference(Agent(name="made per request")) is None
+
+
+def test_types_are_resolved_by_module_or_by_script_path(tmp_path: Path) -> None:
+    script = tmp_path / "shapes.py"
+    script.write_text("class Outer:\n    class Ticket:\n        pass\n")
+    ticket = resolve(f"{script}:Outer.Ticket")
+    assert ticket.__qualname__ == "Outer.Ticket"
+    assert resolve("keel:AgentRuntime") is AgentRuntime

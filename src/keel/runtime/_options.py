@@ -7,7 +7,7 @@ from typing import Any
 
 from .._errors import KeelError
 from ._json import jsonable, loads
-from ._references import load_reference, type_reference
+from ._references import resolve, type_reference
 
 __all__ = ["RunOptions"]
 
@@ -48,7 +48,7 @@ class RunOptions:
             if live is not None:
                 context = live.context
             elif stored.get("context_type"):
-                context = load_reference(stored["context_type"]).model_validate(stored["context"])
+                context = _stored_context(stored["context_type"], stored["context"])
             elif stored.get("context_not_kept"):
                 raise KeelError(
                     f"This execution ran with a context of type {stored['context_not_kept']}, "
@@ -62,3 +62,14 @@ class RunOptions:
             context=context,
             max_turns=max_turns if max_turns is not None else stored.get("max_turns"),
         )
+
+
+def _stored_context(reference: str, data: Any) -> Any:
+    try:
+        context_type = resolve(reference)
+    except Exception as exc:
+        raise KeelError(
+            f"This execution's context is a {reference!r}, which cannot be imported here "
+            f"({exc}). Make it importable, or pass it: runtime.resume(execution_id, context=...)."
+        ) from exc
+    return context_type.model_validate(data)

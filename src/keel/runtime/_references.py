@@ -16,7 +16,7 @@ from typing import Any
 
 from .._errors import AgentNotFoundError
 
-__all__ = ["find_reference", "load_reference", "type_reference"]
+__all__ = ["find_reference", "load_agent", "resolve", "type_reference"]
 
 def _dirs(*keys: str) -> tuple[str, ...]:
     """The directories, as given and resolved (module paths may use either form)."""
@@ -65,12 +65,20 @@ def find_reference(obj: Any) -> str | None:
     return None
 
 
-def load_reference(reference: str) -> Any:
-    """The object a reference names; raises AgentNotFoundError with what was recorded."""
-    location, _, attribute = reference.rpartition(":")
+def resolve(reference: str) -> Any:
+    """The object `module:qualname` (or `/path/to/script.py:qualname`) names; raises
+    ImportError or AttributeError when it cannot be found here."""
+    location, _, qualname = reference.rpartition(":")
+    target: Any = _load_module(location)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def load_agent(reference: str) -> Any:
+    """The agent a reference names; raises AgentNotFoundError with what was recorded."""
     try:
-        module = _load_module(location)
-        return getattr(module, attribute)
+        return resolve(reference)
     except Exception as exc:
         raise AgentNotFoundError(
             f"The execution's agent was recorded as {reference!r}, which cannot be loaded "

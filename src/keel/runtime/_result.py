@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -11,6 +10,7 @@ from pydantic import TypeAdapter
 
 from ._events import Event, Status
 from ._json import loads
+from ._references import resolve
 from ._schema import ApprovalRow, ExecutionRow, StepRow
 
 __all__ = ["AgentResult", "PendingApproval", "TokenUsage", "ToolCall", "build_result"]
@@ -126,11 +126,7 @@ def load_output(row: ExecutionRow) -> Any:
     if data is None or not row.output_type:
         return data
     try:
-        module, _, qualname = row.output_type.partition(":")
-        target: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-        return TypeAdapter(target).validate_python(data)
+        return TypeAdapter(resolve(row.output_type)).validate_python(data)
     except Exception:  # the type moved or cannot be imported here: plain JSON data
         return data
 

@@ -17,7 +17,7 @@ from ._execution import Execution
 from ._json import dumps, jsonable, loads
 from ._leases import OWNER, claim
 from ._options import RunOptions
-from ._references import find_reference, load_reference, type_reference
+from ._references import find_reference, load_agent, type_reference
 from ._result import AgentResult, build_result
 from ._schema import ExecutionRow
 from ._store import NewEvent, Store, default_database_url
@@ -218,7 +218,7 @@ class AgentRuntime:
         adapter_named(row.framework)  # a missing extra is named before anything else
         launch = self._launches.get(execution_id)
         if agent is None:
-            agent = launch.agent if launch else load_reference(_require_ref(row))
+            agent = launch.agent if launch else load_agent(_require_ref(row))
         options = RunOptions.for_resume(
             row.options, launch.options if launch else None, run_config=run_config,
             context=context, max_turns=max_turns,
