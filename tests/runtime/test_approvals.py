@@ -265,3 +265,16 @@ def test_unreadable_arguments_of_a_gated_call_fail_closed_and_never_hang(
     assert final.status is Status.FAILED
     assert "not valid JSON" in (final.error or "")
     assert "refund" not in EFFECTS
+
+
+def test_an_approved_call_writes_its_intent_after_the_decision(sqlite_url: str) -> None:
+    with gated_runtime(sqlite_url) as runtime:
+        first = runtime.run(ops_agent, "help cust_1")
+        runtime.handle(first.execution_id).approve()
+        final = runtime.resume(first.execution_id)
+        steps = runtime.store.steps(final.execution_id)
+        decided = {a.call_id: a.decided_at for a in runtime.store.approvals(final.execution_id)}
+    refund_step = steps["tool:c2"]
+    assert refund_step.status == "done" and refund_step.attempt == 1
+    assert decided["c2"] is not None and decided["c2"] < refund_step.started_at
+    assert "tool:c1" in steps and steps["tool:c1"].kind == "tool"  # ungated: result only
