@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -65,6 +66,28 @@ def model_events(response: ModelResponse, agent: str, handoffs: list[Handoff]) -
                 "args": args if isinstance(args, dict) else {"_raw": item.arguments},
             }))
     return events
+
+
+def call_ids(response: ModelResponse) -> list[str]:
+    return [i.call_id for i in response.output if isinstance(i, ResponseFunctionToolCall)]
+
+
+def unique_call_ids(response: ModelResponse, seen: set[str], step_key: str) -> ModelResponse:
+    """The response with every call id unique within the execution, as the journal, the
+    approvals and the idempotency keys need. Some providers repeat ids (`call_0` each turn)
+    or leave them empty; those are renamed, deterministically, before the response is
+    journaled, so the SDK, the model and every replay see the same new ids."""
+    output = []
+    for index, item in enumerate(response.output):
+        if isinstance(item, ResponseFunctionToolCall):
+            call_id = item.call_id or f"call_{index}"
+            if call_id in seen:
+                call_id = f"{call_id}@{step_key}:{index}"
+            if call_id != item.call_id:
+                item = item.model_copy(update={"call_id": call_id})
+            seen.add(call_id)
+        output.append(item)
+    return dataclasses.replace(response, output=output)
 
 
 def first_handoff(

@@ -22,7 +22,17 @@ from openai.types.responses import Response, ResponseCompletedEvent, ResponseFun
 from ..._errors import KeelError, ReplayMismatchError, _Suspended
 from ...runtime._execution import ApprovalRequest, Execution, rejection_message
 from ...runtime._store import NewEvent
-from ._items import ContextState, as_items, decode, encode, first_handoff, model_events, parse_args
+from ._items import (
+    ContextState,
+    as_items,
+    call_ids,
+    decode,
+    encode,
+    first_handoff,
+    model_events,
+    parse_args,
+    unique_call_ids,
+)
 
 __all__ = ["JournaledModel", "current_journal", "journaling"]
 
@@ -55,6 +65,7 @@ class _Journal:
         self.agent: Any = None  # the agent whose model call comes next (set by the filter)
         self.handoff_call: ResponseFunctionToolCall | None = None  # from the last model turn
         self.decided: Sequence[dict[str, Any]] = []  # a policy's decision on that handoff
+        self.call_ids: set[str] = set()  # every call id of this execution so far
         self._models: dict[int, JournaledModel] = {}
 
     @property
@@ -162,9 +173,11 @@ class _Journal:
                     f"{stored['agent']!r}, but the agent graph now asks {agent!r}. The agent "
                     "code changed since the run started; resume it with the code it ran with."
                 )
-            return decode(stored)
+            response = decode(stored)
+            self.call_ids.update(call_ids(response))
+            return response
         ex.check_cancelled()
-        response = await call()
+        response = unique_call_ids(await call(), self.call_ids, key)
         ex.record(key, kind="model", name=agent, payload=encode(response, agent),
                   events=model_events(response, agent, handoffs), approvals=decided)
         return response
