@@ -278,3 +278,23 @@ def test_an_approved_call_writes_its_intent_after_the_decision(sqlite_url: str) 
     assert refund_step.status == "done" and refund_step.attempt == 1
     assert decided["c2"] is not None and decided["c2"] < refund_step.started_at
     assert "tool:c1" in steps and steps["tool:c1"].kind == "tool"  # ungated: result only
+
+
+def _mixed_script(agent: str, outputs: dict[str, str]) -> list[Any]:
+    if "refund" not in outputs:  # one gated and one ungated call in the same turn
+        return [call("refund", "m1", amount=10), call("lookup", "m2", customer="cust_2")]
+    return [say(f"{outputs['refund']} / {outputs['lookup']}")]
+
+
+mixed = Agent(name="mixed", instructions="mixed: both", tools=[refund, lookup],
+              model=ScriptedModel(_mixed_script))
+
+
+def test_an_ungated_call_beside_a_gated_one_runs_once(sqlite_url: str) -> None:
+    with gated_runtime(sqlite_url) as runtime:
+        first = runtime.run(mixed, "go")
+        assert [p.call_id for p in first.pending_approvals] == ["m1"]
+        runtime.handle(first.execution_id).approve()
+        final = runtime.resume(first.execution_id)
+    assert final.output == "refunded 10 / cust_2: pro plan"
+    assert sorted(EFFECTS) == ["lookup", "refund"]  # lookup ran before the pause, not again
