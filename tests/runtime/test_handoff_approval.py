@@ -7,7 +7,7 @@ from typing import Any
 from agents import Agent
 from examples.support_triage.agents import triage_agent
 
-from keel import AgentRuntime, Allow, Status
+from keel import AgentRuntime, Allow, Deny, Status
 from scripted import ScriptedModel, call, say
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
@@ -76,3 +76,23 @@ def test_a_policy_decides_handoffs_and_its_decision_is_recorded(sqlite_url: str)
         ("process_refund", "tool", "pending", "@keel.tool(approval_required=True)"),
     ]
     assert [e.target for e in result.events if e.type == "handoff"] == ["billing_specialist"]
+
+
+def _insists(agent: str, outputs: dict[str, str]) -> list[Any]:
+    if agent == "pushy":
+        return [call("transfer_to_expert", f"h{len(outputs)}")]  # whatever it is told
+    return [say("expert answer")]
+
+
+pushy = Agent(name="pushy", instructions="pushy: route", model=ScriptedModel(_insists),
+              handoffs=[expert])
+
+
+def test_a_model_that_insists_on_a_denied_handoff_stops_the_run(sqlite_url: str) -> None:
+    def deny(name: str, args: dict[str, Any], ctx: Any) -> Any:
+        return Deny("experts are off today") if ctx.kind == "handoff" else None
+
+    with AgentRuntime(sqlite_url, approval_policy=deny) as runtime:
+        result = runtime.run(pushy, "question")
+    assert result.status is Status.FAILED
+    assert "after 3 rejections" in (result.error or "")

@@ -36,6 +36,7 @@ from ._items import (
 
 __all__ = ["JournaledModel", "current_journal", "journaling"]
 
+_MAX_REJECTED_HANDOFFS = 3
 _CURRENT: ContextVar[_Journal | None] = ContextVar("keel_openai_journal", default=None)
 
 
@@ -111,6 +112,7 @@ class _Journal:
         ex = self.execution
         key = f"model:{ex.model_turn}"
         response = await self._journaled(key, partial(call, input), handoffs)
+        rejected = 0
         while (gate := first_handoff(response, handoffs)) is not None and \
                 ex.rules.may_gate(gate.name, flagged=False):
             args = parse_args(gate.arguments)
@@ -125,6 +127,13 @@ class _Journal:
             if verdict.action != "reject":
                 self.decided = decided  # committed with the handoff step
                 break
+            rejected += 1
+            if rejected > _MAX_REJECTED_HANDOFFS:
+                raise KeelError(
+                    f"The model asked for a handoff ({gate.name}) again after "
+                    f"{_MAX_REJECTED_HANDOFFS} rejections in one turn; the run stops here. "
+                    "Tell the agent in its instructions what to do when a handoff is refused."
+                )
             input = [*as_items(input), gate.model_dump(mode="json", exclude_none=True),
                      {"type": "function_call_output", "call_id": gate.call_id,
                       "output": rejection_message(gate.name, verdict.reason)}]
