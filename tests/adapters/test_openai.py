@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -180,7 +180,7 @@ def event_types(result: AgentResult) -> list[str]:
 class FakeOpenAI:
     """A tiny OpenAI-compatible server: POST /v1/responses answers like the Responses API."""
 
-    server: HTTPServer
+    server: ThreadingHTTPServer
     requests: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
 
     @property
@@ -228,14 +228,14 @@ def fake_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     one, else from `AsyncOpenAI(api_key=get_default_openai_key() or $OPENAI_API_KEY,
     base_url=$OPENAI_BASE_URL)`. So the environment is read on every run and no client is
     cached across runs; only a process-wide default client, key or API choice set by other
-    code would redirect it, so those three globals are reset here for isolation. (The httpx
-    client shared by all providers, `openai_provider._http_client`, is reused across event
-    loops; this server speaks HTTP/1.0 and closes every connection, so no pooled connection
-    outlives the loop that opened it.)
+    code would redirect it, so those three globals are reset here for isolation. The server
+    keeps connections alive, as real ones do: the SDK's process-wide httpx client pools them
+    on the event loop that opened them, which keel's one loop for sync calls must respect.
     """
     fake: FakeOpenAI
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # connections stay open between requests
         timeout = 5  # a stuck client cannot hold the server thread forever
 
         def do_POST(self) -> None:
@@ -254,7 +254,8 @@ def fake_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    fake = FakeOpenAI(HTTPServer(("127.0.0.1", 0), Handler))
+    fake = FakeOpenAI(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+    fake.server.daemon_threads = True
     thread = threading.Thread(target=fake.server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
@@ -315,6 +316,34 @@ def test_string_model_via_sdk_default_provider_resumes_without_new_requests(
                                               total_tokens=30)
         assert runtime.resume(first.execution_id).output == "Order: A-7 shipped"
     assert len(fake_openai.requests) == 2
+
+
+@function_tool
+def lookup_order(order_id: str) -> str:
+    """Look an order up."""
+    return f"{order_id} shipped"
+
+
+def test_sync_runs_in_a_row_share_pooled_connections(fake_openai: FakeOpenAI,
+                                                     sqlite_url: str) -> None:
+    agent = Agent(name="http_agent", model="gpt-keel-test", tools=[lookup_order])
+    with AgentRuntime(sqlite_url, require_approval=["lookup_order"],
+                      auto_resume=False) as runtime:
+        for _ in range(3):
+            waiting = runtime.run(agent, "Where is order A-7?")
+            assert waiting.status is Status.WAITING, waiting.error
+            runtime.handle(waiting.execution_id).approve()
+            final = runtime.resume(waiting.execution_id)
+            assert final.output == "Order: A-7 shipped", final.error
+
+
+def test_background_and_sync_runs_in_one_process(fake_openai: FakeOpenAI,
+                                                 sqlite_url: str) -> None:
+    agent = Agent(name="http_agent", model="gpt-keel-test", tools=[lookup_order])
+    with AgentRuntime(sqlite_url) as runtime:
+        for _ in range(2):
+            assert runtime.start(agent, "A-7?").join(timeout=30).output == "Order: A-7 shipped"
+            assert runtime.run(agent, "A-7?").output == "Order: A-7 shipped"
 
 
 # -- 2-5. models on agents, on the RunConfig, and from the user's provider -------------------
