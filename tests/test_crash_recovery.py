@@ -256,6 +256,13 @@ KILL_POINTS = {
         crashed_model_calls=1, crashed_tools=(),
         resumed_model_calls=4, resumed_tools=BOTH_TOOLS,
     ),
+    # The triage turn asks for no tool, so it commits with its handoff: a crash in between
+    # asks the model again (and nothing else).
+    "inside-handoff-callback": KillPoint(
+        "handoff:billing_specialist", journaled=(),
+        crashed_model_calls=1, crashed_tools=(),
+        resumed_model_calls=4, resumed_tools=BOTH_TOOLS,
+    ),
     "model-call-answered-not-journaled": KillPoint(
         "model:2:after", journaled=STEPS[:2],
         crashed_model_calls=2, crashed_tools=(),

@@ -12,6 +12,7 @@ Environment variables (all optional):
                           model:N:before        entering this process's Nth model call
                           model:N:after         after that call returned, before keel journals it
                           tool:NAME:after_effect  inside tool NAME, after its side effect
+                          handoff:NAME          in the on_handoff callback of the handoff to NAME
     KEEL_TEST_HANG_AT   the same syntax, but the process blocks there so that the parent can
                         SIGKILL it from outside
     KEEL_TEST_TOOL_LEDGER  file that every tool run appends one fsynced JSON line to
@@ -131,7 +132,8 @@ triage_agent = Agent(
     name="support_triage",
     model=MODEL,
     instructions="Hand billing questions off to the billing specialist.",
-    handoffs=[handoff(billing_agent)],
+    handoffs=[handoff(billing_agent,
+                      on_handoff=lambda _: checkpoint("handoff:billing_specialist"))],
 )
 
 gated_billing_agent = billing_agent.clone(tools=[get_invoice, gated_refund])

@@ -143,6 +143,18 @@ def test_an_idempotency_key_returns_the_existing_execution(runtime: AgentRuntime
         first.execution_id
 
 
+def test_a_turn_that_calls_no_tool_commits_with_the_completion(runtime: AgentRuntime) -> None:
+    GATE.set()
+    with runtime.store.count_commits() as commits:
+        result = runtime.run(slow_agent, "where is A-1?")
+    assert result.status is Status.COMPLETED
+    assert sorted(runtime.store.steps(result.execution_id)) == ["model:0", "model:1", "tool:s1"]
+    # The admission, the turn that asks for the tool (before it runs), the tool's result, and
+    # the final turn together with the completion.
+    assert commits.count == 4
+    assert [e.type for e in result.events] == ["tool_call", "tool_result", "message", "done"]
+
+
 async def test_run_async_and_the_async_context_manager(sqlite_url: str) -> None:
     GATE.set()
     async with AgentRuntime(sqlite_url) as runtime:

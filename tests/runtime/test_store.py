@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from keel import AgentRuntime, LeaseLostError, SchemaTooNewError
+from keel import AgentRuntime, ExecutionNotFoundError, LeaseLostError, SchemaTooNewError
 from keel.runtime._schema import MIGRATIONS
 from keel.runtime._store import NewEvent, Store
 
@@ -74,6 +74,20 @@ def test_writes_with_a_stale_epoch_are_refused(database_url: str) -> None:
     with pytest.raises(LeaseLostError, match="taken over"):
         store.write("e1", 1, events=[NewEvent("message", "a", {"content": "late"})])
     assert [e.content for e in store.events("e1")] == ["one"]
+    store.close()
+
+
+def test_a_taken_idempotency_key_admits_nothing(database_url: str) -> None:
+    store = Store(database_url)
+    now = time.time()
+    values = {"framework": "openai", "agent_name": "a", "input": '"hi"', "options": "{}",
+              "status": "RUNNING", "lease_epoch": 1, "created_at": now, "updated_at": now,
+              "idempotency_key": "ticket-7"}
+    assert store.insert_execution({"id": "e1", **values})
+    assert not store.insert_execution({"id": "e2", **values})
+    assert store.find_by_idempotency_key("ticket-7") == "e1"
+    with pytest.raises(ExecutionNotFoundError):
+        store.execution("e2")
     store.close()
 
 

@@ -6,6 +6,7 @@ directly. Every method that writes does so in one fenced transaction (`Store.wri
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ class Execution:
             a.call_id: _stored_verdict(a) for a in store.approvals(row.id)
         }
         self._verdicts: dict[str, Verdict] = {}
+        self._deferred: dict[str, list[Any]] = {"events": [], "steps": [], "approvals": []}
 
     # -- journal --------------------------------------------------------------------------
 
@@ -107,21 +109,46 @@ class Execution:
         status: Literal["intent", "done"] = "done",
         attempt: int = 1,
         approvals: Sequence[dict[str, Any]] = (),
+        defer: bool = False,
     ) -> None:
-        """Journal a step with its events in one transaction."""
+        """Journal a step with its events in one transaction.
+
+        A `defer`red step commits with this execution's next write instead; use it only for
+        steps whose loss in a crash costs a repeated model call and nothing else, and call
+        `flush()` before anything leaves the process.
+        """
         text = dumps(payload)
-        self._write(events=events, approvals=approvals, steps=[{
-            "step_key": step_key, "kind": kind, "name": name, "status": status,
-            "attempt": attempt, "payload": text,
-        }])
+        step = {"step_key": step_key, "kind": kind, "name": name, "status": status,
+                "attempt": attempt, "payload": text}
         self._steps[step_key] = _Step(status, attempt, text)
+        if defer:
+            for part, rows in (("events", events), ("steps", [step]), ("approvals", approvals)):
+                self._deferred[part].extend(rows)
+        else:
+            self._write(events=events, approvals=approvals, steps=[step])
 
     def emit(self, events: Sequence[NewEvent]) -> None:
         self._write(events=events)
 
-    def _write(self, **changes: Any) -> None:
+    def flush(self) -> None:
+        """Commit deferred steps now."""
+        if self._deferred["steps"]:
+            self._write()
+
+    def finish(self, status: Status, events: Sequence[NewEvent], **columns: Any) -> None:
+        """Commit the end of the run (with any deferred steps) and give up the lease."""
+        self._write(events=events, status=status.value, finished_at=time.time(),
+                    lease_owner=None, lease_expires_at=None, renew=False, **columns)
+
+    def _write(self, *, events: Sequence[NewEvent] = (), steps: Sequence[dict[str, Any]] = (),
+               approvals: Sequence[dict[str, Any]] = (), renew: bool = True,
+               **columns: Any) -> None:
+        """One fenced write of these changes after the deferred ones; `renew` the lease."""
+        deferred, self._deferred = self._deferred, {"events": [], "steps": [], "approvals": []}
         self.cancel_requested = self.store.write(
-            self.id, self.epoch, lease_seconds=self.lease_seconds, **changes
+            self.id, self.epoch, events=[*deferred["events"], *events],
+            steps=[*deferred["steps"], *steps], approvals=[*deferred["approvals"], *approvals],
+            lease_seconds=self.lease_seconds if renew else None, **columns,
         )
 
     def check_cancelled(self) -> None:
@@ -190,15 +217,8 @@ class Execution:
                 "arguments are probably not valid JSON. The run stops here instead of waiting "
                 "forever; fix the tool's arguments (or the model) and start a new run."
             )
-        self.store.write(
-            self.id,
-            self.epoch,
-            events=events,
-            approvals=rows,
-            status=Status.WAITING.value,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
+        self._write(events=events, approvals=rows, status=Status.WAITING.value,
+                    lease_owner=None, lease_expires_at=None, renew=False)
 
     # -- tools ----------------------------------------------------------------------------
 
@@ -258,6 +278,7 @@ class Execution:
                 attempt=attempt, approvals=approvals,
             )
         self.check_cancelled()
+        self.flush()  # the turn that asked for this call is durable before the call runs
         token = _current_call.set(
             CallContext(self.id, call_id, tool_name, f"{self.id}:{call_id}", attempt)
         )

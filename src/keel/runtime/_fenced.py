@@ -9,9 +9,11 @@ approval rows. Everything else in the store goes through SQLAlchemy as usual.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +23,7 @@ from .._errors import LeaseLostError, StoreError
 from ._json import dumps
 from ._schema import ExecutionRow
 
-__all__ = ["FencedWriter", "NewEvent", "event_rows"]
+__all__ = ["FencedWriter", "NewEvent", "event_rows", "pyformat"]
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,34 @@ class FencedWriter:
         self.commits = 0
         self._postgres = not sqlite
         # sqlite3 takes :name placeholders; psycopg takes %(name)s.
-        self._sql = (lambda sql: sql) if sqlite else _pyformat
+        self._sql = (lambda sql: sql) if sqlite else pyformat
         self._fences: dict[tuple[str, ...], str] = {}
-        self._errors: tuple[type[BaseException], ...] = (engine.dialect.loaded_dbapi.Error,)
+        dbapi = engine.dialect.loaded_dbapi
+        self.driver_errors: tuple[type[BaseException], ...] = (dbapi.Error,)
+        self._integrity_errors: tuple[type[BaseException], ...] = (dbapi.IntegrityError,)
         self._inserts = {
             name: self._sql(sql) for name, sql in
             (("event", _INSERT_EVENT), ("step", _UPSERT_STEP), ("approval", _INSERT_APPROVAL))
         }
+
+    def insert_execution(self, values: dict[str, Any]) -> bool:
+        """Admit an execution in one transaction; False when its idempotency key is taken."""
+        sql = self._sql(f"INSERT INTO keel_executions ({', '.join(values)}) VALUES "
+                        f"({', '.join(f':{c}' for c in values)})")
+        with self._connection(f"admit execution {values['id']!r}") as connection:
+            cursor = connection.cursor()
+            if not self._postgres:
+                cursor.execute("BEGIN IMMEDIATE")
+            try:
+                cursor.execute(sql, values)
+            except self._integrity_errors:
+                if values.get("idempotency_key") is None:
+                    raise
+                connection.rollback()
+                return False
+            connection.commit()
+        self.commits += 1
+        return True
 
     def write(
         self,
@@ -86,8 +109,7 @@ class FencedWriter:
         steps = [{"execution_id": execution_id, "started_at": now, "payload": None,
                   "attempt": 1, "finished_at": now if s.get("status") == "done" else None, **s}
                  for s in steps]
-        connection = self.engine.raw_connection()
-        try:
+        with self._connection(f"journal a step of execution {execution_id!r}") as connection:
             write = self._at_once if self._postgres else self._in_steps
             row = write(connection, tuple(columns), params,
                         event_rows(execution_id, 0, events, now), steps, list(approvals))
@@ -96,14 +118,22 @@ class FencedWriter:
                     f"Execution {execution_id!r} was taken over by another process (lease "
                     f"epoch {epoch} is stale); this process stopped writing to it."
                 )
-            self.commits += 1
-            return bool(row[1])
-        except self._errors as exc:
+        self.commits += 1
+        return bool(row[1])
+
+    @contextmanager
+    def _connection(self, what: str) -> Iterator[Any]:
+        """A pooled driver connection; a failure rolls back and, from the driver, becomes a
+        StoreError saying that keel could not do `what`."""
+        connection = self.engine.raw_connection()
+        try:
+            yield connection
+        except self.driver_errors as exc:
             connection.rollback()
             reason = " ".join(str(exc).split())
             raise StoreError(
-                f"keel could not journal a step of execution {execution_id!r}: {reason} Check "
-                "that the database is reachable and not locked by a stuck process."
+                f"keel could not {what}: {reason} Check that the database is reachable and "
+                "not locked by a stuck process."
             ) from exc
         except BaseException:
             connection.rollback()
@@ -204,5 +234,7 @@ def event_rows(
     ]
 
 
-def _pyformat(sql: str) -> str:
+@functools.cache
+def pyformat(sql: str) -> str:
+    """`sql` with :name placeholders (sqlite3's) as %(name)s (psycopg's)."""
     return re.sub(r":(\w+)", r"%(\1)s", sql)

@@ -270,9 +270,10 @@ class AgentRuntime:
             "created_at": now,
             "updated_at": now,
         }
-        self.store.insert_execution(values)
+        if not self.store.insert_execution(values):  # another caller took the key just now
+            return self._admit(agent, input, options, idempotency_key)
         self._launches[execution_id] = _Launch(agent, options)
-        return execution_id, ExecutionRow.model_validate(values)  # as inserted: no read-back
+        return execution_id, ExecutionRow.model_construct(**values)  # as inserted: no read-back
 
     async def _execute(
         self, row: Any, agent: Any, options: RunOptions, *, fresh: bool = False
@@ -289,19 +290,19 @@ class AgentRuntime:
             outcome = await adapter.execute(ex, agent, loads(row.input), options)
             if outcome.status == "completed":
                 output = outcome.output
-                self._finish(ex, Status.COMPLETED, events=[
+                ex.finish(Status.COMPLETED, events=[
                     *outcome.events, NewEvent("done", outcome.agent, {"output": jsonable(output)})
                 ], output=dumps(output), output_type=_type_reference(outcome.output_type))
         except _Suspended:
             pass  # the adapter committed the WAITING state
         except _Cancelled:
-            self._finish(ex, Status.CANCELLED, events=[NewEvent("cancelled")])
+            ex.finish(Status.CANCELLED, events=[NewEvent("cancelled")])
         except LeaseLostError:
             return await asyncio.to_thread(self._follow, row.id)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
-            self._finish(ex, Status.FAILED, events=[NewEvent("error", data={"content": message})],
-                         error=message)
+            ex.finish(Status.FAILED, events=[NewEvent("error", data={"content": message})],
+                      error=message)
         finally:
             heartbeat.cancel()
         result = self.result(row.id)
@@ -312,13 +313,6 @@ class AgentRuntime:
         elif self.auto_resume and not self._closed:
             self._background.watch(row.id)
         return result
-
-    def _finish(self, ex: Execution, status: Status, *, events: list[NewEvent],
-                **columns: Any) -> None:
-        ex.store.write(
-            ex.id, ex.epoch, events=events, status=status.value, finished_at=time.time(),
-            lease_owner=None, lease_expires_at=None, **columns,
-        )
 
     async def _heartbeat(self, ex: Execution) -> None:
         while True:

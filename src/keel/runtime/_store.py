@@ -14,24 +14,21 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, insert, update
 from sqlalchemy.exc import OperationalError
 
 from .._errors import ExecutionNotFoundError, StoreError
 from ._changes import CHANGES
 from ._events import EVENT_ADAPTER, Event
-from ._fenced import FencedWriter, NewEvent, event_rows
+from ._fenced import FencedWriter, NewEvent, event_rows, pyformat
 from ._json import loads
 from ._schema import ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
 
 __all__ = ["NewEvent", "Store", "default_database_url"]
 
-T = TypeVar("T", ExecutionRow, StepRow, ApprovalRow)
-
 EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
-STEPS = StepRow.__table__  # type: ignore[attr-defined]
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
 
@@ -110,31 +107,31 @@ class Store:
 
     # -- executions -----------------------------------------------------------------------
 
-    def insert_execution(self, values: dict[str, Any]) -> None:
-        with self.transaction() as conn:
-            conn.execute(insert(EXECUTIONS).values(**values))
-        CHANGES.notify(values["id"])
+    def insert_execution(self, values: dict[str, Any]) -> bool:
+        """Admit an execution; False when its idempotency key is taken (nothing written)."""
+        admitted = self._writer.insert_execution(values)
+        if admitted:
+            CHANGES.notify(values["id"])
+        return admitted
 
     def execution(self, execution_id: str) -> ExecutionRow:
-        with self.reading() as conn:
-            return self._execution(conn, execution_id)
+        with self._reads() as read:
+            return self._execution(read, execution_id)
 
-    def _execution(self, conn: Connection, execution_id: str) -> ExecutionRow:
-        row = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)).first()
-        if row is None:
+    def _execution(self, read: _Reads, execution_id: str) -> ExecutionRow:
+        rows = read("SELECT * FROM keel_executions WHERE id = :id", id=execution_id)
+        if not rows:
             raise ExecutionNotFoundError(
                 f"No execution {execution_id!r} in the store at {_safe_url(self.url)}. "
                 "Check the id, and that KEEL_DATABASE_URL (or database_url=) points at the "
                 "store that ran it."
             )
-        return _model(ExecutionRow, row)
+        return ExecutionRow.model_construct(**rows[0])
 
     def find_by_idempotency_key(self, key: str) -> str | None:
-        with self.reading() as conn:
-            found: str | None = conn.execute(
-                select(EXECUTIONS.c.id).where(EXECUTIONS.c.idempotency_key == key)
-            ).scalar()
-        return found
+        with self._reads() as read:
+            rows = read("SELECT id FROM keel_executions WHERE idempotency_key = :key", key=key)
+        return str(rows[0]["id"]) if rows else None
 
     def write(
         self,
@@ -180,24 +177,40 @@ class Store:
     # -- reads ----------------------------------------------------------------------------
 
     def steps(self, execution_id: str) -> dict[str, StepRow]:
-        with self.reading() as conn:
-            return _steps(conn, execution_id)
+        with self._reads() as read:
+            return _steps(read, execution_id)
 
     def approvals(self, execution_id: str) -> list[ApprovalRow]:
-        with self.reading() as conn:
-            return _approvals(conn, execution_id)
+        with self._reads() as read:
+            return _approvals(read, execution_id)
 
     def events(self, execution_id: str, after: int = 0) -> list[Event]:
-        with self.reading() as conn:
-            return _events(conn, execution_id, after)
+        with self._reads() as read:
+            return _events(read, execution_id, after)
 
     def snapshot(
         self, execution_id: str
     ) -> tuple[ExecutionRow, list[Event], list[ApprovalRow], dict[str, StepRow]]:
         """Everything about one execution, read on one connection."""
-        with self.reading() as conn:
-            return (self._execution(conn, execution_id), _events(conn, execution_id, 0),
-                    _approvals(conn, execution_id), _steps(conn, execution_id))
+        with self._reads() as read:
+            return (self._execution(read, execution_id), _events(read, execution_id, 0),
+                    _approvals(read, execution_id), _steps(read, execution_id))
+
+    @contextmanager
+    def _reads(self) -> Iterator[_Reads]:
+        """Fixed SELECTs on a bare driver connection: keel reads an execution on every result
+        and status check, and SQLAlchemy's statement layer cost more than the queries."""
+        connection = self._reader.raw_connection()
+        try:
+            yield _Reads(connection, pyformat=not self.is_sqlite)
+        except self._writer.driver_errors as exc:
+            reason = " ".join(str(exc).split())
+            raise StoreError(
+                f"The database at {_safe_url(self.url)} cannot be read: {reason} Check that it "
+                "is reachable."
+            ) from exc
+        finally:
+            connection.close()  # back to the pool (which ends its transaction)
 
     def count_commits(self) -> _CommitCounter:
         """Count write transactions on this store (benchmarks and tests)."""
@@ -239,39 +252,43 @@ def _append_events(
         conn.execute(_INSERT_EVENTS, event_rows(execution_id, last_seq, events, now))
 
 
-def _steps(conn: Connection, execution_id: str) -> dict[str, StepRow]:
-    rows = conn.execute(select(STEPS).where(STEPS.c.execution_id == execution_id))
-    return {r.step_key: _model(StepRow, r) for r in rows}
+class _Reads:
+    """`read(sql, **params)`: the rows of one SELECT as dicts."""
+
+    def __init__(self, connection: Any, *, pyformat: bool) -> None:
+        self._connection = connection
+        self._pyformat = pyformat
+
+    def __call__(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(pyformat(sql) if self._pyformat else sql, params)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
 
 
-def _approvals(conn: Connection, execution_id: str) -> list[ApprovalRow]:
-    rows = conn.execute(
-        select(APPROVALS)
-        .where(APPROVALS.c.execution_id == execution_id)
-        .order_by(APPROVALS.c.requested_at, APPROVALS.c.call_id)
-    )
-    return [_model(ApprovalRow, r) for r in rows]
+def _steps(read: _Reads, execution_id: str) -> dict[str, StepRow]:
+    rows = read("SELECT * FROM keel_steps WHERE execution_id = :id", id=execution_id)
+    return {r["step_key"]: StepRow.model_construct(**r) for r in rows}
 
 
-def _events(conn: Connection, execution_id: str, after: int) -> list[Event]:
-    rows = conn.execute(
-        select(EVENTS)
-        .where(EVENTS.c.execution_id == execution_id, EVENTS.c.seq > after)
-        .order_by(EVENTS.c.seq)
-    )
+def _approvals(read: _Reads, execution_id: str) -> list[ApprovalRow]:
+    rows = read("SELECT * FROM keel_approvals WHERE execution_id = :id "
+                "ORDER BY requested_at, call_id", id=execution_id)
+    return [ApprovalRow.model_construct(**r) for r in rows]
+
+
+def _events(read: _Reads, execution_id: str, after: int) -> list[Event]:
+    rows = read("SELECT * FROM keel_events WHERE execution_id = :id AND seq > :after "
+                "ORDER BY seq", id=execution_id, after=after)
     return [_event(r) for r in rows]
 
 
-def _model(cls: type[T], row: Any) -> T:
-    """A row as its SQLModel class, without validation: keel wrote it (and it is hot)."""
-    return cls.model_construct(**row._mapping)
-
-
-def _event(row: Any) -> Event:
-    data = loads(row.data)
-    data.update(
-        type=row.type, execution_id=row.execution_id, seq=row.seq, ts=row.ts, agent=row.agent
-    )
+def _event(row: dict[str, Any]) -> Event:
+    data = loads(row.pop("data"))
+    data.update(row)
     return EVENT_ADAPTER.validate_python(data)
 
 

@@ -99,6 +99,16 @@ def first_handoff(
                  if isinstance(item, ResponseFunctionToolCall) and item.name in names), None)
 
 
+def calls_tools(response: ModelResponse, handoffs: list[Handoff]) -> bool:
+    """Whether the response asks for anything besides messages, reasoning and handoffs."""
+    names = {h.tool_name for h in handoffs}
+    return any(
+        not isinstance(item, ResponseOutputMessage | ResponseReasoningItem)
+        and not (isinstance(item, ResponseFunctionToolCall) and item.name in names)
+        for item in response.output
+    )
+
+
 def as_items(input: Any) -> list[Any]:
     return [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
 

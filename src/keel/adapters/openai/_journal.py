@@ -26,6 +26,7 @@ from ._items import (
     ContextState,
     as_items,
     call_ids,
+    calls_tools,
     decode,
     encode,
     first_handoff,
@@ -186,9 +187,13 @@ class _Journal:
             self.call_ids.update(call_ids(response))
             return response
         ex.check_cancelled()
+        ex.flush()  # what earlier turns journaled is durable before the model is asked again
         response = unique_call_ids(await call(), self.call_ids, key)
+        # A turn that calls no tool has no effect to guard: it commits with the run's next
+        # write (its handoff or its completion), one commit fewer per such turn.
         ex.record(key, kind="model", name=agent, payload=encode(response, agent),
-                  events=model_events(response, agent, handoffs), approvals=decided)
+                  events=model_events(response, agent, handoffs), approvals=decided,
+                  defer=not calls_tools(response, handoffs))
         return response
 
 
