@@ -24,6 +24,9 @@ interleaved with it (alternating order) after a warm-up, so rows compare across 
    admission and completion transactions are per run, not per step, and are left out of the
    ratio (the all-in figure is in the row's note). Goal: <= 1 per step; an approved gated call
    adds its intent row by design, so the demo row allows 1 more per approved call.
+4. Mock runs: `keel.testing.mock_run` of the demo's triage agent (handoff, two tool calls, the
+   answer) against the same flow on the SDK's own `agents.testing.ScriptedModel` with
+   `Runner.run_sync`, no keel. Goals: >= 200 mock runs/s (p50 <= 5 ms), ratio <= 1.5x.
 
 p50/p99 are nearest-rank percentiles of wall-clock `time.perf_counter()` samples. Nothing is
 tuned to the goals: a MISS is a finding. `--strict` exits 1 when any goal is missed.
@@ -55,12 +58,14 @@ class Plan:
     steps_warmup: int
     pg_steps: int
     pg_warmup: int
+    mock_runs: int
+    mock_warmup: int
 
 
 FULL = Plan(demo_runs=200, demo_warmup=20, steps=2000, steps_warmup=200, pg_steps=1500,
-            pg_warmup=150)
+            pg_warmup=150, mock_runs=300, mock_warmup=30)
 QUICK = Plan(demo_runs=40, demo_warmup=5, steps=1000, steps_warmup=50, pg_steps=300,
-             pg_warmup=30)
+             pg_warmup=30, mock_runs=60, mock_warmup=10)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -125,7 +130,7 @@ def _skipped(name: str, reason: str) -> Row:
 
 
 def _measure(args: argparse.Namespace, plan: Plan, directory: Path, header: list[str]) -> list[Row]:
-    from . import _demo, _journal
+    from . import _demo, _journal, _mock
 
     _progress(f"demo run x{plan.demo_runs} per arm (bare, wrapped, wrapped ungated)")
     timings = _demo.measure_latency(
@@ -139,12 +144,15 @@ def _measure(args: argparse.Namespace, plan: Plan, directory: Path, header: list
         postgres = _postgres_rows(args.postgres_url, plan, header)
     _progress("counting write transactions per step")
     commits = _demo.count_commits(directory / "commits")
+    _progress(f"mock runs x{plan.mock_runs} per arm (keel.testing, the SDK's ScriptedModel)")
+    mocks = _mock.measure(runs=plan.mock_runs, warmup=plan.mock_warmup)
     return [
         *_demo.latency_rows(timings),
         *_demo.bound_rows(timings, commits, floor=sqlite[1]),
         _journal.sqlite_row(sqlite),
         *postgres,
         *_demo.commit_rows(commits),
+        *_mock.rows(mocks),
     ]
 
 

@@ -10,7 +10,7 @@ import keel
 
 def test_import_keel_imports_no_framework() -> None:
     code = (
-        "import sys, keel, keel.runtime, keel.adapters\n"
+        "import sys, keel, keel.runtime, keel.adapters, keel.testing\n"
         "loaded = [m for m in ('agents', 'openai', 'langgraph', 'langchain_core', 'google.adk',"
         " 'google.genai') if m in sys.modules]\n"
         "print(loaded)\n"
@@ -29,6 +29,18 @@ def test_the_names_users_port_from_the_reference_system() -> None:
     for name in ("AgentRuntime", "AgentHandle", "AgentResult", "Status", "tool", "run", "start",
                  "stream", "run_async"):
         assert name in keel.__all__
+    from keel import testing
+
+    assert list(testing.__all__) == sorted(testing.__all__)
+    reference_kit = ("mock_run", "MockEvent", "expect", "assert_tool_used",
+                     "assert_tool_not_used", "assert_tool_called_with", "assert_tool_call_order",
+                     "assert_tools_used_exactly", "assert_output_contains",
+                     "assert_output_matches", "assert_output_type", "assert_status",
+                     "assert_no_errors", "assert_events_contain", "assert_event_sequence",
+                     "assert_handoff_to", "assert_agent_ran", "assert_guardrail_passed",
+                     "assert_guardrail_failed", "assert_max_turns")
+    for name in reference_kit:
+        assert getattr(testing, name) is not None, name
 
 
 def test_errors_share_one_root() -> None:

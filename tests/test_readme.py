@@ -28,3 +28,4 @@ def test_readme_snippets_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert "routed to technical_specialist" in printed
     assert "WAITING" in printed
     assert "COMPLETED I've refunded $20.00 for invoice INV-1001" in printed
+    assert "COMPLETED ['get_invoice', 'process_refund']" in printed  # the mock run

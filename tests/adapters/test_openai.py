@@ -272,6 +272,7 @@ def fake_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
         thread.join(timeout=5)
 
 
+@pytest.mark.keel_real_model  # the fake server stands in for OpenAI
 def test_string_model_via_sdk_default_provider_resumes_without_new_requests(
     fake_openai: FakeOpenAI, database_url: str
 ) -> None:
@@ -324,6 +325,7 @@ def lookup_order(order_id: str) -> str:
     return f"{order_id} shipped"
 
 
+@pytest.mark.keel_real_model  # the fake server stands in for OpenAI
 def test_sync_runs_in_a_row_share_pooled_connections(fake_openai: FakeOpenAI,
                                                      sqlite_url: str) -> None:
     agent = Agent(name="http_agent", model="gpt-keel-test", tools=[lookup_order])
@@ -337,6 +339,7 @@ def test_sync_runs_in_a_row_share_pooled_connections(fake_openai: FakeOpenAI,
             assert final.output == "Order: A-7 shipped", final.error
 
 
+@pytest.mark.keel_real_model  # the fake server stands in for OpenAI
 def test_background_and_sync_runs_in_one_process(fake_openai: FakeOpenAI,
                                                  sqlite_url: str) -> None:
     agent = Agent(name="http_agent", model="gpt-keel-test", tools=[lookup_order])

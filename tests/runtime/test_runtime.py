@@ -231,3 +231,18 @@ def test_a_script_that_starts_a_run_and_ends_lets_it_finish(tmp_path: Path) -> N
     with AgentRuntime(url) as runtime:
         result = runtime.result(out.stdout.strip())
     assert result.status is Status.COMPLETED  # the default runtime waited for it at exit
+
+
+def test_delete_removes_a_settled_execution_and_refuses_a_running_one(
+    runtime: AgentRuntime,
+) -> None:
+    running = runtime.start(slow_agent, "where is A-1?")
+    with pytest.raises(KeelError, match="cancel it"):
+        runtime.delete(running.execution_id)
+    GATE.set()
+    done = running.join(timeout=30)
+    runtime.delete(done.execution_id)
+    with pytest.raises(keel.ExecutionNotFoundError):
+        runtime.result(done.execution_id)
+    assert runtime.store.steps(done.execution_id) == {}
+    assert runtime.store.events(done.execution_id) == []

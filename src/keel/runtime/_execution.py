@@ -18,6 +18,7 @@ from ._events import Status
 from ._json import dumps, jsonable, loads
 from ._schema import ApprovalRow, ExecutionRow
 from ._store import NewEvent, Store
+from ._supplied import current_supplier
 
 __all__ = ["ApprovalRequest", "CallContext", "Execution", "RunState", "current_call"]
 
@@ -282,11 +283,13 @@ class Execution:
         token = _current_call.set(
             CallContext(self.id, call_id, tool_name, f"{self.id}:{call_id}", attempt)
         )
+        supplier = current_supplier()  # a mock run's script may answer instead of the tool
+        found, supplied = supplier.tool_result(call_id) if supplier else (False, None)
         try:
-            result = await invoke()
+            output = supplied if found else await invoke()
         finally:
             _current_call.reset(token)
-        stored = jsonable(result)
+        stored = jsonable(output)
         payload = {"args": args, "result": stored}
         if state is not None:
             payload["state"] = state.save()
@@ -298,7 +301,7 @@ class Execution:
             events=[_tool_result(agent, tool_name, call_id, stored)],
             attempt=attempt,
         )
-        return result
+        return output
 
     def policy_rows(
         self, call_id: str, tool_name: str, agent: str | None, args: Any, verdict: Verdict,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._errors import LeaseLostError, _Cancelled, _Suspended
+from .._errors import KeelError, LeaseLostError, _Cancelled, _Suspended
 from ._approvals import ApprovalPolicy, ApprovalRules
 from ._changes import CHANGES
 from ._events import Status
@@ -115,7 +115,7 @@ class AgentRuntime:
         idempotency_key: str | None = None,
     ) -> AgentResult:
         """Run `agent` on `input` to completion or to its first pause; returns the result."""
-        return run_on_keel_loop("run",
+        return run_on_keel_loop("runtime.run",
             self.run_async(
                 agent, input, run_config=run_config, context=context, max_turns=max_turns,
                 idempotency_key=idempotency_key,
@@ -195,7 +195,7 @@ class AgentRuntime:
         process owns the execution, this follows it to its next pause instead. The agent is
         found by the reference recorded at admission unless given.
         """
-        return run_on_keel_loop("resume",
+        return run_on_keel_loop("runtime.resume",
             self.resume_async(
                 execution_id, agent, run_config=run_config, context=context, max_turns=max_turns
             )
@@ -233,6 +233,17 @@ class AgentRuntime:
     def result(self, execution_id: str) -> AgentResult:
         """The current result of an execution, loaded from the store."""
         return build_result(*self.store.snapshot(execution_id))
+
+    def delete(self, execution_id: str) -> None:
+        """Remove a settled execution and everything recorded about it from the store."""
+        status = Status(self.store.execution(execution_id).status)
+        if not status.is_settled:
+            raise KeelError(
+                f"Execution {execution_id!r} is {status.value}; cancel it (or let it finish) "
+                "before deleting it."
+            )
+        self.store.delete(execution_id)
+        self._launches.pop(execution_id, None)
 
     def handle(self, execution_id: str) -> AgentHandle:
         from ._handle import AgentHandle

@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import QueuePool
 
 from .._errors import ExecutionNotFoundError, StoreError
 from ._changes import CHANGES
@@ -30,6 +31,7 @@ __all__ = ["NewEvent", "Store", "default_database_url"]
 
 EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+STEPS = StepRow.__table__  # type: ignore[attr-defined]
 APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
 
 _INSERT_EVENTS = insert(EVENTS)
@@ -113,6 +115,13 @@ class Store:
         if admitted:
             CHANGES.notify(values["id"])
         return admitted
+
+    def delete(self, execution_id: str) -> None:
+        """Remove an execution and everything recorded about it."""
+        with self.transaction() as conn:
+            for table in (EVENTS, STEPS, APPROVALS):
+                conn.execute(delete(table).where(table.c.execution_id == execution_id))
+            conn.execute(delete(EXECUTIONS).where(EXECUTIONS.c.id == execution_id))
 
     def execution(self, execution_id: str) -> ExecutionRow:
         with self._reads() as read:
@@ -294,7 +303,10 @@ def _event(row: dict[str, Any]) -> Event:
 
 def _sqlite_engine(url: str, *, writer: bool) -> Engine:
     """The writer issues BEGIN IMMEDIATE itself; the reader runs each SELECT on its own."""
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    # QueuePool as for any file; an in-memory database (mock runs) then lives as long as the
+    # pool holds a connection to it.
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           poolclass=QueuePool)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

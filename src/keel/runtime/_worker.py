@@ -68,8 +68,8 @@ def run_on_keel_loop(name: str, coro: Coroutine[Any, Any, T]) -> T:
     else:
         coro.close()
         raise KeelError(
-            f"AgentRuntime.{name}() cannot be called from a running event loop; "
-            f"use `await runtime.{name}_async(...)` instead."
+            f"{name}() cannot be called from a running event loop; "
+            f"use `await {name}_async(...)` instead."
         )
     return _submit(coro).result()
 

@@ -16,33 +16,43 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
-from agents import Agent, FunctionTool, Handoff, function_tool, handoff
+from agents import (
+    Agent,
+    FunctionTool,
+    GuardrailFunctionOutput,
+    Handoff,
+    function_tool,
+    handoff,
+)
 from agents.models.interface import Model
 
 from ..._tool import ToolSpec, tool_spec
 from ...runtime._approvals import ApprovalRules
+from ...runtime._supplied import current_supplier
 from ._items import ContextState, parse_args
 from ._journal import JournaledModel, current_journal
 
 __all__ = ["wrapped_graph"]
 
 _CACHE_SIZE = 64
-_cache: OrderedDict[tuple[int, int], tuple[list[Any], ApprovalRules, Agent[Any]]] = OrderedDict()
+# Keyed by the rules' value, not their identity: every runtime has its own rules object, and
+# runtimes with the same rules (a mock run's, say) share the copy.
+_cache: OrderedDict[tuple[int, ApprovalRules], tuple[list[Any], Agent[Any]]] = OrderedDict()
 _lock = threading.Lock()
 
 
 def wrapped_graph(root: Agent[Any], rules: ApprovalRules) -> Agent[Any]:
     """The wrapped copy of the graph reachable from `root`, gated by `rules`."""
     parts = _parts(root)
-    key = (id(root), id(rules))
+    key = (id(root), rules)
     with _lock:
         entry = _cache.get(key)
-        if entry is not None and entry[1] is rules and _same(entry[0], parts):
+        if entry is not None and _same(entry[0], parts):
             _cache.move_to_end(key)
-            return entry[2]
+            return entry[1]
     clone = _AgentGraph(rules).clone(root)
     with _lock:
-        _cache[key] = (parts, rules, clone)  # parts keep every compared object alive
+        _cache[key] = (parts, clone)  # parts keep every compared object alive
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return clone
@@ -62,6 +72,8 @@ class _AgentGraph:
         changes: dict[str, Any] = {
             "tools": [self._tool(t, agent.name) for t in agent.tools],
             "handoffs": list(agent.handoffs),
+            "input_guardrails": [_guardrail(g) for g in agent.input_guardrails],
+            "output_guardrails": [_guardrail(g) for g in agent.output_guardrails],
         }
         if isinstance(agent.model, Model):
             changes["model"] = JournaledModel(agent.model)
@@ -133,6 +145,21 @@ def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, rules: ApprovalRules,
     if gated:
         changes["needs_approval"] = needs_approval
     return dataclasses.replace(tool, **changes)
+
+
+def _guardrail(guardrail: Any) -> Any:
+    """The guardrail, answering from a mock run's script when it has an outcome for it."""
+    name, run = guardrail.get_name(), guardrail.guardrail_function
+
+    def supplied_or_run(*args: Any) -> Any:
+        supplier = current_supplier()
+        outcome = supplier.guardrail(name) if supplier else None
+        if outcome is None:
+            return run(*args)
+        tripped, message = outcome
+        return GuardrailFunctionOutput(output_info=message, tripwire_triggered=tripped)
+
+    return dataclasses.replace(guardrail, guardrail_function=supplied_or_run, name=name)
 
 
 def _parts(root: Agent[Any]) -> list[Any]:

@@ -1,0 +1,144 @@
+"""mock_run: the real agent, run through keel's runtime on a scripted model.
+
+Unless a runtime is given, a mock run uses a runtime on an in-memory store that keel keeps for
+mock runs with the same approval rules, and deletes its execution when it is done: runs never
+see each other, nothing reaches the disk, and a test suite does not pay for a new store per
+run. Approvals go through the same store operations as in production: a scripted decision is
+given with `AgentHandle.approve()` / `reject()`, and the run is resumed from its journal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from ..adapters import adapter_for
+from ..runtime._approvals import ApprovalRules
+from ..runtime._events import Status
+from ..runtime._handle import AgentHandle
+from ..runtime._result import AgentResult
+from ..runtime._runtime import AgentRuntime
+from ..runtime._supplied import supplying
+from ..runtime._worker import run_on_keel_loop
+from ._script import MockEvent, MockScriptError, Script
+from ._trace import trace
+
+__all__ = ["memory_url", "mock_run", "mock_run_async"]
+
+_RUNTIME_OPTIONS = ("require_approval", "approval_policy")
+
+
+def mock_run(
+    agent: Any,
+    prompt: Any,
+    events: Sequence[MockEvent] = (),
+    *,
+    strict: bool = True,
+    runtime: AgentRuntime | None = None,
+    **options: Any,
+) -> AgentResult:
+    """Run `agent` on `prompt` with its model answering from `events`; returns the result.
+
+    The framework runs the agent for real: handoffs, tools (unless a `tool_result` supplies
+    the result), output types and approval gates. `options` are `runtime.run()`'s
+    (`context=`, `max_turns=`, `run_config=`) plus `require_approval=` and `approval_policy=`
+    for the temporary runtime. `strict=False` lets the framework deal with tools and handoffs
+    the agent does not have, and allows events the run never reaches.
+    """
+    return run_on_keel_loop("mock_run", mock_run_async(
+        agent, prompt, events, strict=strict, runtime=runtime, **options))
+
+
+async def mock_run_async(
+    agent: Any,
+    prompt: Any,
+    events: Sequence[MockEvent] = (),
+    *,
+    strict: bool = True,
+    runtime: AgentRuntime | None = None,
+    **options: Any,
+) -> AgentResult:
+    """`mock_run()` for async tests."""
+    script = Script(events, strict=strict)
+    framework = adapter_for(agent).framework
+    mocking = importlib.import_module(f"keel.testing._{framework}")
+    rules = {name: options.pop(name) for name in _RUNTIME_OPTIONS if name in options}
+    if runtime is not None and rules:
+        raise TypeError(f"Pass {', '.join(rules)} to the AgentRuntime you give mock_run.")
+    own = runtime is None
+    if runtime is None:
+        runtime = _mock_runtime(ApprovalRules(tuple(rules.get("require_approval", ())),
+                                              rules.get("approval_policy")))
+    options = mocking.run_options(script, options)
+    with supplying(script):
+        result = await runtime.run_async(agent, prompt, **options)
+        while result.status is Status.WAITING and _decide(runtime, result, script):
+            result = await runtime.resume_async(result.execution_id, agent, **options)
+    if own:
+        runtime.delete(result.execution_id)  # the result holds all a test needs
+    _check(script, result)
+    return result
+
+
+def _decide(runtime: AgentRuntime, result: AgentResult, script: Script) -> bool:
+    """Give the script's decisions on pending calls; True when none is left pending."""
+    handle = AgentHandle(result.execution_id, runtime=runtime)
+    undecided = []
+    for pending in result.pending_approvals:
+        decision = script.decisions.pop(pending.call_id, None)
+        if decision is None:
+            undecided.append(pending)
+        elif decision.type == "approve":
+            handle.approve(pending.call_id, reviewer="mock_run")
+        else:
+            handle.reject(decision.reason or "", call_id=pending.call_id, reviewer="mock_run")
+    if undecided:
+        script.take_waiting()
+    return not undecided
+
+
+def _check(script: Script, result: AgentResult) -> None:
+    if script.failure is not None:
+        raise MockScriptError(f"{script.failure}\n\n{trace(result)}") from script.failure
+    unused = script.unused()
+    if unused and script.strict:
+        where = "finished" if result.status.is_terminal else f"stopped {result.status.value}"
+        hint = ""
+        if result.status is Status.WAITING:
+            names = ", ".join(p.tool_name for p in result.pending_approvals)
+            hint = (f" It waits for a decision on {names}: answer the call with "
+                    "MockEvent.approve() or MockEvent.reject(reason) right after it, or end "
+                    "the script there with MockEvent.waiting().")
+        listed = "\n".join(f"  {event}" for event in unused)
+        raise MockScriptError(
+            f"The run {where} before it reached these events of the script:\n{listed}\n"
+            f"{hint.strip()} (Pass strict=False to allow unused events.)\n\n{trace(result)}"
+        )
+
+
+_RUNTIMES: OrderedDict[ApprovalRules, AgentRuntime] = OrderedDict()
+_RUNTIMES_KEPT = 8
+_lock = threading.Lock()
+
+
+def _mock_runtime(rules: ApprovalRules) -> AgentRuntime:
+    """The kept runtime for mock runs with these rules (on its own in-memory store)."""
+    with _lock:
+        runtime = _RUNTIMES.get(rules)
+        if runtime is None:
+            runtime = _RUNTIMES[rules] = AgentRuntime(
+                memory_url(), require_approval=rules.require_approval,
+                approval_policy=rules.policy, auto_resume=False)
+            while len(_RUNTIMES) > _RUNTIMES_KEPT:
+                _RUNTIMES.popitem(last=False)[1].close()
+        _RUNTIMES.move_to_end(rules)
+        return runtime
+
+
+def memory_url() -> str:
+    """A fresh SQLite database in memory, shared by the store's connections until closed."""
+    return f"sqlite:///file:keel-mock-{uuid.uuid4().hex}?mode=memory&cache=shared&uri=true"

@@ -1,0 +1,98 @@
+"""From a real run to a regression test: events_from and export_test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from examples.support_triage import backend
+from examples.support_triage.agents import triage_agent
+
+from keel import AgentHandle, AgentResult, AgentRuntime, KeelError, Status
+from keel.testing import MockEvent, events_from, expect, export_test, mock_run
+
+ROOT = Path(__file__).resolve().parents[2]
+TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> AgentRuntime:
+    with AgentRuntime(f"sqlite:///{tmp_path}/real.db", auto_resume=False) as runtime:
+        yield runtime
+
+
+def _real_run(runtime: AgentRuntime, *, approve: bool) -> AgentResult:
+    """The demo's ticket on the example's own scripted support model, decided by a reviewer."""
+    waiting = runtime.run(triage_agent, TICKET)
+    handle = AgentHandle(waiting.execution_id, runtime=runtime)
+    if approve:
+        handle.approve(reviewer="dana")
+    else:
+        handle.reject("Refunds need a manager this week.")
+    return runtime.resume(waiting.execution_id)
+
+
+def _calls(result: AgentResult) -> list[tuple[str, dict[str, object], object, str]]:
+    return [(c.name, c.args, c.result, c.status) for c in result.tool_calls]
+
+
+@pytest.mark.parametrize("approve", [True, False], ids=["approved", "rejected"])
+def test_the_script_of_a_real_run_reproduces_it(runtime: AgentRuntime, approve: bool) -> None:
+    real = _real_run(runtime, approve=approve)
+    backend.REFUNDS.clear()
+    script = events_from(real.execution_id, runtime=runtime)
+    assert script[0] == MockEvent.handoff("billing_specialist")
+    assert (MockEvent.approve() if approve else
+            MockEvent.reject("Refunds need a manager this week.")) in script
+    replay = mock_run(triage_agent, TICKET, events=script)
+    assert replay.status is Status.COMPLETED
+    assert replay.output == real.output
+    assert _calls(replay) == _calls(real)
+    assert backend.REFUNDS == []  # the journaled results were supplied: no tool ran again
+
+
+def test_without_tool_results_the_real_tools_run_again(runtime: AgentRuntime) -> None:
+    real = _real_run(runtime, approve=True)
+    backend.REFUNDS.clear()
+    script = events_from(real.execution_id, runtime=runtime, tool_results=False)
+    assert all(event.type != "tool_result" for event in script)
+    expect(mock_run(triage_agent, TICKET, events=script)).completed().approved("process_refund")
+    assert [r["invoice_id"] for r in backend.REFUNDS] == ["INV-8821"]
+
+
+def test_an_undecided_pause_becomes_waiting(runtime: AgentRuntime) -> None:
+    waiting = runtime.run(triage_agent, TICKET)
+    script = events_from(waiting.execution_id, runtime=runtime)
+    assert script[-1] == MockEvent.waiting()
+    assert mock_run(triage_agent, TICKET, events=script).status is Status.WAITING
+
+
+def test_the_exported_test_passes_against_the_same_agent(runtime: AgentRuntime,
+                                                         tmp_path: Path) -> None:
+    real = _real_run(runtime, approve=True)
+    path = tmp_path / "test_exported.py"
+    source = export_test(real.execution_id, path, runtime=runtime)
+    assert "from examples.support_triage.agents import triage_agent" in source
+    assert ".output_equals(" in source
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**_env(), "PYTHONPATH": str(ROOT)},
+    )
+    assert child.returncode == 0, child.stdout + child.stderr
+    assert "1 passed" in child.stdout
+
+
+def test_an_agent_without_an_importable_name_cannot_be_exported(runtime: AgentRuntime) -> None:
+    local = triage_agent.clone(name="local_triage")
+    result = runtime.run(local, "hello")
+    with pytest.raises(KeelError, match="define the agent at module level"):
+        export_test(result.execution_id, runtime=runtime)
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
