@@ -202,3 +202,35 @@ async def test_mock_run_async_in_an_async_test() -> None:
     expect(result).completed().output_equals("ok")
     with pytest.raises(Exception, match=r"mock_run_async"):
         mock_run(orders_agent, "x", events=[MockEvent.done("ok")])
+
+
+def test_a_gated_handoff_waits_for_the_scripted_decision() -> None:
+    gates = {"require_approval": ["transfer_to_*"]}
+    approved = mock_run(triage_agent, "Refund please", **gates, events=[
+        MockEvent.handoff("billing_specialist"),
+        MockEvent.approve(),
+        MockEvent.done("Billing here."),
+    ])
+    (expect(approved).completed().approved("transfer_to_billing_specialist")
+     .handoff_sequence(["billing_specialist"]).agent_ran("billing_specialist"))
+    waiting = mock_run(triage_agent, "Refund please", **gates, events=[
+        MockEvent.handoff("billing_specialist"), MockEvent.waiting()])
+    assert waiting.status is Status.WAITING
+    assert [p.tool_name for p in waiting.pending_approvals] == ["transfer_to_billing_specialist"]
+
+
+@function_tool
+def whoami(ctx: RunContextWrapper[dict[str, str]]) -> str:
+    """Say who is asking."""
+    return ctx.context["user"]
+
+
+def test_run_options_pass_through_to_the_sdk() -> None:
+    agent = Agent(name="me", instructions="Answer.", tools=[whoami])
+    result = mock_run(agent, "who am I?", context={"user": "dana"}, events=[
+        MockEvent.tool_call("whoami"), MockEvent.message("You are dana.")])
+    assert result.tool_calls[0].result == "dana"
+    looping = mock_run(agent, "x", max_turns=1, events=[
+        MockEvent.tool_call("whoami"), MockEvent.done("never")], strict=False)
+    expect(looping).failed()
+    assert "max turns" in (looping.error or "").lower()
