@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from keel import AgentRuntime, ExecutionNotFoundError, LeaseLostError, SchemaTooNewError
+from keel.runtime import _schema as schema
 from keel.runtime._schema import MIGRATIONS
 from keel.runtime._store import NewEvent, Store
 
@@ -33,6 +34,23 @@ def test_schema_is_created_once_and_versioned(database_url: str) -> None:
     store.close()
     assert version == [len(MIGRATIONS)]
     assert len(tables) == 4
+
+
+def test_an_older_schema_is_migrated_and_keeps_its_rows(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS[:1])
+    old = Store(database_url)  # as the first keel release created it
+    _execution(old)
+    old.close()
+    monkeypatch.undo()
+    store = Store(database_url)
+    with store.reading() as conn:
+        version = conn.exec_driver_sql("SELECT version FROM keel_schema").scalar()
+        checkpoints = conn.exec_driver_sql("SELECT COUNT(*) FROM keel_lg_checkpoints").scalar()
+    assert (version, checkpoints) == (len(MIGRATIONS), 0)
+    assert store.execution("e1").agent_name == "a"
+    store.close()
 
 
 def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:

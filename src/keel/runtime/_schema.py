@@ -162,7 +162,46 @@ _V1 = [
     "CREATE INDEX keel_approvals_status ON keel_approvals (status, requested_at)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# LangGraph's checkpoints, in the same database as the journal (keel.adapters.langgraph):
+# checkpoints without their channel values, each channel value once per version, and the
+# pending writes of each checkpoint's tasks. Values are LangGraph's own serialization
+# (`serde.dumps_typed`: a type name and bytes); BYTEA holds bytes on PostgreSQL and SQLite.
+_V2 = [
+    """CREATE TABLE keel_lg_checkpoints (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL,
+        checkpoint_id TEXT NOT NULL,
+        parent_checkpoint_id TEXT,
+        type TEXT NOT NULL,
+        checkpoint BYTEA NOT NULL,
+        metadata_type TEXT NOT NULL,
+        metadata BYTEA NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+    )""",
+    """CREATE TABLE keel_lg_blobs (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        version TEXT NOT NULL,
+        type TEXT NOT NULL,
+        blob BYTEA,
+        PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+    )""",
+    """CREATE TABLE keel_lg_writes (
+        thread_id TEXT NOT NULL,
+        checkpoint_ns TEXT NOT NULL,
+        checkpoint_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        type TEXT NOT NULL,
+        blob BYTEA,
+        task_path TEXT NOT NULL,
+        PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+    )""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 """Each entry is the statements of one schema version (version = index + 1)."""
 
 

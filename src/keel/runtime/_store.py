@@ -31,7 +31,6 @@ __all__ = ["NewEvent", "Store", "default_database_url"]
 
 EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
-STEPS = StepRow.__table__  # type: ignore[attr-defined]
 APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
 
 _INSERT_EVENTS = insert(EVENTS)
@@ -117,10 +116,8 @@ class Store:
         return admitted
 
     def delete(self, execution_id: str) -> None:
-        """Remove an execution and everything recorded about it."""
+        """Remove an execution and, by the foreign keys' cascade, everything recorded about it."""
         with self.transaction() as conn:
-            for table in (EVENTS, STEPS, APPROVALS):
-                conn.execute(delete(table).where(table.c.execution_id == execution_id))
             conn.execute(delete(EXECUTIONS).where(EXECUTIONS.c.id == execution_id))
 
     def execution(self, execution_id: str) -> ExecutionRow:

@@ -1,0 +1,268 @@
+"""A LangGraph checkpoint saver on keel's store, so one database holds graphs and journal.
+
+It follows LangGraph's own savers: a checkpoint row without its channel values, each channel
+value stored once per version, and the pending writes of each checkpoint's tasks. Values go
+through the saver's `serde` (LangGraph's JsonPlusSerializer by default, never pickle). The
+async methods run the same statements as the sync ones; each is one short transaction.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from sqlalchemy import Connection, text
+
+from ...runtime._store import Store
+
+__all__ = ["KeelSaver"]
+
+_PUT_BLOB = text(
+    "INSERT INTO keel_lg_blobs (thread_id, checkpoint_ns, channel, version, type, blob) "
+    "VALUES (:thread_id, :ns, :channel, :version, :type, :blob) "
+    "ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
+)
+_PUT_CHECKPOINT = text(
+    "INSERT INTO keel_lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+    "parent_checkpoint_id, type, checkpoint, metadata_type, metadata) VALUES (:thread_id, :ns, "
+    ":checkpoint_id, :parent, :type, :checkpoint, :metadata_type, :metadata) "
+    "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
+    "parent_checkpoint_id = excluded.parent_checkpoint_id, type = excluded.type, "
+    "checkpoint = excluded.checkpoint, metadata_type = excluded.metadata_type, "
+    "metadata = excluded.metadata"
+)
+_WRITE_COLUMNS = (
+    "INSERT INTO keel_lg_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, "
+    "channel, type, blob, task_path) VALUES (:thread_id, :ns, :checkpoint_id, :task_id, :idx, "
+    ":channel, :type, :blob, :task_path) "
+    "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) "
+)
+# A task's regular writes are kept as first written (a retried task must not change them);
+# the special channels (error, interrupt, resume, scheduled) are replaced, as LangGraph's own
+# savers do.
+_PUT_WRITE = text(_WRITE_COLUMNS + "DO NOTHING")
+_REPLACE_WRITE = text(
+    _WRITE_COLUMNS + "DO UPDATE SET channel = excluded.channel, type = excluded.type, "
+    "blob = excluded.blob, task_path = excluded.task_path"
+)
+_CHECKPOINTS = (
+    "SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, "
+    "metadata_type, metadata FROM keel_lg_checkpoints"
+)
+
+
+class KeelSaver(BaseCheckpointSaver[str]):
+    """LangGraph's `BaseCheckpointSaver` on a keel store (SQLite or PostgreSQL)."""
+
+    def __init__(self, store: Store, *, serde: SerializerProtocol | None = None) -> None:
+        super().__init__(serde=serde)
+        self.store = store
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        configurable = config["configurable"]
+        where = {"thread_id": configurable["thread_id"],
+                 "ns": configurable.get("checkpoint_ns", "")}
+        sql = f"{_CHECKPOINTS} WHERE thread_id = :thread_id AND checkpoint_ns = :ns"
+        if checkpoint_id := get_checkpoint_id(config):
+            sql += " AND checkpoint_id = :checkpoint_id"
+            where["checkpoint_id"] = checkpoint_id
+        with self.store.reading() as conn:
+            row = conn.execute(text(sql + " ORDER BY checkpoint_id DESC LIMIT 1"), where).first()
+            return None if row is None else self._tuple(conn, row)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        clauses, where = [], {}
+        configurable = (config or {}).get("configurable", {})
+        for column, key in (("thread_id", "thread_id"), ("checkpoint_ns", "checkpoint_ns"),
+                            ("checkpoint_id", "checkpoint_id")):
+            if configurable.get(key) is not None:
+                clauses.append(f"{column} = :{key}")
+                where[key] = configurable[key]
+        if before is not None and (before_id := get_checkpoint_id(before)):
+            clauses.append("checkpoint_id < :before")
+            where["before"] = before_id
+        sql = _CHECKPOINTS + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        sql += " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC"
+        with self.store.reading() as conn:
+            rows = conn.execute(text(sql), where).all()
+            found: list[CheckpointTuple] = []
+            for row in rows:
+                if limit is not None and len(found) >= limit:
+                    break
+                metadata = self.serde.loads_typed((row.metadata_type, row.metadata))
+                if filter and any(metadata.get(k) != v for k, v in filter.items()):
+                    continue
+                found.append(self._tuple(conn, row, metadata))
+        yield from found
+
+    def _tuple(self, conn: Connection, row: Any, metadata: Any = None) -> CheckpointTuple:
+        """The checkpoint of `row` with its channel values and pending writes."""
+        ids = {"thread_id": row.thread_id, "ns": row.checkpoint_ns}
+        checkpoint: Checkpoint = self.serde.loads_typed((row.type, row.checkpoint))
+        versions = list(checkpoint["channel_versions"].items())
+        wanted = " OR ".join(f"(channel = :c{i} AND version = :v{i})"
+                             for i in range(len(versions)))
+        pairs = {f"{kind}{i}": str(value) for i, pair in enumerate(versions)
+                 for kind, value in zip("cv", pair, strict=True)}
+        blobs = conn.execute(text(
+            "SELECT channel, type, blob FROM keel_lg_blobs WHERE thread_id = :thread_id AND "
+            f"checkpoint_ns = :ns AND ({wanted})"
+        ), {**ids, **pairs}).all() if versions else []
+        values = {b.channel: self.serde.loads_typed((b.type, b.blob))
+                  for b in blobs if b.type != "empty"}
+        writes = conn.execute(text(
+            "SELECT task_id, channel, type, blob FROM keel_lg_writes WHERE thread_id = "
+            ":thread_id AND checkpoint_ns = :ns AND checkpoint_id = :checkpoint_id "
+            "ORDER BY task_path, task_id, idx"
+        ), {**ids, "checkpoint_id": row.checkpoint_id}).all()
+        if metadata is None:
+            metadata = self.serde.loads_typed((row.metadata_type, row.metadata))
+        return CheckpointTuple(
+            config=_config(row.thread_id, row.checkpoint_ns, row.checkpoint_id),
+            checkpoint={**checkpoint, "channel_values": values},
+            metadata=metadata,
+            parent_config=_config(row.thread_id, row.checkpoint_ns, row.parent_checkpoint_id)
+            if row.parent_checkpoint_id else None,
+            pending_writes=[(w.task_id, w.channel, self.serde.loads_typed((w.type, w.blob)))
+                            for w in writes],
+        )
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        configurable = config["configurable"]
+        thread_id, ns = configurable["thread_id"], configurable.get("checkpoint_ns", "")
+        stored: dict[str, Any] = dict(checkpoint)
+        values: dict[str, Any] = stored.pop("channel_values")
+        blobs = [
+            {"thread_id": thread_id, "ns": ns, "channel": channel, "version": str(version),
+             **(_typed(self.serde, values[channel]) if channel in values
+                else {"type": "empty", "blob": None})}
+            for channel, version in new_versions.items()
+        ]
+        checkpoint_type, checkpoint_bytes = self.serde.dumps_typed(stored)
+        metadata_type, metadata_bytes = self.serde.dumps_typed(
+            get_checkpoint_metadata(config, metadata))
+        with self.store.transaction() as conn:
+            if blobs:
+                conn.execute(_PUT_BLOB, blobs)
+            conn.execute(_PUT_CHECKPOINT, {
+                "thread_id": thread_id, "ns": ns, "checkpoint_id": checkpoint["id"],
+                "parent": configurable.get("checkpoint_id"), "type": checkpoint_type,
+                "checkpoint": checkpoint_bytes, "metadata_type": metadata_type,
+                "metadata": metadata_bytes,
+            })
+        return _config(thread_id, ns, checkpoint["id"])
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        configurable = config["configurable"]
+        rows = [
+            {"thread_id": configurable["thread_id"],
+             "ns": configurable.get("checkpoint_ns", ""),
+             "checkpoint_id": configurable["checkpoint_id"], "task_id": task_id,
+             "idx": WRITES_IDX_MAP.get(channel, index), "channel": channel,
+             "task_path": task_path, **_typed(self.serde, value)}
+            for index, (channel, value) in enumerate(writes)
+        ]
+        regular = [row for row in rows if row["idx"] >= 0]
+        special = [row for row in rows if row["idx"] < 0]
+        if not rows:
+            return
+        with self.store.transaction() as conn:
+            if regular:
+                conn.execute(_PUT_WRITE, regular)
+            if special:
+                conn.execute(_REPLACE_WRITE, special)
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self.store.transaction() as conn:
+            for table in ("keel_lg_checkpoints", "keel_lg_blobs", "keel_lg_writes"):
+                conn.execute(text(f"DELETE FROM {table} WHERE thread_id = :thread_id"),
+                             {"thread_id": thread_id})
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Zero-padded counters that sort as text, with a random tail as LangGraph's own
+        savers use, so that two branches of one thread never collide."""
+        number = 0 if current is None else int(str(current).split(".")[0])
+        return f"{number + 1:032}.{random.random():016}"
+
+    # -- async: the same statements (each a short local transaction) ------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self.get_tuple(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        for found in self.list(config, filter=filter, before=before, limit=limit):
+            yield found
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self.put(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self.put_writes(config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        self.delete_thread(thread_id)
+
+
+def _typed(serde: SerializerProtocol, value: Any) -> dict[str, Any]:
+    kind, data = serde.dumps_typed(value)
+    return {"type": kind, "blob": data}
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
+                             "checkpoint_id": checkpoint_id}}
