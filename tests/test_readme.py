@@ -29,3 +29,5 @@ def test_readme_snippets_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert "WAITING" in printed
     assert "COMPLETED I've refunded $20.00 for invoice INV-1001" in printed
     assert "COMPLETED ['get_invoice', 'process_refund']" in printed  # the mock run
+    assert "WAITING ['process_refund']" in printed  # the LangGraph graph
+    assert "COMPLETED I've refunded $99.00 for invoice INV-8821" in printed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from agents import ModelResponse, Usage
@@ -32,10 +33,12 @@ class SupportScriptedModel(Model):
     async def get_response(self, system_instructions: Any, input: Any, model_settings: Any,
                            tools: Any, output_schema: Any, handoffs: Any, tracing: Any,
                            **kwargs: Any) -> ModelResponse:
-        _record_call()
+        record_call()
         items = [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
-        output = _decide(items, {t.name for t in tools}, {h.agent_name: h.tool_name
-                                                          for h in handoffs})
+        turn = decide(_first_user_text(items), _tool_results(items), {t.name for t in tools},
+                      {h.agent_name: h.tool_name for h in handoffs})
+        output: list[Any] = [_say(turn.text) if isinstance(turn, Say)
+                             else _call(turn.name, turn.args, items)]
         words = sum(len(str(i).split()) for i in items)
         return ModelResponse(
             output=output,
@@ -49,36 +52,47 @@ class SupportScriptedModel(Model):
         yield
 
 
-def _decide(items: list[Any], tools: set[str], handoffs: dict[str, str]) -> list[Any]:
-    ticket = _first_user_text(items)
-    results = _tool_results(items)
-    if handoffs and not tools - {"escalate_to_human"}:  # the triage agent
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+
+
+def decide(ticket: str, results: dict[str, str], tools: set[str],
+           handoffs: dict[str, str]) -> Call | Say:
+    """The support team's next move, from the ticket, the tool results so far (tool name ->
+    output text), the asking agent's tools and its handoffs (target agent -> tool name)."""
+    if handoffs and not tools - {"escalate_to_human"} - set(handoffs.values()):  # triage
         target = next((agent for pattern, agent in ROUTES if pattern.search(ticket)),
                       "account_specialist")
-        return [_call(handoffs[target], {}, items)]
+        return Call(handoffs[target], {})
     if "process_refund" in tools:
         found = re.search(r"INV-\d+", ticket)
         invoice = found[0] if found else "unknown"
         if "get_invoice" not in results:
-            return [_call("get_invoice", {"invoice_id": invoice}, items)]
+            return Call("get_invoice", {"invoice_id": invoice})
         if "process_refund" not in results:
-            return [_call("process_refund", {"invoice_id": invoice,
-                                             "reason": "Duplicate charge"}, items)]
+            return Call("process_refund", {"invoice_id": invoice, "reason": "Duplicate charge"})
         outcome = results["process_refund"]
         if "rejected" in outcome:
-            return [_say(f"I'm sorry, I could not refund invoice {invoice}: {outcome}")]
+            return Say(f"I'm sorry, I could not refund invoice {invoice}: {outcome}")
         amount = re.search(r"amount_usd\W+([\d.]+)", outcome)
         paid = f"${float(amount[1]):.2f}" if amount else "the charge"
-        return [_say(f"I've refunded {paid} for invoice {invoice}. You'll see it on your "
-                     "statement in 3-5 business days.")]
+        return Say(f"I've refunded {paid} for invoice {invoice}. You'll see it on your "
+                   "statement in 3-5 business days.")
     if "check_service_status" in tools:
         if "check_service_status" not in results:
-            return [_call("check_service_status", {"region": "us-east"}, items)]
-        return [_say("Our services are operational. Please try signing in again; "
-                     "reply if the problem persists.")]
+            return Call("check_service_status", {"region": "us-east"})
+        return Say("Our services are operational. Please try signing in again; "
+                   "reply if the problem persists.")
     if "get_account" not in results:
-        return [_call("get_account", {"customer_id": "cust_123"}, items)]
-    return [_say("I've reviewed your account; a specialist will follow up on your request.")]
+        return Call("get_account", {"customer_id": "cust_123"})
+    return Say("I've reviewed your account; a specialist will follow up on your request.")
 
 
 def _first_user_text(items: list[Any]) -> str:
@@ -112,7 +126,7 @@ def _say(text: str) -> ResponseOutputMessage:
     )
 
 
-def _record_call() -> None:
+def record_call() -> None:
     """Count model calls in a file when SUPPORT_MODEL_CALLS names one (crash tests)."""
     path = os.environ.get("SUPPORT_MODEL_CALLS")
     if path:

@@ -1,8 +1,10 @@
 """`@keel.tool`: mark a function or a framework tool as gated by approval.
 
-With the OpenAI Agents SDK imported, the result is a `FunctionTool` that can go straight into
-`Agent(tools=[...])` and can still be called like the function. Without it, the function is
-returned unchanged with keel's marker, and each adapter reads the marker when it runs.
+A LangChain tool (what LangGraph's `ToolNode` runs) is returned as it is, with keel's marker.
+Otherwise, with the OpenAI Agents SDK imported, the result is a `FunctionTool` that can go
+straight into `Agent(tools=[...])` and can still be called like the function. Without it, the
+function is returned unchanged with keel's marker, and each adapter reads the marker when it
+runs.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class ToolSpec:
 @overload
 def tool(obj: Callable[..., Any], /) -> Any: ...
 @overload
-def tool(*, approval_required: bool = False) -> Callable[[Callable[..., Any]], Any]: ...
+def tool(*, approval_required: bool = False) -> Callable[[Any], Any]: ...
 def tool(obj: Any = None, /, *, approval_required: bool = False) -> Any:
     """Mark a tool: `@tool` or `@tool(approval_required=True)`, on a function or a tool object.
 
@@ -38,6 +40,9 @@ def tool(obj: Any = None, /, *, approval_required: bool = False) -> Any:
 
     def mark(target: Any) -> Any:
         spec = ToolSpec(func=_function_of(target), approval_required=approval_required)
+        if _is_langchain_tool(target):  # a pydantic model: set the marker past validation
+            object.__setattr__(target, "__keel_tool__", spec)
+            return target
         if "agents" in sys.modules:
             from .adapters.openai import as_function_tool
 
@@ -57,4 +62,14 @@ def _function_of(target: Any) -> Callable[..., Any] | None:
     existing = tool_spec(target)
     if existing is not None:
         return existing.func
+    if _is_langchain_tool(target):
+        return getattr(target, "func", None)
     return target if callable(target) and not hasattr(target, "on_invoke_tool") else None
+
+
+def _is_langchain_tool(target: Any) -> bool:
+    if "langchain_core" not in sys.modules:
+        return False
+    from langchain_core.tools import BaseTool
+
+    return isinstance(target, BaseTool)

@@ -59,6 +59,8 @@ class _Known:
 _KNOWN = (
     _Known("openai", "keel.adapters.openai", "agents", "openai",
            "OpenAI Agents SDK agents (agents.Agent)"),
+    _Known("langgraph", "keel.adapters.langgraph", "langgraph", "langgraph",
+           "LangGraph graphs (StateGraph builders and compiled graphs)"),
 )
 
 
@@ -72,8 +74,7 @@ def adapter_for(obj: Any) -> Adapter:
     supported = "; ".join(f"{k.description}: pip install 'keel[{k.extra}]'" for k in _KNOWN)
     raise UnsupportedAgentError(
         f"keel cannot run an object of type {type(obj).__module__}.{type(obj).__qualname__}. "
-        f"It runs {supported}. LangGraph graphs and Google ADK agents get their adapters in "
-        "a later release."
+        f"It runs {supported}. Google ADK agents get their adapter in a later release."
     )
 
 

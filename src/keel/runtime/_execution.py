@@ -59,7 +59,9 @@ class ApprovalRequest:
     tool_name: str
     args: Any
     agent: str | None
-    kind: Literal["tool", "handoff"] = "tool"
+    kind: Literal["tool", "handoff", "interrupt"] = "tool"
+    rule: str | None = None
+    """What asked, when no rule of keel's did (a framework's own pause)."""
 
 
 class Execution:
@@ -128,12 +130,16 @@ class Execution:
         else:
             self._write(events=events, approvals=approvals, steps=[step])
 
-    def emit(self, events: Sequence[NewEvent]) -> None:
-        self._write(events=events)
+    def emit(self, events: Sequence[NewEvent], *, defer: bool = False) -> None:
+        """Commit events now, or (`defer`) with this execution's next write."""
+        if defer:
+            self._deferred["events"].extend(events)
+        else:
+            self._write(events=events)
 
     def flush(self) -> None:
-        """Commit deferred steps now."""
-        if self._deferred["steps"]:
+        """Commit deferred steps and events now."""
+        if self._deferred["steps"] or self._deferred["events"]:
             self._write()
 
     def finish(self, status: Status, events: Sequence[NewEvent], **columns: Any) -> None:
@@ -187,7 +193,7 @@ class Execution:
             if request.call_id in self._decisions:
                 continue
             verdict = self._verdicts.get(request.call_id) or Verdict(
-                "ask", rule="the framework could not check the call's arguments")
+                "ask", rule=request.rule or "the framework could not check the call's arguments")
             row = new_approval_row(
                 self.id,
                 call_id=request.call_id,
@@ -302,6 +308,11 @@ class Execution:
             attempt=attempt,
         )
         return output
+
+    def decision(self, call_id: str) -> Verdict | None:
+        """The stored decision on a call (approve or reject), or None while it is pending."""
+        verdict = self._decisions.get(call_id)
+        return verdict if verdict is not None and verdict.action != "ask" else None
 
     def policy_rows(
         self, call_id: str, tool_name: str, agent: str | None, args: Any, verdict: Verdict,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +22,16 @@ class RunOptions:
     context: Any = None
     """The framework's run context object, passed as is."""
     max_turns: int | None = None
+    config: Any = None
+    """LangGraph `RunnableConfig`: thread id, recursion limit, configurable values."""
 
     def to_json(self) -> dict[str, Any]:
         """What survives a restart: JSON data only (a context that is not JSON is not kept;
-        a pydantic context is kept with its type, to be rebuilt)."""
+        a pydantic context is kept with its type, to be rebuilt; of a config, the entries
+        that are JSON data)."""
         stored: dict[str, Any] = {"max_turns": self.max_turns}
+        if self.config:
+            stored["config"] = _json_entries(self.config)
         context = self.context
         if isinstance(context, dict | list | str | int | float | bool):
             stored["context"] = jsonable(context)
@@ -39,7 +45,7 @@ class RunOptions:
     @classmethod
     def for_resume(
         cls, stored_json: str, live: RunOptions | None, *, run_config: Any, context: Any,
-        max_turns: int | None,
+        max_turns: int | None, config: Any = None,
     ) -> RunOptions:
         """Options to resume with: those given now, else this process's live ones, else the
         stored ones (a RunConfig is never stored: pass it again in a new process)."""
@@ -61,7 +67,23 @@ class RunOptions:
             run_config=run_config if run_config is not None else live and live.run_config,
             context=context,
             max_turns=max_turns if max_turns is not None else stored.get("max_turns"),
+            config=config if config is not None else (live.config if live is not None
+                                                      else stored.get("config")),
         )
+
+
+def _json_entries(mapping: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `mapping` that are JSON data (callbacks and other objects are not)."""
+    kept = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            value = _json_entries(value)
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[key] = value
+    return kept
 
 
 def _stored_context(reference: str, data: Any) -> Any:

@@ -112,13 +112,14 @@ class AgentRuntime:
         run_config: Any = None,
         context: Any = None,
         max_turns: int | None = None,
+        config: Any = None,
         idempotency_key: str | None = None,
     ) -> AgentResult:
         """Run `agent` on `input` to completion or to its first pause; returns the result."""
         return run_on_keel_loop("runtime.run",
             self.run_async(
                 agent, input, run_config=run_config, context=context, max_turns=max_turns,
-                idempotency_key=idempotency_key,
+                config=config, idempotency_key=idempotency_key,
             )
         )
 
@@ -130,14 +131,16 @@ class AgentRuntime:
         run_config: Any = None,
         context: Any = None,
         max_turns: int | None = None,
+        config: Any = None,
         idempotency_key: str | None = None,
     ) -> AgentResult:
         """`run()` for async code; the agent runs in the caller's event loop."""
-        options = RunOptions(run_config, context, max_turns)
+        options = RunOptions(run_config, context, max_turns, config)
         execution_id, row = self._admit(agent, input, options, idempotency_key)
         if row is None:  # an execution with this idempotency key exists: carry it on
             return await self.resume_async(
-                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns
+                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns,
+                config=config,
             )
         return await self._execute(row, agent, options, fresh=True)
 
@@ -149,18 +152,20 @@ class AgentRuntime:
         run_config: Any = None,
         context: Any = None,
         max_turns: int | None = None,
+        config: Any = None,
         idempotency_key: str | None = None,
     ) -> AgentHandle:
         """Admit the run and return its handle at once; it runs in a background thread."""
         from ._handle import AgentHandle
 
-        options = RunOptions(run_config, context, max_turns)
+        options = RunOptions(run_config, context, max_turns, config)
         execution_id, row = self._admit(agent, input, options, idempotency_key)
         if row is not None:
             self._background.submit(self._execute(row, agent, options, fresh=True))
         else:  # an execution with this idempotency key exists: carry it on if it stopped
             self._background.submit(self.resume_async(
-                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns))
+                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns,
+                config=config))
         return AgentHandle(execution_id, runtime=self)
 
     def stream(
@@ -171,12 +176,13 @@ class AgentRuntime:
         run_config: Any = None,
         context: Any = None,
         max_turns: int | None = None,
+        config: Any = None,
         idempotency_key: str | None = None,
     ) -> EventStream:
         """Start the run and yield its events live, until it finishes or waits."""
         handle = self.start(
             agent, input, run_config=run_config, context=context, max_turns=max_turns,
-            idempotency_key=idempotency_key,
+            config=config, idempotency_key=idempotency_key,
         )
         return handle.stream()
 
@@ -188,6 +194,7 @@ class AgentRuntime:
         run_config: Any = None,
         context: Any = None,
         max_turns: int | None = None,
+        config: Any = None,
     ) -> AgentResult:
         """Continue a decided or crashed execution here; returns its result.
 
@@ -197,7 +204,8 @@ class AgentRuntime:
         """
         return run_on_keel_loop("runtime.resume",
             self.resume_async(
-                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns
+                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns,
+                config=config,
             )
         )
 
@@ -209,6 +217,7 @@ class AgentRuntime:
         run_config: Any = None,
         context: Any = None,
         max_turns: int | None = None,
+        config: Any = None,
     ) -> AgentResult:
         row = self.store.execution(execution_id)
         if Status(row.status).is_settled:
@@ -221,7 +230,7 @@ class AgentRuntime:
             agent = launch.agent if launch else load_agent(_require_ref(row))
         options = RunOptions.for_resume(
             row.options, launch.options if launch else None, run_config=run_config,
-            context=context, max_turns=max_turns,
+            context=context, max_turns=max_turns, config=config,
         )
         claimed = claim(self.store, execution_id, lease_seconds=self.lease_seconds)
         if claimed is None:

@@ -1,5 +1,192 @@
-"""The LangGraph adapter (in progress): LangGraph checkpoints in keel's store."""
+"""The LangGraph adapter.
 
+keel runs the user's graph with LangGraph's own `astream`, with `durability="sync"` and a
+checkpointer: the graph's own, or keel's `KeelSaver` on keel's database. Checkpoints carry
+the execution id in their metadata, so keel knows whether a thread's latest checkpoint is this
+execution's (continue it) or not (start it). The status is keel's, never inferred from the
+graph's `next` (after a crash between a node's writes and its checkpoint LangGraph reports
+nothing left to do; continuing the thread finishes it). Tool calls in `ToolNode`s are
+journaled and gated (`_tools`); a paused graph, whether keel's gate or the user's own
+`interrupt()` paused it, becomes a WAITING execution and resumes with `Command(resume=...)`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, cast
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+from langgraph.types import Command, Interrupt
+
+from ..._errors import KeelError
+from ...runtime._execution import ApprovalRequest, Execution
+from ...runtime._json import jsonable
+from ...runtime._store import NewEvent
+from .. import Outcome, RunOptions
 from ._saver import KeelSaver
+from ._tools import APPROVAL_KEY, AnyPregel, instrument, running
 
-__all__ = ["KeelSaver"]
+__all__ = ["ADAPTER", "KeelSaver", "LangGraphAdapter"]
+
+EXECUTION_KEY = "keel_execution_id"
+"""Checkpoint metadata naming the keel execution that wrote the checkpoint."""
+
+
+class LangGraphAdapter:
+    framework = "langgraph"
+
+    def detect(self, obj: Any) -> bool:
+        return isinstance(obj, Pregel | StateGraph)
+
+    def agent_name(self, graph: Any) -> str:
+        return str(getattr(graph, "name", None) or "LangGraph")
+
+    def output_type(self, graph: Any) -> type | None:
+        return None  # the output is the graph's final state, as JSON data
+
+    async def execute(
+        self, execution: Execution, graph: Any, input: Any, options: RunOptions
+    ) -> Outcome:
+        compiled = _compiled(graph, execution)
+        config = _config(options.config, execution.id)
+        state = await compiled.aget_state(config)
+        if (state.metadata or {}).get(EXECUTION_KEY) != execution.id:
+            first: Any = _graph_input(compiled, input)  # nothing of this execution yet
+        elif state.interrupts:
+            first = Command(resume={i.id: _resume_value(execution, i) for i in state.interrupts})
+        else:
+            first = None  # continue from this execution's latest checkpoint
+        events = _Events(self.agent_name(compiled))
+        with running(execution):
+            async for namespace, mode, chunk in compiled.astream(
+                first, config, stream_mode=["tasks", "updates"], subgraphs=True,
+                durability="sync",
+            ):
+                execution.emit(events.of(namespace, mode, chunk), defer=True)
+        state = await compiled.aget_state(config)
+        if state.interrupts:
+            execution.suspend([_request(i) for i in state.interrupts])
+            return Outcome("waiting")
+        if state.next:
+            raise KeelError(
+                f"The graph stopped before {', '.join(state.next)} without an interrupt(): "
+                "static breakpoints (interrupt_before / interrupt_after) are not supported "
+                "by keel yet. Pause with interrupt() in the node instead."
+            )
+        # The final state as JSON data (messages as dicts), the same in this process as in
+        # a result loaded anywhere later.
+        return Outcome("completed", output=jsonable(state.values),
+                       agent=self.agent_name(compiled))
+
+
+# -- the graph keel runs ---------------------------------------------------------------------
+
+_compiled_builders: weakref.WeakKeyDictionary[Any, AnyPregel] = weakref.WeakKeyDictionary()
+
+
+def _compiled(graph: Any, execution: Execution) -> AnyPregel:
+    """The graph with a checkpointer (its own, or keel's saver) and keel's tool wrappers."""
+    if isinstance(graph, StateGraph):  # a builder: compiled once, with keel's saver
+        compiled = _compiled_builders.get(graph)
+        if compiled is None:
+            compiled = _compiled_builders[graph] = graph.compile(
+                checkpointer=KeelSaver(execution.store))
+    elif graph.checkpointer in (None, True):
+        compiled = graph.copy(update={"checkpointer": KeelSaver(execution.store)})
+    else:
+        compiled = graph  # the user's own checkpointer keeps the graph's state
+    instrument(compiled)
+    return compiled
+
+
+def _config(user: dict[str, Any] | None, execution_id: str) -> RunnableConfig:
+    """The user's config, with the execution's thread (unless the user chose one) and the
+    execution id in every checkpoint's metadata."""
+    config = dict(user or {})
+    configurable = dict(config.get("configurable") or {})
+    configurable.setdefault("thread_id", execution_id)
+    config["configurable"] = configurable
+    config["metadata"] = {**(config.get("metadata") or {}), EXECUTION_KEY: execution_id}
+    return cast("RunnableConfig", config)
+
+
+def _graph_input(graph: AnyPregel, input: Any) -> Any:
+    """A plain string becomes the first user message of a graph with a `messages` channel."""
+    if isinstance(input, str) and "messages" in graph.channels:
+        return {"messages": [HumanMessage(content=input)]}
+    return input
+
+
+# -- pauses ----------------------------------------------------------------------------------
+
+
+def _request(pause: Interrupt) -> ApprovalRequest:
+    """keel's approval for a paused graph: a gated tool call, or the user's interrupt()."""
+    value = pause.value
+    if isinstance(value, dict) and APPROVAL_KEY in value:
+        return ApprovalRequest(call_id=str(value[APPROVAL_KEY]), tool_name=value["tool_name"],
+                               args=value["args"], agent=value.get("agent"))
+    return ApprovalRequest(
+        call_id=pause.id, tool_name="interrupt",
+        args=jsonable(value) if isinstance(value, dict) else {"value": jsonable(value)},
+        agent=None, kind="interrupt", rule="interrupt() in the graph",
+    )
+
+
+def _resume_value(execution: Execution, pause: Interrupt) -> Any:
+    """What interrupt() returns once a reviewer decided: LangChain's decision vocabulary."""
+    value = pause.value
+    call_id = str(value[APPROVAL_KEY]) if isinstance(value, dict) and APPROVAL_KEY in value \
+        else pause.id
+    decided = execution.decision(call_id)
+    if decided is None:
+        raise KeelError(f"The graph's pause {call_id!r} has no decision yet.")
+    if decided.action == "approve":
+        return {"type": "approve"}
+    return {"type": "reject", "reason": decided.reason}
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+class _Events:
+    """keel events from LangGraph's `tasks` and `updates` stream parts (with subgraphs)."""
+
+    def __init__(self, graph_name: str) -> None:
+        self.graph_name = graph_name
+        self._subgraphs: set[tuple[str, ...]] = set()  # node paths that streamed on their own
+
+    def of(self, namespace: Any, mode: str, chunk: Any) -> list[NewEvent]:
+        """`namespace`: the subgraph path, e.g. ("billing_agent:<task id>",), () at the root."""
+        path = tuple(part.split(":", 1)[0] for part in namespace)
+        self._subgraphs.add(path)
+        agent = path[0] if path else self.graph_name
+        if mode == "tasks":
+            name = chunk.get("name", "")
+            starting = "input" in chunk and not name.startswith("__")
+            return [NewEvent("thinking", agent, {"content": name})] if starting else []
+        events: list[NewEvent] = []
+        for node, update in (chunk or {}).items():
+            if (*path, node) in self._subgraphs:
+                continue  # a subgraph's messages, already seen as it streamed them
+            messages = update.get("messages") if isinstance(update, dict) else None
+            for message in messages if isinstance(messages, list) else [messages]:
+                if isinstance(message, AIMessage):
+                    events += _model_events(message, agent)
+        return events
+
+
+def _model_events(message: AIMessage, agent: str) -> list[NewEvent]:
+    events = []
+    if isinstance(message.content, str) and message.content:
+        events.append(NewEvent("message", agent, {"content": message.content}))
+    for call in message.tool_calls:
+        events.append(NewEvent("tool_call", agent, {
+            "tool_name": call["name"], "call_id": call["id"], "args": jsonable(call["args"])}))
+    return events
+
+
+ADAPTER = LangGraphAdapter()

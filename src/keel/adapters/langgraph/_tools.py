@@ -1,0 +1,144 @@
+"""Tool calls in `ToolNode`s: journaled, gated by keel's rules, replayed after a crash.
+
+keel installs one async wrapper in every ToolNode of a graph it runs, subgraphs included, the
+first time it sees the graph (`ToolNode` has no public hook for a wrapper added after it was
+built). Outside a keel run the wrapper hands the call to the node's own wrapper, or runs it,
+so the graph behaves as before everywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from langchain_core.messages import ToolMessage, convert_to_messages
+from langgraph.prebuilt import ToolNode
+from langgraph.pregel import Pregel
+from langgraph.types import Command, interrupt
+
+from ..._tool import tool_spec
+from ...runtime._execution import Execution
+from ...runtime._store import NewEvent
+
+__all__ = ["APPROVAL_KEY", "AnyPregel", "agent_of", "instrument", "running"]
+
+APPROVAL_KEY = "keel_approval"
+"""Marks the payload of the interrupt() keel raises for a gated call (its value: call id)."""
+
+Execute = Callable[[Any], Awaitable[Any]]
+AnyPregel = Pregel[Any, Any, Any, Any]
+
+_RUN: ContextVar[Execution | None] = ContextVar("keel_langgraph_run", default=None)
+_INSTALLED = "_keel_instrumented"
+
+
+class running:
+    """Make `execution` the run whose tool calls the wrappers journal."""
+
+    def __init__(self, execution: Execution) -> None:
+        self._execution = execution
+
+    def __enter__(self) -> None:
+        self._token = _RUN.set(self._execution)
+
+    def __exit__(self, *exc: object) -> None:
+        _RUN.reset(self._token)
+
+
+def instrument(graph: AnyPregel) -> None:
+    """Install keel's wrapper in every ToolNode reachable from `graph` (once per node)."""
+    for node in _tool_nodes(graph):
+        if not getattr(node, _INSTALLED, False):
+            node._awrap_tool_call = _wrapper(node._awrap_tool_call, node._wrap_tool_call)
+            object.__setattr__(node, _INSTALLED, True)
+
+
+def _tool_nodes(graph: AnyPregel) -> Iterator[ToolNode]:
+    for node in graph.nodes.values():
+        bound = node.bound
+        if isinstance(bound, ToolNode):
+            yield bound
+        elif isinstance(bound, Pregel):  # a compiled subgraph added as a node
+            yield from _tool_nodes(bound)
+
+
+
+
+def _wrapper(own_async: Any, own_sync: Any) -> Callable[[Any, Execute], Awaitable[Any]]:
+    async def call_through(request: Any, execute: Execute) -> Any:
+        """What the node did before keel: its own wrapper, or the tool."""
+        if own_async is not None:
+            return await own_async(request, execute)
+        if own_sync is not None:  # the node had a sync wrapper only; keel runs async
+            raise TypeError(
+                "This ToolNode has a sync wrap_tool_call and no awrap_tool_call; keel runs "
+                "graphs asynchronously. Give the ToolNode an awrap_tool_call as well."
+            )
+        return await execute(request)
+
+    async def keel_wrapper(request: Any, execute: Execute) -> Any:
+        ex = _RUN.get()
+        if ex is None:
+            return await call_through(request, execute)
+        return await _journaled(ex, request, lambda: call_through(request, execute))
+
+    return keel_wrapper
+
+
+async def _journaled(ex: Execution, request: Any, invoke: Callable[[], Awaitable[Any]]) -> Any:
+    call = request.tool_call
+    call_id, name, args = call["id"], call["name"], dict(call.get("args") or {})
+    agent = agent_of(getattr(request.runtime, "config", None))
+    spec = tool_spec(request.tool) or tool_spec(getattr(request.tool, "func", None))
+    flag = "@keel.tool(approval_required=True)" if spec and spec.approval_required else None
+    gated = ex.rules.may_gate(name, flagged=flag is not None)
+    action = ex.verdict(call_id, name, args, agent=agent, flagged_by=flag).action \
+        if gated else "run"
+    if action == "ask":
+        # LangGraph's own pause: the graph stops here and keel records the approval. The
+        # decision is keel's (the stored verdict), so the value resumed with is not needed.
+        interrupt({APPROVAL_KEY: call_id, "tool_name": name, "args": args, "agent": agent})
+    result = await ex.run_tool(call_id=call_id, tool_name=name, agent=agent, args=args,
+                               invoke=invoke, flagged_by=flag, gated=gated)
+    if action == "reject":  # the model is told the reviewer's reason instead
+        return ToolMessage(content=result, tool_call_id=call_id, name=name, status="error")
+    revived = _revive(result, call_id, name)
+    if isinstance(revived, Command) and revived.goto:
+        ex.emit([NewEvent("handoff", agent, {"target": _goto_name(revived.goto),
+                                             "call_id": call_id})], defer=True)
+    return revived
+
+
+def _revive(result: Any, call_id: str, name: str) -> Any:
+    """The tool's result as LangGraph wants it: live, or rebuilt from the journal's JSON."""
+    if isinstance(result, ToolMessage | Command | list):
+        return result
+    if isinstance(result, dict) and result.get("type") == "tool":
+        return convert_to_messages([result])[0]
+    if isinstance(result, dict) and "goto" in result and "graph" in result:
+        update = {key: convert_to_messages(value) if _messages(value) else value
+                  for key, value in (result.get("update") or {}).items()}
+        return Command(graph=result["graph"], goto=result["goto"], update=update,
+                       resume=result.get("resume"))
+    # A plain value a wrapper returned.
+    return ToolMessage(content=result if isinstance(result, str) else str(result),
+                       tool_call_id=call_id, name=name)
+
+
+def _messages(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(item, dict) and "type" in item and "content" in item for item in value)
+
+
+def _goto_name(goto: Any) -> str:
+    first = goto[0] if isinstance(goto, list | tuple) and goto else goto
+    return str(getattr(first, "node", first))
+
+
+def agent_of(config: Any) -> str | None:
+    """The agent a node runs for: the outermost subgraph in its checkpoint namespace (a
+    supervisor's or swarm's agent), else None (the root graph)."""
+    namespace = ((config or {}).get("configurable") or {}).get("checkpoint_ns", "")
+    first = namespace.split("|", 1)[0]
+    return first.split(":", 1)[0] or None

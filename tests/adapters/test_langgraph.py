@@ -1,0 +1,175 @@
+"""LangGraph graphs run unchanged under keel: the support team as a swarm graph, approvals on
+keel's store, the user's own interrupt(), builders, configs and the user's checkpointer."""
+
+from __future__ import annotations
+
+import json
+import operator
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from examples.support_triage import backend
+from examples.support_triage.graph import support_graph, triage_graph
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from keel import AgentHandle, AgentRuntime, Status, UnsupportedAgentError
+
+TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
+ANSWER = ("I've refunded $99.00 for invoice INV-8821. You'll see it on your statement in 3-5 "
+          "business days.")
+
+
+@pytest.fixture(autouse=True)
+def _clean_backend() -> None:
+    backend.REFUNDS.clear()
+
+
+def _last_text(result: Any) -> str:
+    """The final state's last message (the output is the state, as JSON data)."""
+    return str(result.output["messages"][-1]["content"])
+
+
+def _types(result: Any) -> list[str]:
+    return [e.type for e in result.events if e.type != "thinking"]
+
+
+def test_the_support_graph_waits_for_the_refund_and_finishes_once_approved(
+    runtime: AgentRuntime, database_url: str
+) -> None:
+    waiting = runtime.run(triage_graph, TICKET)
+    assert waiting.status is Status.WAITING
+    assert [(p.tool_name, p.args, p.agent) for p in waiting.pending_approvals] == [
+        ("process_refund", {"invoice_id": "INV-8821", "reason": "Duplicate charge"},
+         "billing_specialist")]
+    assert backend.REFUNDS == []
+    # Another process decides and resumes, with nothing but the execution id.
+    with AgentRuntime(database_url, auto_resume=False) as other:
+        AgentHandle(waiting.execution_id, runtime=other).approve(reviewer="dana")
+        done = other.resume(waiting.execution_id, triage_graph)
+    assert done.status is Status.COMPLETED
+    assert _last_text(done) == ANSWER
+    assert _types(done) == [
+        "tool_call", "tool_result", "handoff", "tool_call", "tool_result", "tool_call",
+        "waiting", "approved", "resumed", "tool_result", "message", "done"]
+    handoff = next(e for e in done.events if e.type == "handoff")
+    assert (handoff.agent, handoff.target) == ("support_triage", "billing_specialist")
+    assert [r["invoice_id"] for r in backend.REFUNDS] == ["INV-8821"]  # exactly once
+    assert {e.content for e in done.events if e.type == "thinking"} >= {
+        "support_triage", "billing_specialist", "agent", "tools"}
+
+
+def test_a_rejected_refund_never_runs_and_the_model_hears_why(runtime: AgentRuntime) -> None:
+    waiting = runtime.run(triage_graph, TICKET)
+    AgentHandle(waiting.execution_id, runtime=runtime).reject("Refunds need a manager.")
+    done = runtime.resume(waiting.execution_id)
+    assert done.status is Status.COMPLETED
+    assert "Refunds need a manager." in _last_text(done)
+    assert backend.REFUNDS == []
+    refund = next(c for c in done.tool_calls if c.name == "process_refund")
+    assert refund.status == "rejected"
+
+
+def test_require_approval_gates_the_handoff_tool_of_an_unmodified_graph(
+    sqlite_url: str,
+) -> None:
+    with AgentRuntime(sqlite_url, require_approval=["transfer_to_*"]) as runtime:
+        waiting = runtime.run(triage_graph, "I cannot log in, the page shows an error")
+        assert [p.tool_name for p in waiting.pending_approvals] == [
+            "transfer_to_technical_specialist"]
+        AgentHandle(waiting.execution_id, runtime=runtime).approve()
+        done = runtime.resume(waiting.execution_id)
+    assert done.status is Status.COMPLETED
+    assert [e.target for e in done.events if e.type == "handoff"] == ["technical_specialist"]
+    assert "operational" in _last_text(done)
+
+
+class Draft(TypedDict):
+    log: Annotated[list[str], operator.add]
+    reply: str
+
+
+def write_draft(state: Draft) -> dict[str, Any]:
+    return {"log": ["drafted"], "reply": "Your refund is on its way."}
+
+
+def review(state: Draft) -> dict[str, Any]:
+    decision = interrupt({"question": "Send this reply?", "reply": state["reply"]})
+    return {"log": [f"review: {json.dumps(decision, sort_keys=True)}"]}
+
+
+def draft_builder() -> StateGraph[Any, Any, Any, Any]:
+    builder = StateGraph(Draft)
+    builder.add_node("write_draft", write_draft)
+    builder.add_node("review", review)
+    builder.add_edge(START, "write_draft")
+    builder.add_edge("write_draft", "review")
+    builder.add_edge("review", END)
+    return builder
+
+
+draft_graph = draft_builder().compile(name="drafter")
+
+
+@pytest.mark.parametrize(("decide", "expected"), [
+    (lambda h: h.approve(), {"type": "approve"}),
+    (lambda h: h.reject("too curt"), {"reason": "too curt", "type": "reject"}),
+])
+def test_the_users_own_interrupt_is_a_keel_approval(
+    runtime: AgentRuntime, decide: Any, expected: dict[str, Any]
+) -> None:
+    waiting = runtime.run(draft_graph, {"log": [], "reply": ""})
+    assert waiting.status is Status.WAITING
+    (pending,) = waiting.pending_approvals
+    assert (pending.tool_name, pending.args) == (
+        "interrupt", {"question": "Send this reply?", "reply": "Your refund is on its way."})
+    assert pending.rule == "interrupt() in the graph"
+    decide(AgentHandle(waiting.execution_id, runtime=runtime))
+    done = runtime.resume(waiting.execution_id)
+    assert done.status is Status.COMPLETED
+    assert done.output["log"] == ["drafted", f"review: {json.dumps(expected, sort_keys=True)}"]
+
+
+def test_a_builder_is_compiled_with_keels_checkpointer(runtime: AgentRuntime) -> None:
+    builder = draft_builder()
+    waiting = runtime.run(builder, {"log": [], "reply": ""}, config={
+        "configurable": {"thread_id": "ticket-42"}})
+    assert waiting.status is Status.WAITING
+    with runtime.store.reading() as conn:
+        threads = conn.exec_driver_sql(
+            "SELECT DISTINCT thread_id FROM keel_lg_checkpoints").scalars().all()
+    assert threads == ["ticket-42"]
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    assert runtime.resume(waiting.execution_id, builder).status is Status.COMPLETED
+
+
+def test_a_users_own_checkpointer_is_kept(runtime: AgentRuntime) -> None:
+    saver = InMemorySaver()
+    graph = draft_builder().compile(checkpointer=saver, name="drafter")
+    waiting = runtime.run(graph, {"log": [], "reply": ""})
+    assert waiting.status is Status.WAITING
+    assert list(saver.list(None))  # the graph's state went to the user's checkpointer
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    assert runtime.resume(waiting.execution_id, graph).status is Status.COMPLETED
+
+
+def test_a_string_is_the_first_message_and_config_passes_through(
+    runtime: AgentRuntime,
+) -> None:
+    graph = support_graph()
+    failed = runtime.run(graph, "Please check my account", config={"recursion_limit": 2})
+    assert failed.status is Status.FAILED and "recursion" in (failed.error or "").lower()
+    done = runtime.run(graph, "Please check my account")
+    assert done.status is Status.COMPLETED
+    first, *_, last = done.output["messages"]
+    assert (first["type"], first["content"]) == ("human", "Please check my account")
+    assert (last["type"], last["content"]) == (
+        "ai", "I've reviewed your account; a specialist will follow up on your request.")
+
+
+def test_objects_that_are_not_graphs_name_the_supported_frameworks(
+    runtime: AgentRuntime,
+) -> None:
+    with pytest.raises(UnsupportedAgentError, match=r"LangGraph graphs .*keel\[langgraph\]"):
+        runtime.run(object(), "hi")
