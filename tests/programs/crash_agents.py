@@ -21,48 +21,17 @@ Environment variables (all optional):
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import time
 from typing import Any
 
 from agents import Agent, ModelResponse, function_tool, handoff
 from agents.models.interface import Model
 from examples.support_triage import backend
 from examples.support_triage.model import SupportScriptedModel
+from kill_points import checkpoint, record_tool_run
 
 import keel
 
 _live_model_calls = 0  # model calls this process made (journaled turns never reach the model)
-
-
-def checkpoint(point: str) -> None:
-    """Die (or block until killed) if this process was told to at `point`."""
-    if os.environ.get("KEEL_TEST_KILL_AT") == point:
-        os.kill(os.getpid(), signal.SIGKILL)
-    if os.environ.get("KEEL_TEST_HANG_AT") == point:
-        time.sleep(120)  # the parent kills us long before this ends
-        raise RuntimeError(f"nobody killed the process hanging at {point}")
-
-
-def record_tool_run(tool: str) -> None:
-    """Append one fsynced line per tool run, so that runs in killed processes are counted too."""
-    path = os.environ.get("KEEL_TEST_TOOL_LEDGER")
-    if not path:
-        return
-    call = keel.current_call()
-    line = {
-        "tool": tool,
-        "pid": os.getpid(),
-        "call_id": call.call_id if call else None,
-        "idempotency_key": call.idempotency_key if call else None,
-        "attempt": call.attempt if call else None,
-    }
-    with open(path, "a") as f:
-        f.write(json.dumps(line) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 class KillableModel(Model):

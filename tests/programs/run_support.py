@@ -44,7 +44,8 @@ def _start(url: str, reference: str, ticket: str, key: str) -> int:
 
 
 def _resume(url: str, execution_id: str) -> int:
-    preloaded = sorted(m for m in ("crash_agents", "examples.support_triage.agents")
+    preloaded = sorted(m for m in ("crash_agents", "crash_graph",
+                                   "examples.support_triage.agents")
                        if m in sys.modules)
     with AgentRuntime(url) as runtime:
         result = runtime.resume(execution_id)
