@@ -115,6 +115,8 @@ draft_graph = draft_builder().compile(name="drafter")
 @pytest.mark.parametrize(("decide", "expected"), [
     (lambda h: h.approve(), {"type": "approve"}),
     (lambda h: h.reject("too curt"), {"reason": "too curt", "type": "reject"}),
+    (lambda h: h.respond({"type": "edit", "reply": "Refunded: $99."}),
+     {"reply": "Refunded: $99.", "type": "edit"}),
 ])
 def test_the_users_own_interrupt_is_a_keel_approval(
     runtime: AgentRuntime, decide: Any, expected: dict[str, Any]

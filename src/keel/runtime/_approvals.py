@@ -167,8 +167,11 @@ def decide(
     call_id: str | None = None,
     reviewer: str | None = None,
     reason: str | None = None,
+    response: Any = None,
 ) -> list[str]:
     """Approve or reject pending calls of a waiting execution; returns the decided call ids.
+
+    `response` (with an approval) is the value the framework's pause is answered with.
 
     Runs in one write transaction, so of two concurrent decisions exactly one wins. When no
     call is left pending the execution becomes QUEUED, ready to resume.
@@ -192,7 +195,8 @@ def decide(
         conn.execute(
             update(APPROVALS)
             .where(APPROVALS.c.id.in_([r.id for r in targets]), APPROVALS.c.status == "pending")
-            .values(status=status, decided_at=time.time(), reviewer=reviewer, reason=reason)
+            .values(status=status, decided_at=time.time(), reviewer=reviewer, reason=reason,
+                    response=None if response is None else dumps(response))
         )
         events = [
             NewEvent(

@@ -88,9 +88,10 @@ class Execution:
         self._steps: dict[str, _Step] = {} if fresh else {
             key: _Step(s.status, s.attempt, s.payload) for key, s in store.steps(row.id).items()
         }
-        self._decisions: dict[str, Verdict] = {} if fresh else {
-            a.call_id: _stored_verdict(a) for a in store.approvals(row.id)
-        }
+        approvals = [] if fresh else store.approvals(row.id)
+        self._decisions: dict[str, Verdict] = {a.call_id: _stored_verdict(a) for a in approvals}
+        self._responses: dict[str, Any] = {
+            a.call_id: loads(a.response) for a in approvals if a.response is not None}
         self._verdicts: dict[str, Verdict] = {}
         self._deferred: dict[str, list[Any]] = {"events": [], "steps": [], "approvals": []}
 
@@ -313,6 +314,10 @@ class Execution:
         """The stored decision on a call (approve or reject), or None while it is pending."""
         verdict = self._decisions.get(call_id)
         return verdict if verdict is not None and verdict.action != "ask" else None
+
+    def response(self, call_id: str) -> Any:
+        """The value a reviewer answered a pause with (`AgentHandle.respond`), or None."""
+        return self._responses.get(call_id)
 
     def policy_rows(
         self, call_id: str, tool_name: str, agent: str | None, args: Any, verdict: Verdict,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -58,6 +58,16 @@ class AgentHandle:
         """Reject pending calls; the model receives `reason` instead of the tool's result."""
         return decide(self.runtime.store, self.execution_id, approve=False, call_id=call_id,
                       reviewer=reviewer, reason=reason)
+
+    def respond(
+        self, value: Any, *, call_id: str | None = None, reviewer: str | None = None
+    ) -> list[str]:
+        """Answer a framework's own pause (a LangGraph `interrupt()`) with `value`, which the
+        paused code receives as is; it counts as an approval."""
+        if value is None:
+            raise TypeError("respond() needs a value; use approve() to approve without one.")
+        return decide(self.runtime.store, self.execution_id, approve=True, call_id=call_id,
+                      reviewer=reviewer, response=value)
 
     def cancel(self, reason: str | None = None) -> Status:
         """Cancel: at once if queued or waiting, at the next step if running elsewhere."""

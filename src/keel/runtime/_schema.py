@@ -92,6 +92,8 @@ class ApprovalRow(_KeelModel, table=True):
     decided_at: float | None = None
     reviewer: str | None = None
     reason: str | None = None
+    response: str | None = None
+    """JSON: the value a reviewer answered a framework's pause with (`respond()`)."""
 
 
 # Rows are built with model_construct, which skips SQLAlchemy's lazy mapper set-up: do it now,
@@ -199,6 +201,7 @@ _V2 = [
         task_path TEXT NOT NULL,
         PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
     )""",
+    "ALTER TABLE keel_approvals ADD COLUMN response TEXT",
 ]
 
 MIGRATIONS: list[list[str]] = [_V1, _V2]

@@ -137,10 +137,14 @@ def _request(pause: Interrupt) -> ApprovalRequest:
 
 
 def _resume_value(execution: Execution, pause: Interrupt) -> Any:
-    """What interrupt() returns once a reviewer decided: LangChain's decision vocabulary."""
+    """What interrupt() returns once a reviewer decided: the value given to respond(), else
+    LangChain's decision vocabulary."""
     value = pause.value
     call_id = str(value[APPROVAL_KEY]) if isinstance(value, dict) and APPROVAL_KEY in value \
         else pause.id
+    answer = execution.response(call_id)
+    if answer is not None:  # AgentHandle.respond(value)
+        return answer
     decided = execution.decision(call_id)
     if decided is None:
         raise KeelError(f"The graph's pause {call_id!r} has no decision yet.")
