@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool, InjectedToolCallId, tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import InjectedState, ToolNode, tools_condition
 from langgraph.types import Command
@@ -37,12 +38,13 @@ class SupportChatModel(BaseChatModel):
         return "support-scripted"
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[Any, Any]:
-        return self.bind(tool_names=[t.name for t in tools], **kwargs)
+        # The OpenAI tool format, as LangChain's provider models bind them.
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         record_call()
-        tools = set(kwargs.get("tool_names", ()))
+        tools = {t["function"]["name"] for t in kwargs.get("tools", ())}
         handoffs = {name.removeprefix("transfer_to_"): name for name in tools
                     if name.startswith("transfer_to_")}
         ticket = next((str(m.content) for m in messages if isinstance(m, HumanMessage)), "")

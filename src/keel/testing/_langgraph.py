@@ -1,0 +1,93 @@
+"""Mock runs of LangGraph graphs: the script answers for every chat model in the graph.
+
+A graph holds its chat models deep inside its nodes (bound with tools, in closures), so keel
+answers at the one place every LangChain chat model passes through, `BaseChatModel`'s
+generate step, and only while a mock run's script is current: elsewhere, and in other tasks,
+models run as usually. The model's bound tools (the OpenAI tool format LangChain's provider
+models bind) tell the script what the current agent has; `transfer_to_<agent>` tools are its
+handoffs, as in LangGraph's supervisor and swarm libraries.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from ..adapters.langgraph._tools import agent_of
+from ..runtime._json import jsonable
+from ..runtime._supplied import current_supplier
+from ._script import AgentView, Script
+
+__all__ = ["MockModelError", "run_options"]
+
+_HANDOFF_PREFIX = "transfer_to_"
+
+
+class MockModelError(Exception):
+    """What a chat model raises for `MockEvent.error(text)`."""
+
+
+def run_options(script: Script, options: dict[str, Any]) -> dict[str, Any]:
+    """Graph options are the user's own; the script reaches the models through the supplier."""
+    _install()
+    return options
+
+
+@functools.cache
+def _install() -> None:
+    """Answer from the current mock run's script, if there is one (once per process)."""
+    generate, agenerate = BaseChatModel._generate_with_cache, BaseChatModel._agenerate_with_cache
+
+    def scripted_generate(self: BaseChatModel, messages: Any, stop: Any = None,
+                          run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        script = current_supplier()
+        if not isinstance(script, Script):
+            return generate(self, messages, stop, run_manager, **kwargs)
+        return _answer(script, run_manager, kwargs)
+
+    async def scripted_agenerate(self: BaseChatModel, messages: Any, stop: Any = None,
+                                 run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        script = current_supplier()
+        if not isinstance(script, Script):
+            return await agenerate(self, messages, stop, run_manager, **kwargs)
+        return _answer(script, run_manager, kwargs)
+
+    BaseChatModel._generate_with_cache = scripted_generate  # type: ignore[method-assign]
+    BaseChatModel._agenerate_with_cache = scripted_agenerate  # type: ignore[method-assign]
+
+
+def _answer(script: Script, run_manager: Any, kwargs: dict[str, Any]) -> ChatResult:
+    metadata = getattr(run_manager, "metadata", None) or {}
+    tools = [_tool_name(tool) for tool in kwargs.get("tools") or ()]
+    view = AgentView(
+        name=agent_of({"configurable": {"checkpoint_ns": metadata.get("checkpoint_ns", "")}})
+        or str(metadata.get("langgraph_node") or "agent"),
+        tools=[name for name in tools if not name.startswith(_HANDOFF_PREFIX)],
+        handoffs={name.removeprefix(_HANDOFF_PREFIX): name for name in tools
+                  if name.startswith(_HANDOFF_PREFIX)},
+    )
+    turn = script.next_turn(view)
+    if turn.error is not None:
+        raise MockModelError(turn.error)
+    texts = [*turn.messages]
+    if turn.done is not None:
+        output = turn.done.output
+        texts.append(output if isinstance(output, str) else str(jsonable(output)))
+    message = AIMessage(
+        content="\n".join(texts),
+        tool_calls=[{"name": call.name, "args": call.args, "id": call.call_id,
+                     "type": "tool_call"} for call in turn.calls],
+        additional_kwargs={"reasoning": "\n".join(turn.thinking)} if turn.thinking else {},
+    )
+    return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _tool_name(tool: Any) -> str:
+    """A bound tool's name, in the OpenAI format ({"function": {"name"}}) or Anthropic's."""
+    if isinstance(tool, dict):
+        return str((tool.get("function") or tool).get("name", ""))
+    return str(getattr(tool, "name", ""))
