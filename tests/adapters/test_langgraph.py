@@ -175,3 +175,57 @@ def test_objects_that_are_not_graphs_name_the_supported_frameworks(
 ) -> None:
     with pytest.raises(UnsupportedAgentError, match=r"LangGraph graphs .*keel\[langgraph\]"):
         runtime.run(object(), "hi")
+
+
+def test_the_sequential_pipeline_hands_off_from_agent_to_agent(runtime: AgentRuntime) -> None:
+    from examples.support_pipeline.graph import TICKET as PIPELINE_TICKET
+    from examples.support_pipeline.graph import pipeline
+
+    result = runtime.run(pipeline, PIPELINE_TICKET)
+    assert result.status is Status.COMPLETED
+    handoffs = [(e.agent, e.target) for e in result.events if e.type == "handoff"]
+    assert handoffs == [("classifier", "responder"), ("responder", "escalation_checker")]
+    messages = [(e.agent, e.content) for e in result.events if e.type == "message"]
+    assert [agent for agent, _ in messages] == ["classifier", "responder", "escalation_checker"]
+    assert messages[0][1].startswith("Priority: P1")
+    assert _last_text(result).startswith("Escalate: yes.")
+
+
+@pytest.mark.filterwarnings("ignore:create_react_agent has been moved")
+def test_a_prebuilt_react_agent_built_before_keel_saw_it_is_journaled_and_gated(
+    sqlite_url: str,
+) -> None:
+    from examples.support_triage.graph import SupportChatModel, get_account
+    from langgraph.prebuilt import create_react_agent
+
+    agent = create_react_agent(SupportChatModel(), [get_account], name="accounts")
+    with AgentRuntime(sqlite_url, require_approval=["get_account"]) as runtime:
+        waiting = runtime.run(agent, "Is my plan active?")
+        assert [p.tool_name for p in waiting.pending_approvals] == ["get_account"]
+        AgentHandle(waiting.execution_id, runtime=runtime).approve()
+        done = runtime.resume(waiting.execution_id, agent)
+    assert done.status is Status.COMPLETED
+    (call,) = done.tool_calls
+    assert (call.name, call.status) == ("get_account", "done")
+    assert "cust_123" in str(call.result)
+
+
+def test_langchains_create_agent_and_its_own_human_in_the_loop(runtime: AgentRuntime) -> None:
+    from examples.support_triage.graph import SupportChatModel, get_account
+    from langchain.agents import create_agent
+    from langchain.agents.middleware import HumanInTheLoopMiddleware
+
+    agent = create_agent(SupportChatModel(), [get_account], name="accounts", middleware=[
+        HumanInTheLoopMiddleware(interrupt_on={"get_account": True})])
+    waiting = runtime.run(agent, "Is my plan active?")
+    (pending,) = waiting.pending_approvals
+    assert pending.tool_name == "interrupt"
+    assert pending.args["action_requests"][0]["name"] == "get_account"
+    # The middleware's own answer format goes through respond() unchanged.
+    AgentHandle(waiting.execution_id, runtime=runtime).respond(
+        {"decisions": [{"type": "approve"}]})
+    done = runtime.resume(waiting.execution_id, agent)
+    assert done.status is Status.COMPLETED
+    assert [c.name for c in done.tool_calls] == ["get_account"]
+    assert _last_text(done) == (
+        "I've reviewed your account; a specialist will follow up on your request.")

@@ -79,6 +79,7 @@ class Execution:
     ) -> None:
         """`fresh`: admitted just now by this process, so its journal is known to be empty."""
         self.id = row.id
+        self.fresh = fresh
         self.store = store
         self.epoch = epoch
         self.rules = rules
@@ -130,6 +131,13 @@ class Execution:
                 self._deferred[part].extend(rows)
         else:
             self._write(events=events, approvals=approvals, steps=[step])
+
+    def recorded_calls(self) -> set[str]:
+        """The call ids of the tool_call events this execution has committed (read from the
+        store when it resumes; adapters use it not to announce a call twice)."""
+        if self.fresh:
+            return set()
+        return {str(e.call_id) for e in self.store.events(self.id) if e.type == "tool_call"}
 
     def emit(self, events: Sequence[NewEvent], *, defer: bool = False) -> None:
         """Commit events now, or (`defer`) with this execution's next write."""

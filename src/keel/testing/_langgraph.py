@@ -64,8 +64,9 @@ def _answer(script: Script, run_manager: Any, kwargs: dict[str, Any]) -> ChatRes
     metadata = getattr(run_manager, "metadata", None) or {}
     tools = [_tool_name(tool) for tool in kwargs.get("tools") or ()]
     view = AgentView(
-        name=agent_of({"configurable": {"checkpoint_ns": metadata.get("checkpoint_ns", "")}})
-        or str(metadata.get("langgraph_node") or "agent"),
+        name=agent_of({"configurable": {
+            "checkpoint_ns": metadata.get("langgraph_checkpoint_ns", "")}})
+        or "agent",
         tools=[name for name in tools if not name.startswith(_HANDOFF_PREFIX)],
         handoffs={name.removeprefix(_HANDOFF_PREFIX): name for name in tools
                   if name.startswith(_HANDOFF_PREFIX)},

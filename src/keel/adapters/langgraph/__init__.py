@@ -59,8 +59,9 @@ class LangGraphAdapter:
             first = Command(resume={i.id: _resume_value(execution, i) for i in state.interrupts})
         else:
             first = None  # continue from this execution's latest checkpoint
-        events = _Events(self.agent_name(compiled))
-        with running(execution):
+        name = self.agent_name(compiled)
+        events = _Events(name, _agents(compiled), execution.recorded_calls())
+        with running(execution, name):
             async for namespace, mode, chunk in compiled.astream(
                 first, config, stream_mode=["tasks", "updates"], subgraphs=True,
                 durability="sync",
@@ -156,41 +157,81 @@ def _resume_value(execution: Execution, pause: Interrupt) -> Any:
 # -- events ----------------------------------------------------------------------------------
 
 
-class _Events:
-    """keel events from LangGraph's `tasks` and `updates` stream parts (with subgraphs)."""
+def _agents(graph: AnyPregel) -> frozenset[str]:
+    """The root graph's agents: its nodes that are graphs themselves."""
+    return frozenset(name for name, node in graph.nodes.items()
+                     if isinstance(node.bound, Pregel))
 
-    def __init__(self, graph_name: str) -> None:
+
+class _Events:
+    """keel events from LangGraph's `tasks` and `updates` stream parts (with subgraphs).
+
+    A node starting is a `thinking` event. One of the root graph's agents (a subgraph node:
+    a swarm's or supervisor's agent) starting after another is a `handoff`, however control
+    got there (a handoff tool's `Command(goto=..., graph=Command.PARENT)`, a supervisor's
+    edge, a `Send`).
+    """
+
+    def __init__(self, graph_name: str, agents: frozenset[str], calls: set[str]) -> None:
+        """`calls`: the call ids whose tool_call events this execution already has."""
         self.graph_name = graph_name
+        self.agents = agents
+        self._calls = calls
+        self._current: str | None = None  # the agent that ran last at the root
         self._subgraphs: set[tuple[str, ...]] = set()  # node paths that streamed on their own
+        self._seen: set[str] = set()  # message ids: a node may pass a message on again
 
     def of(self, namespace: Any, mode: str, chunk: Any) -> list[NewEvent]:
         """`namespace`: the subgraph path, e.g. ("billing_agent:<task id>",), () at the root."""
         path = tuple(part.split(":", 1)[0] for part in namespace)
         self._subgraphs.add(path)
         agent = path[0] if path else self.graph_name
-        if mode == "tasks":
-            name = chunk.get("name", "")
-            starting = "input" in chunk and not name.startswith("__")
-            return [NewEvent("thinking", agent, {"content": name})] if starting else []
+        return self._task(path, agent, chunk) if mode == "tasks" else \
+            self._update(path, agent, chunk)
+
+    def _task(self, path: tuple[str, ...], agent: str, task: dict[str, Any]) -> list[NewEvent]:
+        name = task.get("name", "")
+        if "input" not in task or name.startswith("__"):
+            return []  # a task's end, or LangGraph's own bookkeeping
+        events = [NewEvent("thinking", agent, {"content": name})]
+        if not path and name in self.agents:
+            if self._current not in (None, name):
+                events.append(NewEvent("handoff", self._current, {"target": name}))
+            self._current = name
+        return events
+
+    def _update(self, path: tuple[str, ...], agent: str, chunk: Any) -> list[NewEvent]:
         events: list[NewEvent] = []
         for node, update in (chunk or {}).items():
             if (*path, node) in self._subgraphs:
                 continue  # a subgraph's messages, already seen as it streamed them
             messages = update.get("messages") if isinstance(update, dict) else None
             for message in messages if isinstance(messages, list) else [messages]:
-                if isinstance(message, AIMessage):
-                    events += _model_events(message, agent)
+                if isinstance(message, AIMessage) and self._first_time(message):
+                    events += self._model_events(message, agent)
         return events
 
+    def _first_time(self, message: AIMessage) -> bool:
+        """False for a message seen before (LangChain's human-in-the-loop middleware, say,
+        returns the model's message again once it is approved)."""
+        if message.id is None:
+            return True
+        seen = message.id in self._seen
+        self._seen.add(message.id)
+        return not seen
 
-def _model_events(message: AIMessage, agent: str) -> list[NewEvent]:
-    events = []
-    if isinstance(message.content, str) and message.content:
-        events.append(NewEvent("message", agent, {"content": message.content}))
-    for call in message.tool_calls:
-        events.append(NewEvent("tool_call", agent, {
-            "tool_name": call["name"], "call_id": call["id"], "args": jsonable(call["args"])}))
-    return events
+    def _model_events(self, message: AIMessage, agent: str) -> list[NewEvent]:
+        events = []
+        if isinstance(message.content, str) and message.content:
+            events.append(NewEvent("message", agent, {"content": message.content}))
+        for call in message.tool_calls:
+            if call["id"] in self._calls:
+                continue  # announced before a pause, and passed on again after it
+            self._calls.add(str(call["id"]))
+            events.append(NewEvent("tool_call", agent, {
+                "tool_name": call["name"], "call_id": call["id"],
+                "args": jsonable(call["args"])}))
+        return events
 
 
 ADAPTER = LangGraphAdapter()

@@ -9,7 +9,9 @@ so the graph behaves as before everywhere else.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import ToolMessage, convert_to_messages
@@ -19,7 +21,6 @@ from langgraph.types import Command, interrupt
 
 from ..._tool import tool_spec
 from ...runtime._execution import Execution
-from ...runtime._store import NewEvent
 
 __all__ = ["APPROVAL_KEY", "AnyPregel", "agent_of", "instrument", "running"]
 
@@ -29,21 +30,24 @@ APPROVAL_KEY = "keel_approval"
 Execute = Callable[[Any], Awaitable[Any]]
 AnyPregel = Pregel[Any, Any, Any, Any]
 
-_RUN: ContextVar[Execution | None] = ContextVar("keel_langgraph_run", default=None)
+@dataclass(frozen=True)
+class _Run:
+    execution: Execution
+    graph_name: str
+
+
+_RUN: ContextVar[_Run | None] = ContextVar("keel_langgraph_run", default=None)
 _INSTALLED = "_keel_instrumented"
 
 
-class running:
+@contextmanager
+def running(execution: Execution, graph_name: str) -> Iterator[None]:
     """Make `execution` the run whose tool calls the wrappers journal."""
-
-    def __init__(self, execution: Execution) -> None:
-        self._execution = execution
-
-    def __enter__(self) -> None:
-        self._token = _RUN.set(self._execution)
-
-    def __exit__(self, *exc: object) -> None:
-        _RUN.reset(self._token)
+    token = _RUN.set(_Run(execution, graph_name))
+    try:
+        yield
+    finally:
+        _RUN.reset(token)
 
 
 def instrument(graph: AnyPregel) -> None:
@@ -78,10 +82,10 @@ def _wrapper(own_async: Any, own_sync: Any) -> Callable[[Any, Execute], Awaitabl
         return await execute(request)
 
     async def keel_wrapper(request: Any, execute: Execute) -> Any:
-        ex = _RUN.get()
-        if ex is None:
+        run = _RUN.get()
+        if run is None:
             return await call_through(request, execute)
-        return await _journaled(ex, request, lambda: call_through(request, execute))
+        return await _journaled(run.execution, request, lambda: call_through(request, execute))
 
     return keel_wrapper
 
@@ -103,11 +107,7 @@ async def _journaled(ex: Execution, request: Any, invoke: Callable[[], Awaitable
                                invoke=invoke, flagged_by=flag, gated=gated)
     if action == "reject":  # the model is told the reviewer's reason instead
         return ToolMessage(content=result, tool_call_id=call_id, name=name, status="error")
-    revived = _revive(result, call_id, name)
-    if isinstance(revived, Command) and revived.goto:
-        ex.emit([NewEvent("handoff", agent, {"target": _goto_name(revived.goto),
-                                             "call_id": call_id})], defer=True)
-    return revived
+    return _revive(result, call_id, name)
 
 
 def _revive(result: Any, call_id: str, name: str) -> Any:
@@ -131,14 +131,13 @@ def _messages(value: Any) -> bool:
         isinstance(item, dict) and "type" in item and "content" in item for item in value)
 
 
-def _goto_name(goto: Any) -> str:
-    first = goto[0] if isinstance(goto, list | tuple) and goto else goto
-    return str(getattr(first, "node", first))
-
-
 def agent_of(config: Any) -> str | None:
     """The agent a node runs for: the outermost subgraph in its checkpoint namespace (a
-    supervisor's or swarm's agent), else None (the root graph)."""
-    namespace = ((config or {}).get("configurable") or {}).get("checkpoint_ns", "")
-    first = namespace.split("|", 1)[0]
-    return first.split(":", 1)[0] or None
+    supervisor's or swarm's agent), else the graph that keel runs (a node of the root graph
+    has only its own task in the namespace)."""
+    namespace = str(((config or {}).get("configurable") or {}).get("checkpoint_ns", ""))
+    parts = namespace.split("|")
+    if len(parts) > 1:
+        return parts[0].split(":", 1)[0]
+    run = _RUN.get()
+    return None if run is None else run.graph_name

@@ -1,0 +1,1 @@
+"""The classifier -> responder -> escalation-checker pipeline, as a LangGraph graph."""
