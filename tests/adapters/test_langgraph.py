@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import operator
+import threading
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -229,3 +230,50 @@ def test_langchains_create_agent_and_its_own_human_in_the_loop(runtime: AgentRun
     assert [c.name for c in done.tool_calls] == ["get_account"]
     assert _last_text(done) == (
         "I've reviewed your account; a specialist will follow up on your request.")
+
+
+GATE = threading.Event()
+
+
+def wait_for_gate(state: Draft) -> dict[str, Any]:
+    assert GATE.wait(20), "the test never opened the gate"
+    return {"log": ["reviewed"]}
+
+
+def test_events_stream_live_while_the_graph_runs(runtime: AgentRuntime) -> None:
+    builder = StateGraph(Draft)
+    builder.add_node("write_draft", write_draft)
+    builder.add_node("wait_for_gate", wait_for_gate)
+    builder.add_edge(START, "write_draft")
+    builder.add_edge("write_draft", "wait_for_gate")
+    builder.add_edge("wait_for_gate", END)
+    GATE.clear()
+    seen = []
+    for event in runtime.stream(builder.compile(name="slow"), {"log": [], "reply": ""}):
+        seen.append((event.type, getattr(event, "content", None)))
+        if seen[-1] == ("thinking", "wait_for_gate"):
+            GATE.set()  # the first node's events arrived while the second one blocks
+    assert seen[:2] == [("thinking", "write_draft"), ("thinking", "wait_for_gate")]
+    assert seen[-1][0] == "done"
+
+
+def test_a_functional_entrypoint_runs_and_pauses(runtime: AgentRuntime) -> None:
+    from langgraph.func import entrypoint, task
+
+    @task
+    def draft(ticket: str) -> str:
+        return f"Re: {ticket} - refund issued."
+
+    @entrypoint()
+    def reply(ticket: str) -> dict[str, Any]:
+        text = draft(ticket).result()
+        decision = interrupt({"send": text})
+        return {"reply": text, "decision": decision}
+
+    waiting = runtime.run(reply, "INV-8821")
+    assert [p.args for p in waiting.pending_approvals] == [
+        {"send": "Re: INV-8821 - refund issued."}]
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    done = runtime.resume(waiting.execution_id, reply)
+    assert done.output == {"reply": "Re: INV-8821 - refund issued.",
+                           "decision": {"type": "approve"}}

@@ -139,16 +139,14 @@ class Execution:
             return set()
         return {str(e.call_id) for e in self.store.events(self.id) if e.type == "tool_call"}
 
-    def emit(self, events: Sequence[NewEvent], *, defer: bool = False) -> None:
-        """Commit events now, or (`defer`) with this execution's next write."""
-        if defer:
-            self._deferred["events"].extend(events)
-        else:
+    def emit(self, events: Sequence[NewEvent]) -> None:
+        """Commit events now (nothing, when there are none)."""
+        if events:
             self._write(events=events)
 
     def flush(self) -> None:
-        """Commit deferred steps and events now."""
-        if self._deferred["steps"] or self._deferred["events"]:
+        """Commit deferred steps now."""
+        if self._deferred["steps"]:
             self._write()
 
     def finish(self, status: Status, events: Sequence[NewEvent], **columns: Any) -> None:

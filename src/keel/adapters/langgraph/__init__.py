@@ -66,7 +66,8 @@ class LangGraphAdapter:
                 first, config, stream_mode=["tasks", "updates"], subgraphs=True,
                 durability="sync",
             ):
-                execution.emit(events.of(namespace, mode, chunk), defer=True)
+                # Live: a node's start and what it said reach streams as they happen.
+                execution.emit(events.of(namespace, mode, chunk))
         state = await compiled.aget_state(config)
         if state.interrupts:
             execution.suspend([_request(i) for i in state.interrupts])
