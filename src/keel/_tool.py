@@ -3,18 +3,25 @@
 A LangChain tool (what LangGraph's `ToolNode` runs) is returned as it is, with keel's marker.
 Otherwise, with the OpenAI Agents SDK imported, the result is a `FunctionTool` that can go
 straight into `Agent(tools=[...])` and can still be called like the function. Without it, the
-function is returned unchanged with keel's marker, and each adapter reads the marker when it
-runs.
+result is the function, wrapped. Each adapter reads the marker when it runs.
+
+Called directly from the code of a run (a LangGraph node calling the function, say), the tool
+goes through the adapter that runs it (`calling()`): journaled and gated like a tool the model
+called. Anywhere else it is a plain call.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
-__all__ = ["ToolSpec", "tool", "tool_spec"]
+__all__ = ["DirectCalls", "ToolSpec", "call_tool", "calling", "tool", "tool_spec"]
 
 @dataclass(frozen=True)
 class ToolSpec:
@@ -47,10 +54,61 @@ def tool(obj: Any = None, /, *, approval_required: bool = False) -> Any:
             from .adapters.openai import as_function_tool
 
             return as_function_tool(target, spec)
-        target.__keel_tool__ = spec
-        return target
+        return _wrapped(target, spec)
 
     return mark if obj is None else mark(obj)
+
+
+def _wrapped(func: Callable[..., Any], spec: ToolSpec) -> Callable[..., Any]:
+    """`func`, marked, with its calls going through `call_tool`."""
+    if inspect.iscoroutinefunction(func):
+        @functools.wraps(func)
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            return await call_tool(spec, func.__name__, args, kwargs)
+
+        wrapper: Any = call_async
+    else:
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return call_tool(spec, func.__name__, args, kwargs)
+
+        wrapper = call
+    wrapper.__keel_tool__ = spec
+    return wrapper  # type: ignore[no-any-return]
+
+
+class DirectCalls(Protocol):
+    """How the running adapter journals a tool called from the run's own code."""
+
+    def call(self, spec: ToolSpec, name: str, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any: ...
+
+
+_direct: ContextVar[DirectCalls | None] = ContextVar("keel_direct_calls", default=None)
+
+
+@contextmanager
+def calling(calls: DirectCalls) -> Iterator[None]:
+    """Adapters: route direct calls of keel tools made inside to `calls`."""
+    token = _direct.set(calls)
+    try:
+        yield
+    finally:
+        _direct.reset(token)
+
+
+def call_tool(spec: ToolSpec, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call a keel tool: through the running adapter inside a run (unless a journaled call
+    is already running: a tool that calls a tool), else directly. For a coroutine function the
+    result is awaitable either way."""
+    from .runtime._execution import current_call
+
+    if spec.func is None:
+        raise TypeError(f"The tool {name!r} wraps no Python function to call.")
+    calls = _direct.get()
+    if calls is None or current_call() is not None:
+        return spec.func(*args, **kwargs)
+    return calls.call(spec, name, args, kwargs)
 
 
 def tool_spec(obj: Any) -> ToolSpec | None:

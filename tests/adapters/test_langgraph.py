@@ -15,6 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
+import keel
 from keel import AgentHandle, AgentRuntime, Status, UnsupportedAgentError
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
@@ -100,14 +101,20 @@ def review(state: Draft) -> dict[str, Any]:
     return {"log": [f"review: {json.dumps(decision, sort_keys=True)}"]}
 
 
-def draft_builder() -> StateGraph[Any, Any, Any, Any]:
+def chain(*nodes: Any) -> StateGraph[Any, Any, Any, Any]:
+    """A builder running `nodes` (functions) one after another on the Draft state."""
     builder = StateGraph(Draft)
-    builder.add_node("write_draft", write_draft)
-    builder.add_node("review", review)
-    builder.add_edge(START, "write_draft")
-    builder.add_edge("write_draft", "review")
-    builder.add_edge("review", END)
+    previous = START
+    for node in nodes:
+        builder.add_node(node.__name__, node)
+        builder.add_edge(previous, node.__name__)
+        previous = node.__name__
+    builder.add_edge(previous, END)
     return builder
+
+
+def draft_builder() -> StateGraph[Any, Any, Any, Any]:
+    return chain(write_draft, review)
 
 
 draft_graph = draft_builder().compile(name="drafter")
@@ -241,15 +248,10 @@ def wait_for_gate(state: Draft) -> dict[str, Any]:
 
 
 def test_events_stream_live_while_the_graph_runs(runtime: AgentRuntime) -> None:
-    builder = StateGraph(Draft)
-    builder.add_node("write_draft", write_draft)
-    builder.add_node("wait_for_gate", wait_for_gate)
-    builder.add_edge(START, "write_draft")
-    builder.add_edge("write_draft", "wait_for_gate")
-    builder.add_edge("wait_for_gate", END)
     GATE.clear()
     seen = []
-    for event in runtime.stream(builder.compile(name="slow"), {"log": [], "reply": ""}):
+    graph = chain(write_draft, wait_for_gate).compile(name="slow")
+    for event in runtime.stream(graph, {"log": [], "reply": ""}):
         seen.append((event.type, getattr(event, "content", None)))
         if seen[-1] == ("thinking", "wait_for_gate"):
             GATE.set()  # the first node's events arrived while the second one blocks
@@ -277,3 +279,37 @@ def test_a_functional_entrypoint_runs_and_pauses(runtime: AgentRuntime) -> None:
     done = runtime.resume(waiting.execution_id, reply)
     assert done.output == {"reply": "Re: INV-8821 - refund issued.",
                            "decision": {"type": "approve"}}
+
+
+SENT: list[str] = []
+
+
+@keel.tool(approval_required=True)
+def send_reply(ticket: str, text: str) -> str:
+    """Post the reply on the ticket."""
+    SENT.append(text)
+    return f"sent to {ticket}"
+
+
+def send(state: Draft) -> dict[str, Any]:
+    # A custom node calling a keel tool directly: no model and no ToolNode involved.
+    return {"log": [send_reply("TKT-7", state["reply"])]}
+
+
+def test_a_keel_tool_called_from_a_custom_node_is_gated_and_runs_once(
+    runtime: AgentRuntime,
+) -> None:
+    SENT.clear()
+    graph = chain(write_draft, send).compile(name="sender")
+    waiting = runtime.run(graph, {"log": [], "reply": ""})
+    (pending,) = waiting.pending_approvals
+    assert (pending.tool_name, pending.args) == (
+        "send_reply", {"ticket": "TKT-7", "text": "Your refund is on its way."})
+    assert SENT == []
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    done = runtime.resume(waiting.execution_id, graph)
+    assert done.output["log"] == ["drafted", "sent to TKT-7"]
+    assert SENT == ["Your refund is on its way."]
+    (call,) = done.tool_calls
+    assert (call.name, call.result, call.status) == ("send_reply", "sent to TKT-7", "done")
+    assert send_reply("TKT-8", "outside a run") == "sent to TKT-8"  # a plain call elsewhere

@@ -7,7 +7,8 @@ directly. Every method that writes does so in one fenced transaction (`Store.wri
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
@@ -20,7 +21,9 @@ from ._schema import ApprovalRow, ExecutionRow
 from ._store import NewEvent, Store
 from ._supplied import current_supplier
 
-__all__ = ["ApprovalRequest", "CallContext", "Execution", "RunState", "current_call"]
+__all__ = [
+    "ApprovalRequest", "CallContext", "Execution", "RunState", "ToolRun", "current_call",
+]
 
 
 @dataclass(frozen=True)
@@ -237,30 +240,55 @@ class Execution:
     # -- tools ----------------------------------------------------------------------------
 
     async def run_tool(
+        self, *, invoke: Callable[[], Awaitable[Any]], **call: Any
+    ) -> Any:
+        """Run a tool call exactly as the journal allows: replay, reject, or run and record.
+        `call`: the arguments of `start_tool()`."""
+        run = self.start_tool(**call)
+        if run.done:
+            return run.result
+        with run.running():
+            found, supplied = run.supplied()
+            return run.finish(supplied if found else await invoke())
+
+    def run_tool_sync(self, *, invoke: Callable[[], Any], **call: Any) -> Any:
+        """`run_tool()` for a tool called from synchronous code."""
+        run = self.start_tool(**call)
+        if run.done:
+            return run.result
+        with run.running():
+            found, supplied = run.supplied()
+            return run.finish(supplied if found else invoke())
+
+    def start_tool(
         self,
         *,
         call_id: str,
         tool_name: str,
         agent: str | None,
         args: Any,
-        invoke: Callable[[], Awaitable[Any]],
         flagged_by: str | None = None,
         gated: bool = False,
         state: RunState | None = None,
-    ) -> Any:
-        """Run a tool call exactly as the journal allows: replay, reject, or run and record.
+        announce: bool = False,
+    ) -> ToolRun:
+        """Decide a tool call from the journal and the rules.
 
-        A gated call that was approved writes an intent row before the tool runs, so the
-        approval is committed before the intent; an ungated call writes only its result.
-        `state` journals what the tool may change besides its result (the run's context), so
-        that replaying the call restores it.
+        `ToolRun.done` is set, with the answer in `ToolRun.result`, when the call must not run:
+        its result is journaled (replay) or it was rejected. Otherwise the caller runs it
+        inside `running()` and hands its output to `finish()`. A gated call that was approved
+        writes an intent row first, so the approval is committed before the intent; an
+        ungated call writes only its result. `state` journals what the tool may change besides
+        its result (the run's context), so that replaying the call restores it. `announce`
+        adds the `tool_call` event, for calls no model response announced.
         """
         key = f"tool:{call_id}"
+        run = ToolRun(self, key, call_id, tool_name, agent, args, state, announce)
         done = self.recorded(key)
         if done is not None:
             if state is not None and "state" in done:
                 state.restore(done["state"])
-            return done["result"]
+            return run.answered(done["result"])
         verdict = (
             self.verdict(call_id, tool_name, args if isinstance(args, dict) else None,
                          agent=agent, flagged_by=flagged_by)
@@ -271,50 +299,27 @@ class Execution:
         if verdict.action == "reject":
             result = rejection_message(tool_name, verdict.reason)
             self.record(
-                key,
-                kind="tool",
-                name=tool_name,
+                key, kind="tool", name=tool_name,
                 payload={"args": args, "result": result, "rejected": True},
-                events=[_tool_result(agent, tool_name, call_id, result)],
+                events=[*run.announcement(), _tool_result(agent, tool_name, call_id, result)],
                 approvals=approvals,
             )
-            return result
+            return run.answered(result)
         if verdict.action == "ask":  # fail closed: a gated call never runs undecided
             raise KeelError(
                 f"The gated call {call_id!r} to {tool_name} was invoked before a decision was "
                 "recorded. This is a keel bug; please report it with the execution id."
             )
         previous = self._steps.get(key)
-        attempt = previous.attempt + 1 if previous is not None else 1
+        run.attempt = previous.attempt + 1 if previous is not None else 1
         if verdict.action == "approve":
             self.record(
                 key, kind="tool", name=tool_name, payload={"args": args}, status="intent",
-                attempt=attempt, approvals=approvals,
+                attempt=run.attempt, approvals=approvals,
             )
         self.check_cancelled()
         self.flush()  # the turn that asked for this call is durable before the call runs
-        token = _current_call.set(
-            CallContext(self.id, call_id, tool_name, f"{self.id}:{call_id}", attempt)
-        )
-        supplier = current_supplier()  # a mock run's script may answer instead of the tool
-        found, supplied = supplier.tool_result(call_id) if supplier else (False, None)
-        try:
-            output = supplied if found else await invoke()
-        finally:
-            _current_call.reset(token)
-        stored = jsonable(output)
-        payload = {"args": args, "result": stored}
-        if state is not None:
-            payload["state"] = state.save()
-        self.record(
-            key,
-            kind="tool",
-            name=tool_name,
-            payload=payload,
-            events=[_tool_result(agent, tool_name, call_id, stored)],
-            attempt=attempt,
-        )
-        return output
+        return run
 
     def decision(self, call_id: str) -> Verdict | None:
         """The stored decision on a call (approve or reject), or None while it is pending."""
@@ -339,6 +344,60 @@ class Execution:
         )
         self._decisions[call_id] = verdict
         return [row]
+
+
+class ToolRun:
+    """One tool call between keel's decision on it and its journaled result."""
+
+    def __init__(self, execution: Execution, key: str, call_id: str, tool_name: str,
+                 agent: str | None, args: Any, state: RunState | None,
+                 announce: bool) -> None:
+        self.execution, self.key, self.call_id = execution, key, call_id
+        self.tool_name, self.agent, self.args = tool_name, agent, args
+        self.state, self.announce = state, announce
+        self.attempt = 1
+        self.done = False
+        self.result: Any = None
+
+    def answered(self, result: Any) -> ToolRun:
+        self.done, self.result = True, result
+        return self
+
+    def announcement(self) -> list[NewEvent]:
+        if not self.announce:
+            return []
+        args = self.args if isinstance(self.args, dict) else {"_raw": jsonable(self.args)}
+        return [NewEvent("tool_call", self.agent, {
+            "tool_name": self.tool_name, "call_id": self.call_id, "args": jsonable(args)})]
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """The tool runs inside: `keel.current_call()` describes it."""
+        ex = self.execution
+        token = _current_call.set(CallContext(
+            ex.id, self.call_id, self.tool_name, f"{ex.id}:{self.call_id}", self.attempt))
+        try:
+            yield
+        finally:
+            _current_call.reset(token)
+
+    def supplied(self) -> tuple[bool, Any]:
+        """(True, result) when a mock run's script answers instead of the tool."""
+        supplier = current_supplier()
+        return supplier.tool_result(self.call_id) if supplier else (False, None)
+
+    def finish(self, output: Any) -> Any:
+        """Journal the tool's output (with its events); returns it."""
+        stored = jsonable(output)
+        payload = {"args": self.args, "result": stored}
+        if self.state is not None:
+            payload["state"] = self.state.save()
+        self.execution.record(
+            self.key, kind="tool", name=self.tool_name, payload=payload, attempt=self.attempt,
+            events=[*self.announcement(),
+                    _tool_result(self.agent, self.tool_name, self.call_id, stored)],
+        )
+        return output
 
 
 class _Step(NamedTuple):

@@ -8,6 +8,9 @@ so the graph behaves as before everywhere else.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -15,12 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import ToolMessage, convert_to_messages
+from langgraph.config import get_config
 from langgraph.prebuilt import ToolNode
 from langgraph.pregel import Pregel
 from langgraph.types import Command, interrupt
 
-from ..._tool import tool_spec
+from ..._tool import ToolSpec, calling, tool_spec
 from ...runtime._execution import Execution
+from ...runtime._json import jsonable
 
 __all__ = ["APPROVAL_KEY", "AnyPregel", "agent_of", "instrument", "running"]
 
@@ -42,12 +47,56 @@ _INSTALLED = "_keel_instrumented"
 
 @contextmanager
 def running(execution: Execution, graph_name: str) -> Iterator[None]:
-    """Make `execution` the run whose tool calls the wrappers journal."""
+    """Make `execution` the run whose tool calls the wrappers journal, and whose nodes'
+    direct calls of `@keel.tool` functions are journaled too."""
     token = _RUN.set(_Run(execution, graph_name))
     try:
-        yield
+        with calling(_NodeCalls(execution)):
+            yield
     finally:
         _RUN.reset(token)
+
+
+class _NodeCalls:
+    """`@keel.tool` functions called from a node's own code: journaled and gated as if the
+    model had called them. Their call id is the tool's name, the node's task (its checkpoint
+    namespace, stable when the node runs again after a crash or a pause) and a count of the
+    task's calls of it."""
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def call(self, spec: ToolSpec, name: str, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        config = get_config()
+        namespace = str((config.get("configurable") or {}).get("checkpoint_ns", ""))
+        self._counts[namespace, name] += 1
+        task = hashlib.sha1(namespace.encode()).hexdigest()[:12]
+        call_id = f"{name}:{task}:{self._counts[namespace, name]}"
+        func = spec.func
+        assert func is not None  # call_tool checked
+        bound = inspect.signature(func).bind(*args, **kwargs)
+        call = {"call_id": call_id, "tool_name": name, "args": jsonable(dict(bound.arguments)),
+                "agent": agent_of(config), "announce": True}
+        gated = self._gate(spec, call)
+        ex = self.execution
+        if inspect.iscoroutinefunction(func):
+            return ex.run_tool(invoke=lambda: func(*args, **kwargs), gated=gated, **call)
+        return ex.run_tool_sync(invoke=lambda: func(*args, **kwargs), gated=gated, **call)
+
+    def _gate(self, spec: ToolSpec, call: dict[str, Any]) -> bool:
+        """Whether keel's rules gate the call; pauses the node (interrupt) while it waits."""
+        ex, name, call_id = self.execution, call["tool_name"], call["call_id"]
+        flag = "@keel.tool(approval_required=True)" if spec.approval_required else None
+        if not ex.rules.may_gate(name, flagged=flag is not None):
+            return False
+        call["flagged_by"] = flag
+        verdict = ex.verdict(call_id, name, call["args"], agent=call["agent"], flagged_by=flag)
+        if verdict.action == "ask":
+            interrupt({APPROVAL_KEY: call_id, "tool_name": name, "args": call["args"],
+                       "agent": call["agent"]})
+        return True
 
 
 def instrument(graph: AnyPregel) -> None:

@@ -22,7 +22,7 @@ from agents import (
     function_tool,
 )
 
-from ..._tool import ToolSpec
+from ..._tool import ToolSpec, call_tool
 from ...runtime._execution import Execution
 from .. import Outcome, RunOptions
 from ._graph import wrapped_graph
@@ -83,9 +83,9 @@ class KeelFunctionTool(FunctionTool):
     keel_spec: ToolSpec | None = dataclasses.field(default=None, kw_only=True)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.keel_spec is None or self.keel_spec.func is None:
+        if self.keel_spec is None:
             raise TypeError(f"The tool {self.name!r} wraps no Python function to call.")
-        return self.keel_spec.func(*args, **kwargs)
+        return call_tool(self.keel_spec, self.name, args, kwargs)
 
 
 def as_function_tool(target: Any, spec: ToolSpec) -> KeelFunctionTool:
