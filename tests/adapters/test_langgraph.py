@@ -313,3 +313,27 @@ def test_a_keel_tool_called_from_a_custom_node_is_gated_and_runs_once(
     (call,) = done.tool_calls
     assert (call.name, call.result, call.status) == ("send_reply", "sent to TKT-7", "done")
     assert send_reply("TKT-8", "outside a run") == "sent to TKT-8"  # a plain call elsewhere
+
+
+def test_a_supervisor_that_sends_to_two_agents_hands_off_to_both(
+    runtime: AgentRuntime,
+) -> None:
+    from examples.support_triage.graph import SupportChatModel, get_account, specialist
+    from langgraph.graph import MessagesState
+    from langgraph.types import Send
+
+    model = SupportChatModel()
+    graph = StateGraph(MessagesState)
+    graph.add_node("supervisor", specialist("supervisor", model, []))
+    graph.add_node("accounts", specialist("accounts", model, [get_account]))
+    graph.add_node("audit", specialist("audit", model, [get_account]))
+    graph.add_edge(START, "supervisor")
+    graph.add_conditional_edges(
+        "supervisor", lambda state: [Send("accounts", state), Send("audit", state)],
+        ["accounts", "audit"])
+    graph.add_edge("accounts", END)
+    graph.add_edge("audit", END)
+    result = runtime.run(graph.compile(name="fan_out"), "Please check my account")
+    assert result.status is Status.COMPLETED
+    handoffs = sorted((e.agent, e.target) for e in result.events if e.type == "handoff")
+    assert handoffs == [("supervisor", "accounts"), ("supervisor", "audit")]

@@ -178,7 +178,7 @@ class _Events:
         self.graph_name = graph_name
         self.agents = agents
         self._calls = calls
-        self._current: str | None = None  # the agent that ran last at the root
+        self._last: str | None = None  # the root agent that finished last
         self._subgraphs: set[tuple[str, ...]] = set()  # node paths that streamed on their own
         self._seen: set[str] = set()  # message ids: a node may pass a message on again
 
@@ -192,13 +192,16 @@ class _Events:
 
     def _task(self, path: tuple[str, ...], agent: str, task: dict[str, Any]) -> list[NewEvent]:
         name = task.get("name", "")
-        if "input" not in task or name.startswith("__"):
-            return []  # a task's end, or LangGraph's own bookkeeping
+        if name.startswith("__"):
+            return []  # LangGraph's own bookkeeping
+        root_agent = not path and name in self.agents
+        if "input" not in task:  # the task ended
+            if root_agent:
+                self._last = name
+            return []
         events = [NewEvent("thinking", agent, {"content": name})]
-        if not path and name in self.agents:
-            if self._current not in (None, name):
-                events.append(NewEvent("handoff", self._current, {"target": name}))
-            self._current = name
+        if root_agent and self._last not in (None, name):
+            events.append(NewEvent("handoff", self._last, {"target": name}))
         return events
 
     def _update(self, path: tuple[str, ...], agent: str, chunk: Any) -> list[NewEvent]:
