@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import operator
 import threading
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -337,3 +338,17 @@ def test_a_supervisor_that_sends_to_two_agents_hands_off_to_both(
     assert result.status is Status.COMPLETED
     handoffs = sorted((e.agent, e.target) for e in result.events if e.type == "handoff")
     assert handoffs == [("supervisor", "accounts"), ("supervisor", "audit")]
+
+
+def test_one_builder_on_two_stores_keeps_each_graphs_checkpoints_in_its_own(
+    tmp_path: Path,
+) -> None:
+    builder = chain(write_draft)
+    counts = []
+    for name in ("first", "second"):
+        with AgentRuntime(f"sqlite:///{tmp_path}/{name}.db") as runtime:
+            assert runtime.run(builder, {"log": [], "reply": ""}).status is Status.COMPLETED
+            with runtime.store.reading() as conn:
+                counts.append(conn.exec_driver_sql(
+                    "SELECT COUNT(DISTINCT thread_id) FROM keel_lg_checkpoints").scalar())
+    assert counts == [1, 1]

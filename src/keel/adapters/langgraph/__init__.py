@@ -24,7 +24,7 @@ from langgraph.types import Command, Interrupt
 from ..._errors import KeelError
 from ...runtime._execution import ApprovalRequest, Execution
 from ...runtime._json import jsonable
-from ...runtime._store import NewEvent
+from ...runtime._store import NewEvent, Store
 from .. import Outcome, RunOptions
 from ._saver import KeelSaver
 from ._tools import APPROVAL_KEY, AnyPregel, instrument, running
@@ -86,16 +86,18 @@ class LangGraphAdapter:
 
 # -- the graph keel runs ---------------------------------------------------------------------
 
-_compiled_builders: weakref.WeakKeyDictionary[Any, AnyPregel] = weakref.WeakKeyDictionary()
+# A builder is compiled once per store it runs on.
+_compiled_builders: weakref.WeakKeyDictionary[Any, tuple[Store, AnyPregel]] = \
+    weakref.WeakKeyDictionary()
 
 
 def _compiled(graph: Any, execution: Execution) -> AnyPregel:
     """The graph with a checkpointer (its own, or keel's saver) and keel's tool wrappers."""
-    if isinstance(graph, StateGraph):  # a builder: compiled once, with keel's saver
-        compiled = _compiled_builders.get(graph)
-        if compiled is None:
-            compiled = _compiled_builders[graph] = graph.compile(
-                checkpointer=KeelSaver(execution.store))
+    if isinstance(graph, StateGraph):  # a builder: compiled with keel's saver
+        store, compiled = _compiled_builders.get(graph, (None, None))
+        if store is not execution.store or compiled is None:
+            compiled = graph.compile(checkpointer=KeelSaver(execution.store))
+            _compiled_builders[graph] = (execution.store, compiled)
     elif graph.checkpointer in (None, True):
         compiled = graph.copy(update={"checkpointer": KeelSaver(execution.store)})
     else:
