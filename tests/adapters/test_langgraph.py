@@ -352,3 +352,28 @@ def test_one_builder_on_two_stores_keeps_each_graphs_checkpoints_in_its_own(
                 counts.append(conn.exec_driver_sql(
                     "SELECT COUNT(DISTINCT thread_id) FROM keel_lg_checkpoints").scalar())
     assert counts == [1, 1]
+
+
+def test_a_toolnodes_own_sync_wrapper_keeps_working_under_keel(runtime: AgentRuntime) -> None:
+    from examples.support_triage.graph import SupportChatModel, get_account
+    from langgraph.graph import MessagesState
+    from langgraph.prebuilt import ToolNode, tools_condition
+
+    seen: list[str] = []
+
+    def audit(request: Any, execute: Any) -> Any:
+        seen.append(request.tool_call["name"])
+        return execute(request)
+
+    bound = SupportChatModel().bind_tools([get_account])
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", lambda state: {"messages": [bound.invoke(state["messages"])]})
+    graph.add_node("tools", ToolNode([get_account], wrap_tool_call=audit))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    done = runtime.run(graph.compile(name="audited"), "Is my plan active?")
+    assert done.status is Status.COMPLETED
+    assert seen == ["get_account"]  # the user's wrapper ran, once
+    assert [(c.name, "cust_123" in str(c.result)) for c in done.tool_calls] == [
+        ("get_account", True)]  # and keel journaled the call it made

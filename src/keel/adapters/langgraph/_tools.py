@@ -1,9 +1,9 @@
 """Tool calls in `ToolNode`s: journaled, gated by keel's rules, replayed after a crash.
 
-keel installs one async wrapper in every ToolNode of a graph it runs, subgraphs included, the
-first time it sees the graph (`ToolNode` has no public hook for a wrapper added after it was
-built). Outside a keel run the wrapper hands the call to the node's own wrapper, or runs it,
-so the graph behaves as before everywhere else.
+keel installs one wrapper in every ToolNode of a graph it runs, subgraphs included, the first
+time it sees the graph (`ToolNode` has no public hook for a wrapper added after it was built),
+around the node's own wrapper if it has one. Outside a keel run the wrapper hands the call to
+the node's own wrapper, or runs it, so the graph behaves as before everywhere else.
 """
 
 from __future__ import annotations
@@ -79,32 +79,24 @@ class _NodeCalls:
         bound = inspect.signature(func).bind(*args, **kwargs)
         call = {"call_id": call_id, "tool_name": name, "args": jsonable(dict(bound.arguments)),
                 "agent": agent_of(config), "announce": True}
-        gated = self._gate(spec, call)
-        ex = self.execution
+        _gate(self.execution, call, spec)
         if inspect.iscoroutinefunction(func):
-            return ex.run_tool(invoke=lambda: func(*args, **kwargs), gated=gated, **call)
-        return ex.run_tool_sync(invoke=lambda: func(*args, **kwargs), gated=gated, **call)
-
-    def _gate(self, spec: ToolSpec, call: dict[str, Any]) -> bool:
-        """Whether keel's rules gate the call; pauses the node (interrupt) while it waits."""
-        ex, name, call_id = self.execution, call["tool_name"], call["call_id"]
-        flag = "@keel.tool(approval_required=True)" if spec.approval_required else None
-        if not ex.rules.may_gate(name, flagged=flag is not None):
-            return False
-        call["flagged_by"] = flag
-        verdict = ex.verdict(call_id, name, call["args"], agent=call["agent"], flagged_by=flag)
-        if verdict.action == "ask":
-            interrupt({APPROVAL_KEY: call_id, "tool_name": name, "args": call["args"],
-                       "agent": call["agent"]})
-        return True
+            return self.execution.run_tool(invoke=lambda: func(*args, **kwargs), **call)
+        return self.execution.run_tool_sync(invoke=lambda: func(*args, **kwargs), **call)
 
 
 def instrument(graph: AnyPregel) -> None:
-    """Install keel's wrapper in every ToolNode reachable from `graph` (once per node)."""
+    """Install keel's wrapper in every ToolNode reachable from `graph` (once per node). A
+    node with only a sync wrapper of its own gets keel's around it, so that it keeps the sync
+    `execute` it was written for; any other gets an async one."""
     for node in _tool_nodes(graph):
-        if not getattr(node, _INSTALLED, False):
-            node._awrap_tool_call = _wrapper(node._awrap_tool_call, node._wrap_tool_call)
-            object.__setattr__(node, _INSTALLED, True)
+        if getattr(node, _INSTALLED, False):
+            continue
+        if node._awrap_tool_call is None and node._wrap_tool_call is not None:
+            node._wrap_tool_call = _sync_wrapper(node._wrap_tool_call)
+        else:
+            node._awrap_tool_call = _async_wrapper(node._awrap_tool_call)
+        object.__setattr__(node, _INSTALLED, True)
 
 
 def _tool_nodes(graph: AnyPregel) -> Iterator[ToolNode]:
@@ -116,47 +108,64 @@ def _tool_nodes(graph: AnyPregel) -> Iterator[ToolNode]:
             yield from _tool_nodes(bound)
 
 
-
-
-def _wrapper(own_async: Any, own_sync: Any) -> Callable[[Any, Execute], Awaitable[Any]]:
-    async def call_through(request: Any, execute: Execute) -> Any:
-        """What the node did before keel: its own wrapper, or the tool."""
-        if own_async is not None:
-            return await own_async(request, execute)
-        if own_sync is not None:  # the node had a sync wrapper only; keel runs async
-            raise TypeError(
-                "This ToolNode has a sync wrap_tool_call and no awrap_tool_call; keel runs "
-                "graphs asynchronously. Give the ToolNode an awrap_tool_call as well."
-            )
-        return await execute(request)
-
+def _async_wrapper(own: Any) -> Callable[[Any, Execute], Awaitable[Any]]:
     async def keel_wrapper(request: Any, execute: Execute) -> Any:
+        async def call_through() -> Any:  # what the node did before keel
+            return await (own(request, execute) if own is not None else execute(request))
+
         run = _RUN.get()
         if run is None:
-            return await call_through(request, execute)
-        return await _journaled(run.execution, request, lambda: call_through(request, execute))
+            return await call_through()
+        call, action = _prepare(run.execution, request)
+        return _answer(await run.execution.run_tool(invoke=call_through, **call), action, call)
 
     return keel_wrapper
 
 
-async def _journaled(ex: Execution, request: Any, invoke: Callable[[], Awaitable[Any]]) -> Any:
-    call = request.tool_call
-    call_id, name, args = call["id"], call["name"], dict(call.get("args") or {})
-    agent = agent_of(getattr(request.runtime, "config", None))
+def _sync_wrapper(own: Any) -> Callable[[Any, Callable[[Any], Any]], Any]:
+    def keel_wrapper(request: Any, execute: Callable[[Any], Any]) -> Any:
+        run = _RUN.get()
+        if run is None:
+            return own(request, execute)
+        call, action = _prepare(run.execution, request)
+        result = run.execution.run_tool_sync(invoke=lambda: own(request, execute), **call)
+        return _answer(result, action, call)
+
+    return keel_wrapper
+
+
+def _prepare(ex: Execution, request: Any) -> tuple[dict[str, Any], str]:
+    """The journal's view of a ToolNode call, and keel's decision on it."""
+    tool_call = request.tool_call
+    call = {"call_id": tool_call["id"], "tool_name": tool_call["name"],
+            "args": dict(tool_call.get("args") or {}),
+            "agent": agent_of(getattr(request.runtime, "config", None))}
     spec = tool_spec(request.tool) or tool_spec(getattr(request.tool, "func", None))
+    return call, _gate(ex, call, spec)
+
+
+def _gate(ex: Execution, call: dict[str, Any], spec: ToolSpec | None) -> str:
+    """keel's decision on a call ("run", "approve", "reject"), noting in `call` how it is
+    gated. A call that must wait pauses the graph here with LangGraph's own interrupt(); the
+    decision will be keel's stored verdict, so the value it resumes with is not needed."""
     flag = "@keel.tool(approval_required=True)" if spec and spec.approval_required else None
-    gated = ex.rules.may_gate(name, flagged=flag is not None)
-    action = ex.verdict(call_id, name, args, agent=agent, flagged_by=flag).action \
-        if gated else "run"
+    call["gated"] = ex.rules.may_gate(call["tool_name"], flagged=flag is not None)
+    if not call["gated"]:
+        return "run"
+    call["flagged_by"] = flag
+    action = ex.verdict(call["call_id"], call["tool_name"], call["args"], agent=call["agent"],
+                        flagged_by=flag).action
     if action == "ask":
-        # LangGraph's own pause: the graph stops here and keel records the approval. The
-        # decision is keel's (the stored verdict), so the value resumed with is not needed.
-        interrupt({APPROVAL_KEY: call_id, "tool_name": name, "args": args, "agent": agent})
-    result = await ex.run_tool(call_id=call_id, tool_name=name, agent=agent, args=args,
-                               invoke=invoke, flagged_by=flag, gated=gated)
+        interrupt({APPROVAL_KEY: call["call_id"], "tool_name": call["tool_name"],
+                   "args": call["args"], "agent": call["agent"]})
+    return action
+
+
+def _answer(result: Any, action: str, call: dict[str, Any]) -> Any:
     if action == "reject":  # the model is told the reviewer's reason instead
-        return ToolMessage(content=result, tool_call_id=call_id, name=name, status="error")
-    return _revive(result, call_id, name)
+        return ToolMessage(content=result, tool_call_id=call["call_id"], name=call["tool_name"],
+                           status="error")
+    return _revive(result, call["call_id"], call["tool_name"])
 
 
 def _revive(result: Any, call_id: str, name: str) -> Any:
