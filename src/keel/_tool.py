@@ -1,6 +1,7 @@
 """`@keel.tool`: mark a function or a framework tool as gated by approval.
 
-A LangChain tool (what LangGraph's `ToolNode` runs) is returned as it is, with keel's marker.
+A LangChain tool (what LangGraph's `ToolNode` runs) or an ADK tool is returned as it is, with
+keel's marker.
 Otherwise, with the OpenAI Agents SDK imported, the result is a `FunctionTool` that can go
 straight into `Agent(tools=[...])` and can still be called like the function. Without it, the
 result is the function, wrapped. Each adapter reads the marker when it runs.
@@ -47,7 +48,7 @@ def tool(obj: Any = None, /, *, approval_required: bool = False) -> Any:
 
     def mark(target: Any) -> Any:
         spec = ToolSpec(func=_function_of(target), approval_required=approval_required)
-        if _is_langchain_tool(target):  # a pydantic model: set the marker past validation
+        if _is_framework_tool(target):  # a pydantic model: set the marker past validation
             object.__setattr__(target, "__keel_tool__", spec)
             return target
         if "agents" in sys.modules:
@@ -120,14 +121,20 @@ def _function_of(target: Any) -> Callable[..., Any] | None:
     existing = tool_spec(target)
     if existing is not None:
         return existing.func
-    if _is_langchain_tool(target):
+    if _is_framework_tool(target):
         return getattr(target, "func", None)
     return target if callable(target) and not hasattr(target, "on_invoke_tool") else None
 
 
-def _is_langchain_tool(target: Any) -> bool:
-    if "langchain_core" not in sys.modules:
-        return False
-    from langchain_core.tools import BaseTool
+def _is_framework_tool(target: Any) -> bool:
+    """A LangChain tool (LangGraph) or an ADK tool: marked in place, as it is."""
+    if "langchain_core" in sys.modules:
+        from langchain_core.tools import BaseTool
 
-    return isinstance(target, BaseTool)
+        if isinstance(target, BaseTool):
+            return True
+    if "google.adk" in sys.modules:
+        from google.adk.tools.base_tool import BaseTool as AdkTool
+
+        return isinstance(target, AdkTool)
+    return False

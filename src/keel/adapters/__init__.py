@@ -61,6 +61,8 @@ _KNOWN = (
            "OpenAI Agents SDK agents (agents.Agent)"),
     _Known("langgraph", "keel.adapters.langgraph", "langgraph", "langgraph",
            "LangGraph graphs (StateGraph builders and compiled graphs)"),
+    _Known("adk", "keel.adapters.adk", "google.adk", "adk",
+           "Google ADK agents and apps (google.adk.agents.BaseAgent, google.adk.apps.App)"),
 )
 
 
@@ -74,7 +76,7 @@ def adapter_for(obj: Any) -> Adapter:
     supported = "; ".join(f"{k.description}: pip install 'keel[{k.extra}]'" for k in _KNOWN)
     raise UnsupportedAgentError(
         f"keel cannot run an object of type {type(obj).__module__}.{type(obj).__qualname__}. "
-        f"It runs {supported}. Google ADK agents get their adapter in a later release."
+        f"It runs {supported}."
     )
 
 

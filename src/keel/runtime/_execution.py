@@ -386,8 +386,8 @@ class ToolRun:
         supplier = current_supplier()
         return supplier.tool_result(self.call_id) if supplier else (False, None)
 
-    def finish(self, output: Any) -> Any:
-        """Journal the tool's output (with its events); returns it."""
+    def finish(self, output: Any, events: Sequence[NewEvent] = ()) -> Any:
+        """Journal the tool's output (with its events, and `events` after them); returns it."""
         stored = jsonable(output)
         payload = {"args": self.args, "result": stored}
         if self.state is not None:
@@ -395,7 +395,7 @@ class ToolRun:
         self.execution.record(
             self.key, kind="tool", name=self.tool_name, payload=payload, attempt=self.attempt,
             events=[*self.announcement(),
-                    _tool_result(self.agent, self.tool_name, self.call_id, stored)],
+                    _tool_result(self.agent, self.tool_name, self.call_id, stored), *events],
         )
         return output
 

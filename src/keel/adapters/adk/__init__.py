@@ -1,0 +1,212 @@
+"""The Google ADK adapter (first part: runs, journal, approvals, handoff events).
+
+keel runs the agent through ADK's own `Runner`, with one keel plugin added to the app's
+plugins. The plugin journals every model response (`before_model_callback` answers from the
+journal on replay, so the model is not asked again) and every tool result (`before_tool_callback`
+returns the journaled result, so the tool does not run again), gates tools and transfers by
+keel's rules, and makes function-call ids deterministic (ADK invents random ones when the model
+gives none). A resumed execution runs the invocation again from its input on a fresh session
+and every journaled step is answered from the journal.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+from google.adk.agents import BaseAgent
+from google.adk.apps import App
+from google.adk.models.llm_response import LlmResponse
+from google.adk.plugins.base_plugin import BasePlugin
+from google.adk.runners import Runner
+from google.adk.sessions import InMemorySessionService
+from google.genai import types
+
+from ..._errors import _Suspended
+from ..._tool import tool_spec
+from ...runtime._execution import ApprovalRequest, Execution, ToolRun
+from ...runtime._json import jsonable
+from ...runtime._store import NewEvent
+from .. import Outcome, RunOptions
+
+__all__ = ["ADAPTER", "AdkAdapter"]
+
+_TRANSFER = "transfer_to_agent"
+_USER = "keel"
+
+
+class AdkAdapter:
+    framework = "adk"
+
+    def detect(self, obj: Any) -> bool:
+        return isinstance(obj, BaseAgent | App)
+
+    def agent_name(self, agent: Any) -> str:
+        root = agent.root_agent if isinstance(agent, App) else agent
+        return str(getattr(root, "name", None) or agent.name)
+
+    def output_type(self, agent: Any) -> type | None:
+        return None  # the final response's text
+
+    async def execute(
+        self, execution: Execution, agent: Any, input: Any, options: RunOptions
+    ) -> Outcome:
+        app = agent if isinstance(agent, App) else App(name=_app_name(agent), root_agent=agent)
+        app = app.model_copy(update={"plugins": [*app.plugins, _KeelPlugin(execution)]})
+        sessions = InMemorySessionService()
+        session = await sessions.create_session(app_name=app.name, user_id=_USER,
+                                                session_id=execution.id)
+        runner = Runner(app=app, session_service=sessions)
+        message = types.Content(role="user", parts=[types.Part(text=str(input))])
+        final: tuple[str | None, str] = (None, "")
+        async for event in runner.run_async(user_id=_USER, session_id=session.id,
+                                            new_message=message, run_config=options.run_config):
+            if event.is_final_response() and event.content and event.content.parts:
+                text = "".join(part.text or "" for part in event.content.parts)
+                if text:
+                    final = (event.author, text)
+        author, text = final
+        return Outcome("completed", output=text, agent=author)
+
+
+def _app_name(agent: BaseAgent) -> str:
+    """An app name ADK accepts (an identifier) for an agent run without an App."""
+    return "".join(c if c.isalnum() else "_" for c in agent.name) or "keel"
+
+
+class _KeelPlugin(BasePlugin):
+    """Journals, replays and gates every model call and tool call of one execution."""
+
+    def __init__(self, execution: Execution) -> None:
+        super().__init__(name="keel")
+        self.execution = execution
+        self._turns: dict[str, int] = {}  # per agent: calls in one agent are sequential
+        self._pending: dict[str, str] = {}  # agent -> the journal key of its model call
+        self._tools: dict[str, tuple[ToolRun, AbstractContextManager[None]]] = {}
+
+    # -- model calls ----------------------------------------------------------------------
+
+    async def before_model_callback(self, *, callback_context: Any,
+                                    llm_request: Any) -> LlmResponse | None:
+        agent = callback_context.agent_name
+        turn = self._turns.get(agent, 0)
+        self._turns[agent] = turn + 1
+        key = self._pending[agent] = f"model:{agent}:{turn}"
+        stored = self.execution.recorded(key)
+        if stored is not None:
+            return LlmResponse.model_validate(stored)
+        self.execution.check_cancelled()
+        self.execution.flush()
+        return None
+
+    async def after_model_callback(self, *, callback_context: Any,
+                                   llm_response: LlmResponse) -> LlmResponse | None:
+        if llm_response.partial:
+            return None
+        agent = callback_context.agent_name
+        key = self._pending.pop(agent, None)
+        if key is None or self.execution.recorded(key) is not None:
+            return None  # a replayed response
+        calls = _function_calls(llm_response)
+        for index, call in enumerate(calls):
+            if not call.id:  # deterministic, so that a replay finds the journaled results
+                call.id = f"{key}:{index}"
+        self.execution.record(
+            key, kind="model", name=agent,
+            payload=llm_response.model_dump(mode="json", exclude_none=True),
+            events=_model_events(llm_response, agent, calls),
+            defer=not any(call.name != _TRANSFER for call in calls),
+        )
+        return llm_response
+
+    # -- tool calls -----------------------------------------------------------------------
+
+    async def before_tool_callback(self, *, tool: Any, tool_args: dict[str, Any],
+                                   tool_context: Any) -> dict[str, Any] | None:
+        ex, call_id, name = self.execution, tool_context.function_call_id, tool.name
+        agent = tool_context.agent_name
+        spec = tool_spec(tool) or tool_spec(getattr(tool, "func", None))
+        flag = "@keel.tool(approval_required=True)" if spec and spec.approval_required else None
+        gated = ex.rules.may_gate(name, flagged=flag is not None)
+        if gated and ex.verdict(call_id, name, tool_args, agent=agent,
+                                flagged_by=flag).action == "ask":
+            ex.suspend([ApprovalRequest(call_id, name, jsonable(tool_args), agent,
+                                        kind="handoff" if name == _TRANSFER else "tool")])
+            raise _Suspended
+        run = ex.start_tool(call_id=call_id, tool_name=name, agent=agent,
+                            args=jsonable(tool_args), gated=gated, flagged_by=flag,
+                            state=_ToolActions(tool_context))
+        if run.done:  # journaled (replay) or rejected
+            result = run.result
+            return result if isinstance(result, dict) else {"error": result}
+        running = run.running()
+        running.__enter__()  # keel.current_call() for the tool body, until after_tool
+        self._tools[call_id] = (run, running)
+        return None
+
+    async def after_tool_callback(self, *, tool: Any, tool_args: dict[str, Any],
+                                  tool_context: Any, result: Any) -> dict[str, Any] | None:
+        started = self._tools.pop(tool_context.function_call_id, None)
+        if started is None:
+            return None  # answered from the journal
+        run, running = started
+        running.__exit__(None, None, None)
+        events = []
+        if tool.name == _TRANSFER:
+            events.append(NewEvent("handoff", run.agent, {
+                "target": tool_args.get("agent_name"), "call_id": run.call_id}))
+        run.finish(result, events=events)
+        return None
+
+    async def on_tool_error_callback(self, *, tool: Any, tool_args: dict[str, Any],
+                                     tool_context: Any, error: Exception) -> None:
+        started = self._tools.pop(tool_context.function_call_id, None)
+        if started is not None:
+            started[1].__exit__(None, None, None)
+        return None
+
+
+class _ToolActions:
+    """What a tool did besides its result (a transfer, session state changes), journaled with
+    it and applied again when the result is replayed: a transfer happens in the tool's body,
+    which a replay skips."""
+
+    def __init__(self, tool_context: Any) -> None:
+        self.context = tool_context
+
+    def save(self) -> Any:
+        actions = self.context.actions
+        return {"transfer_to_agent": actions.transfer_to_agent, "escalate": actions.escalate,
+                "state_delta": jsonable(dict(actions.state_delta))}
+
+    def restore(self, data: Any) -> None:
+        actions = self.context.actions
+        actions.transfer_to_agent = data.get("transfer_to_agent")
+        actions.escalate = data.get("escalate")
+        for key, value in (data.get("state_delta") or {}).items():
+            self.context.state[key] = value
+
+
+def _function_calls(response: LlmResponse) -> list[types.FunctionCall]:
+    parts = response.content.parts if response.content and response.content.parts else []
+    return [part.function_call for part in parts if part.function_call]
+
+
+def _model_events(response: LlmResponse, agent: str,
+                  calls: list[types.FunctionCall]) -> list[NewEvent]:
+    parts = response.content.parts if response.content and response.content.parts else []
+    events = []
+    text = "".join(part.text or "" for part in parts if not part.thought)
+    thought = "".join(part.text or "" for part in parts if part.thought)
+    if thought:
+        events.append(NewEvent("thinking", agent, {"content": thought}))
+    if text:
+        events.append(NewEvent("message", agent, {"content": text}))
+    for call in calls:
+        if call.name != _TRANSFER:
+            events.append(NewEvent("tool_call", agent, {
+                "tool_name": call.name, "call_id": call.id, "args": jsonable(call.args or {})}))
+    return events
+
+
+ADAPTER = AdkAdapter()
