@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Supplier", "current_supplier", "supplying"]
+__all__ = ["ModelSupplier", "Supplier", "current_supplier", "supplying"]
 
 
 class Supplier(Protocol):
@@ -21,6 +21,15 @@ class Supplier(Protocol):
 
     def guardrail(self, name: str) -> tuple[bool, str] | None:
         """(tripped, message) to use instead of running guardrail `name`, else None."""
+        ...
+
+
+@runtime_checkable
+class ModelSupplier(Supplier, Protocol):
+    """A supplier that also answers model calls, for adapters that ask it (ADK's plugin)."""
+
+    def model_response(self, agent: str, request: Any) -> Any:
+        """The framework's model response for `agent`'s `request`."""
         ...
 
 

@@ -74,7 +74,8 @@ async def mock_run_async(
         runtime = _mock_runtime(ApprovalRules(tuple(rules.get("require_approval", ())),
                                               rules.get("approval_policy")))
     options = mocking.run_options(script, options)
-    with supplying(script):
+    # A framework whose adapter asks for model responses gets the script in its own terms.
+    with supplying(getattr(mocking, "supplier", lambda s: s)(script)):
         result = await runtime.run_async(agent, prompt, **options)
         while result.status is Status.WAITING and _decide(runtime, result, script):
             result = await runtime.resume_async(result.execution_id, agent, **options)

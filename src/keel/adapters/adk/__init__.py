@@ -27,6 +27,7 @@ from ..._tool import tool_spec
 from ...runtime._execution import ApprovalRequest, Execution, ToolRun
 from ...runtime._json import jsonable
 from ...runtime._store import NewEvent
+from ...runtime._supplied import ModelSupplier, current_supplier
 from .. import Outcome, RunOptions
 
 __all__ = ["ADAPTER", "AdkAdapter"]
@@ -97,6 +98,11 @@ class _KeelPlugin(BasePlugin):
             return LlmResponse.model_validate(stored)
         self.execution.check_cancelled()
         self.execution.flush()
+        supplier = current_supplier()  # a mock run's script answers instead of the model
+        if isinstance(supplier, ModelSupplier):
+            # ADK skips after_model_callback for an answer given here: journal it now.
+            del self._pending[agent]
+            return self._journaled(agent, key, supplier.model_response(agent, llm_request))
         return None
 
     async def after_model_callback(self, *, callback_context: Any,
@@ -107,17 +113,20 @@ class _KeelPlugin(BasePlugin):
         key = self._pending.pop(agent, None)
         if key is None or self.execution.recorded(key) is not None:
             return None  # a replayed response
-        calls = _function_calls(llm_response)
+        return self._journaled(agent, key, llm_response)
+
+    def _journaled(self, agent: str, key: str, response: LlmResponse) -> LlmResponse:
+        calls = _function_calls(response)
         for index, call in enumerate(calls):
             if not call.id:  # deterministic, so that a replay finds the journaled results
                 call.id = f"{key}:{index}"
         self.execution.record(
             key, kind="model", name=agent,
-            payload=llm_response.model_dump(mode="json", exclude_none=True),
-            events=_model_events(llm_response, agent, calls),
+            payload=response.model_dump(mode="json", exclude_none=True),
+            events=_model_events(response, agent, calls),
             defer=not any(call.name != _TRANSFER for call in calls),
         )
-        return llm_response
+        return response
 
     # -- tool calls -----------------------------------------------------------------------
 
@@ -139,6 +148,11 @@ class _KeelPlugin(BasePlugin):
         if run.done:  # journaled (replay) or rejected
             result = run.result
             return result if isinstance(result, dict) else {"error": result}
+        found, supplied = run.supplied()  # a mock run's script answers instead of the tool
+        if found:
+            answer = supplied if isinstance(supplied, dict) else {"result": supplied}
+            run.finish(answer, events=_handoff(tool.name, tool_args, run))
+            return answer
         running = run.running()
         running.__enter__()  # keel.current_call() for the tool body, until after_tool
         self._tools[call_id] = (run, running)
@@ -151,11 +165,7 @@ class _KeelPlugin(BasePlugin):
             return None  # answered from the journal
         run, running = started
         running.__exit__(None, None, None)
-        events = []
-        if tool.name == _TRANSFER:
-            events.append(NewEvent("handoff", run.agent, {
-                "target": tool_args.get("agent_name"), "call_id": run.call_id}))
-        run.finish(result, events=events)
+        run.finish(result, events=_handoff(tool.name, tool_args, run))
         return None
 
     async def on_tool_error_callback(self, *, tool: Any, tool_args: dict[str, Any],
@@ -164,6 +174,14 @@ class _KeelPlugin(BasePlugin):
         if started is not None:
             started[1].__exit__(None, None, None)
         return None
+
+
+def _handoff(tool_name: str, args: dict[str, Any], run: ToolRun) -> list[NewEvent]:
+    """The handoff event a transfer's journaled result comes with."""
+    if tool_name != _TRANSFER:
+        return []
+    return [NewEvent("handoff", run.agent, {"target": args.get("agent_name"),
+                                            "call_id": run.call_id})]
 
 
 class _ToolActions:
