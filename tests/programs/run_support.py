@@ -44,7 +44,7 @@ def _start(url: str, reference: str, ticket: str, key: str) -> int:
 
 
 def _resume(url: str, execution_id: str) -> int:
-    preloaded = sorted(m for m in ("crash_agents", "crash_graph",
+    preloaded = sorted(m for m in ("crash_agents", "crash_graph", "crash_adk",
                                    "examples.support_triage.agents")
                        if m in sys.modules)
     with AgentRuntime(url) as runtime:

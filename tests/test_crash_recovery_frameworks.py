@@ -1,9 +1,11 @@
-"""Crash recovery of a LangGraph graph with real processes: SIGKILL, then resume elsewhere.
+"""Crash recovery of LangGraph graphs and Google ADK agents with real processes: SIGKILL, then
+resume in a new process.
 
 The same harness as tests/test_crash_recovery.py (child processes, fsynced ledgers), with the
-support swarm graph of tests/programs/crash_graph.py. Besides the model and the tools, kill
-points sit at keel's checkpoint saver: after a step's writes, before its checkpoint, where
-LangGraph itself cannot tell that the run is unfinished; keel's own status says so.
+support team of tests/programs/crash_graph.py (a LangGraph swarm) and crash_adk.py (ADK agents
+with a sub-agent). For the graph, kill points also sit at keel's checkpoint saver: after a
+step's writes, before its checkpoint, where LangGraph itself cannot tell that the run is
+unfinished; keel's own status says so.
 """
 
 from __future__ import annotations
@@ -12,22 +14,25 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from keel import Status
 from test_crash_recovery import Child, Workspace
 
-GRAPH = "crash_graph:triage_graph"
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
 BOTH_TOOLS = ("get_invoice", "process_refund")
-# keel's journal for a graph: its tool calls, in order (call ids come from the scripted model).
-HANDOFF, INVOICE, REFUND = ("tool:transfer_to_billing_specialist", "tool:get_invoice",
-                            "tool:process_refund")
+# The journal's steps (kind:name), from the scripted model's call names.
+GRAPH_HANDOFF, INVOICE, REFUND = (
+    "tool:transfer_to_billing_specialist", "tool:get_invoice", "tool:process_refund")
+ADK_HANDOFF, TRIAGE, BILLING = (
+    "tool:transfer_to_agent", "model:support_triage", "model:billing_specialist")
 
 
 @dataclass(frozen=True)
 class KillPoint:
+    program: str
     at: str
     journaled: tuple[str, ...]
     crashed_model_calls: int
@@ -36,26 +41,39 @@ class KillPoint:
     resumed_tools: tuple[str, ...]
 
 
+GRAPH, ADK = "crash_graph:triage_graph", "crash_adk:triage_agent"
 KILL_POINTS = {
-    "first-model-call-answered-not-checkpointed": KillPoint(
-        "model:1:after", journaled=(), crashed_model_calls=1, crashed_tools=(),
+    "graph-first-model-call-answered-not-checkpointed": KillPoint(
+        GRAPH, "model:1:after", journaled=(), crashed_model_calls=1, crashed_tools=(),
         resumed_model_calls=4, resumed_tools=BOTH_TOOLS),
-    "inside-the-refund-after-its-effect": KillPoint(
-        "tool:process_refund:after_effect", journaled=(HANDOFF, INVOICE),
+    "graph-inside-the-refund-after-its-effect": KillPoint(
+        GRAPH, "tool:process_refund:after_effect", journaled=(GRAPH_HANDOFF, INVOICE),
         crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
         resumed_model_calls=1, resumed_tools=("process_refund",)),
     # The refund's result is journaled and its step's writes are saved, but not the
     # checkpoint that closes the step: the subgraph resumes from the step before.
-    "after-the-refund-step-wrote-before-its-checkpoint": KillPoint(
-        "saver:put:12", journaled=(HANDOFF, INVOICE, REFUND),
+    "graph-after-the-refund-step-wrote-before-its-checkpoint": KillPoint(
+        GRAPH, "saver:put:12", journaled=(GRAPH_HANDOFF, INVOICE, REFUND),
         crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
         resumed_model_calls=1, resumed_tools=()),
     # Every agent has finished; only the root's last checkpoint is missing. LangGraph's state
     # alone cannot tell this run from one that never started its last step.
-    "after-the-last-step-wrote-before-the-final-checkpoint": KillPoint(
-        "saver:put:14", journaled=(HANDOFF, INVOICE, REFUND),
+    "graph-after-the-last-step-wrote-before-the-final-checkpoint": KillPoint(
+        GRAPH, "saver:put:14", journaled=(GRAPH_HANDOFF, INVOICE, REFUND),
         crashed_model_calls=4, crashed_tools=BOTH_TOOLS,
         resumed_model_calls=0, resumed_tools=()),
+    "adk-first-model-answer-not-journaled": KillPoint(
+        ADK, "model:1:answered", journaled=(), crashed_model_calls=1, crashed_tools=(),
+        resumed_model_calls=4, resumed_tools=BOTH_TOOLS),
+    "adk-inside-the-refund-after-its-effect": KillPoint(
+        ADK, "tool:process_refund:after_effect",
+        journaled=(TRIAGE, ADK_HANDOFF, BILLING, INVOICE, BILLING),
+        crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
+        resumed_model_calls=1, resumed_tools=("process_refund",)),
+    "adk-refund-journaled-before-the-last-model-call": KillPoint(
+        ADK, "model:4:before", journaled=(TRIAGE, ADK_HANDOFF, BILLING, INVOICE, BILLING, REFUND),
+        crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
+        resumed_model_calls=1, resumed_tools=()),
 }
 
 
@@ -73,7 +91,7 @@ def _workspace(factory: pytest.TempPathFactory, name: str) -> Workspace:
 
 
 def _crash_and_resume(ws: Workspace, point: KillPoint) -> Recovery:
-    crashed = ws.start(GRAPH, "crash", killed=True, KEEL_TEST_KILL_AT=point.at)
+    crashed = ws.start(point.program, "crash", killed=True, KEEL_TEST_KILL_AT=point.at)
     execution_id = ws.execution_for("crash")
     assert ws.status(execution_id) == Status.RUNNING.value, str(crashed)
     journal = ws.journal(execution_id).get("done", [])
@@ -83,30 +101,33 @@ def _crash_and_resume(ws: Workspace, point: KillPoint) -> Recovery:
 
 @dataclass
 class Runs:
-    reference: Future[Child]
+    references: dict[str, Future[Child]]
     recoveries: dict[str, Future[Recovery]]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     with ThreadPoolExecutor(max_workers=2) as pool:
-        reference_ws = _workspace(tmp_path_factory, "reference")
         yield Runs(
-            reference=pool.submit(reference_ws.start, GRAPH, "reference"),
+            references={program: pool.submit(
+                _workspace(tmp_path_factory, "reference").start, program, "reference")
+                for program in (GRAPH, ADK)},
             recoveries={name: pool.submit(_crash_and_resume, _workspace(tmp_path_factory, name),
                                           point) for name, point in KILL_POINTS.items()},
         )
         pool.shutdown(cancel_futures=True)
 
 
-def _last_message(child: Child) -> str:
-    return str(child.outcome["output"]["messages"][-1]["content"])
+def _answer(output: Any) -> str:
+    """The final answer: a graph's output is its state, an ADK agent's the answer itself."""
+    return str(output["messages"][-1]["content"]) if isinstance(output, dict) else str(output)
 
 
-def test_the_reference_run_completes(runs: Runs) -> None:
-    reference = runs.reference.result()
+@pytest.mark.parametrize("program", [GRAPH, ADK])
+def test_the_reference_run_completes(runs: Runs, program: str) -> None:
+    reference = runs.references[program].result()
     assert reference.outcome["status"] == Status.COMPLETED.value, str(reference)
-    assert "refunded $99.00" in _last_message(reference)
+    assert "refunded $99.00" in _answer(reference.outcome["output"])
 
 
 @pytest.mark.parametrize("name", KILL_POINTS)
@@ -116,9 +137,9 @@ def test_sigkill_then_resume_in_a_new_process_finishes_like_the_reference(
     point, recovery = KILL_POINTS[name], runs.recoveries[name].result()
     ws, crashed, resumed = recovery.ws, recovery.crashed, recovery.resumed
     report = f"{crashed}\n{resumed}"
-    reference = runs.reference.result()
+    reference = runs.references[point.program].result()
     assert resumed.outcome["status"] == Status.COMPLETED.value, report
-    assert resumed.outcome["output"]["messages"][-1]["content"] == _last_message(reference)
+    assert _answer(resumed.outcome["output"]) == _answer(reference.outcome["output"])
     assert ws.model_calls() == Counter({crashed.pid: point.crashed_model_calls,
                                         resumed.pid: point.resumed_model_calls}), report
     assert [r["tool"] for r in ws.tool_runs(crashed.pid)] == list(point.crashed_tools), report
@@ -130,4 +151,3 @@ def test_sigkill_then_resume_in_a_new_process_finishes_like_the_reference(
     assert len({r["idempotency_key"] for r in refunds}) == 1, refunds
     result = ws.result(recovery.execution_id)
     assert [e.type for e in result.events].count("done") == 1
-
