@@ -3,12 +3,21 @@ from another process, gated transfers, apps, and resumes that replay the journal
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from examples.support_triage import backend
 from examples.support_triage.adk_agents import triage_agent
+from google.adk.agents import LlmAgent
 from google.adk.apps import App
+from google.adk.models.base_llm import BaseLlm
+from google.adk.models.llm_request import LlmRequest
+from google.adk.models.llm_response import LlmResponse
+from google.adk.tools.function_tool import FunctionTool
+from google.adk.tools.tool_context import ToolContext
+from google.genai import types
 
 from keel import AgentHandle, AgentRuntime, Status
 
@@ -89,3 +98,60 @@ def test_an_app_runs_with_its_own_plugins_and_keels(runtime: AgentRuntime) -> No
         "I've reviewed your account; a specialist will follow up on your request.")
     assert seen == ["transfer_to_agent", "get_account"]  # the user's plugin still runs
     assert [c.name for c in result.tool_calls] == ["get_account"]
+
+
+SENT: list[str] = []
+
+
+def send_reply(ticket: str, text: str) -> dict[str, str]:
+    """Post a reply on the ticket."""
+    SENT.append(text)
+    return {"status": "sent", "ticket": ticket}
+
+
+def close_ticket(ticket: str, tool_context: ToolContext) -> dict[str, str]:
+    """Close the ticket, once a human confirms."""
+    if not tool_context.tool_confirmation:
+        tool_context.request_confirmation(hint=f"Close {ticket}?")
+        return {"status": "waiting for confirmation"}
+    SENT.append(f"closed {ticket}")
+    return {"status": "closed", "ticket": ticket}
+
+
+class _ReplyLlm(BaseLlm):
+    """Calls each of its tools once, then says it is done."""
+
+    model: str = "reply-scripted"
+
+    async def generate_content_async(self, llm_request: LlmRequest,
+                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
+        done = {part.function_response.name for content in llm_request.contents
+                for part in content.parts or [] if part.function_response}
+        todo = [name for name in llm_request.tools_dict if name not in done]
+        args = {"send_reply": {"ticket": "TKT-7", "text": "Refunded."},
+                "close_ticket": {"ticket": "TKT-7"}}
+        part = types.Part(function_call=types.FunctionCall(
+            name=todo[0], args=args[todo[0]], id=f"call_{todo[0]}")) if todo \
+            else types.Part(text="All done.")
+        yield LlmResponse(content=types.Content(role="model", parts=[part]))
+
+
+@pytest.mark.parametrize("tool", [
+    FunctionTool(send_reply, require_confirmation=True), FunctionTool(close_ticket)],
+    ids=["require_confirmation", "request_confirmation"])
+def test_adks_own_confirmations_are_keel_approvals(runtime: AgentRuntime, tool: Any) -> None:
+    SENT.clear()
+    agent = LlmAgent(name="replier", model=_ReplyLlm(), instruction="Reply.", tools=[tool])
+    waiting = runtime.run(agent, "Reply to TKT-7")
+    assert waiting.status is Status.WAITING
+    (pending,) = waiting.pending_approvals
+    assert (pending.tool_name, pending.args["ticket"]) == (tool.name, "TKT-7")
+    assert SENT == []
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    done = runtime.resume(waiting.execution_id, agent)
+    assert (done.status, done.output) == (Status.COMPLETED, "All done.")
+    assert len(SENT) == 1
+    rejected = runtime.run(agent, "Reply to TKT-7")
+    AgentHandle(rejected.execution_id, runtime=runtime).reject("Not now.")
+    assert runtime.resume(rejected.execution_id, agent).status is Status.COMPLETED
+    assert len(SENT) == 1  # the rejected call never ran

@@ -20,6 +20,7 @@ from google.adk.models.llm_response import LlmResponse
 from google.adk.plugins.base_plugin import BasePlugin
 from google.adk.runners import Runner
 from google.adk.sessions import InMemorySessionService
+from google.adk.tools.tool_confirmation import ToolConfirmation
 from google.genai import types
 
 from ..._errors import _Suspended
@@ -133,17 +134,18 @@ class _KeelPlugin(BasePlugin):
     async def before_tool_callback(self, *, tool: Any, tool_args: dict[str, Any],
                                    tool_context: Any) -> dict[str, Any] | None:
         ex, call_id, name = self.execution, tool_context.function_call_id, tool.name
-        agent = tool_context.agent_name
-        spec = tool_spec(tool) or tool_spec(getattr(tool, "func", None))
-        flag = "@keel.tool(approval_required=True)" if spec and spec.approval_required else None
-        gated = ex.rules.may_gate(name, flagged=flag is not None)
-        if gated and ex.verdict(call_id, name, tool_args, agent=agent,
+        agent, args = tool_context.agent_name, jsonable(tool_args)
+        flag = await _flag(tool, tool_args, tool_context)
+        gated = ex.rules.may_gate(name, flagged=flag is not None) or ex.decision(call_id)
+        if gated and ex.verdict(call_id, name, args, agent=agent,
                                 flagged_by=flag).action == "ask":
-            ex.suspend([ApprovalRequest(call_id, name, jsonable(tool_args), agent,
-                                        kind="handoff" if name == _TRANSFER else "tool")])
-            raise _Suspended
-        run = ex.start_tool(call_id=call_id, tool_name=name, agent=agent,
-                            args=jsonable(tool_args), gated=gated, flagged_by=flag,
+            self._suspend(tool, tool_context, args)
+        if (decided := ex.decision(call_id)) is not None and decided.action == "approve":
+            # ADK's own confirmation check in the tool's body finds the call confirmed.
+            tool_context.tool_confirmation = ToolConfirmation(
+                confirmed=True, payload=ex.response(call_id))
+        run = ex.start_tool(call_id=call_id, tool_name=name, agent=agent, args=args,
+                            gated=bool(gated), flagged_by=flag,
                             state=_ToolActions(tool_context))
         if run.done:  # journaled (replay) or rejected
             result = run.result
@@ -165,8 +167,19 @@ class _KeelPlugin(BasePlugin):
             return None  # answered from the journal
         run, running = started
         running.__exit__(None, None, None)
+        if tool_context.actions.requested_tool_confirmations:
+            # The tool asked for a confirmation itself (tool_context.request_confirmation()):
+            # keel waits for the decision, and the tool runs again once it is given.
+            self._suspend(tool, tool_context, run.args,
+                          rule=f"tool_context.request_confirmation() in {tool.name}")
         run.finish(result, events=_handoff(tool.name, tool_args, run))
         return None
+
+    def _suspend(self, tool: Any, tool_context: Any, args: Any, rule: str | None = None) -> None:
+        self.execution.suspend([ApprovalRequest(
+            tool_context.function_call_id, tool.name, args, tool_context.agent_name,
+            kind="handoff" if tool.name == _TRANSFER else "tool", rule=rule)])
+        raise _Suspended
 
     async def on_tool_error_callback(self, *, tool: Any, tool_args: dict[str, Any],
                                      tool_context: Any, error: Exception) -> None:
@@ -174,6 +187,16 @@ class _KeelPlugin(BasePlugin):
         if started is not None:
             started[1].__exit__(None, None, None)
         return None
+
+
+async def _flag(tool: Any, args: dict[str, Any], tool_context: Any) -> str | None:
+    """What marks a call as needing approval: keel's marker, or ADK's require_confirmation."""
+    spec = tool_spec(tool) or tool_spec(getattr(tool, "func", None))
+    if spec is not None and spec.approval_required:
+        return "@keel.tool(approval_required=True)"
+    if await tool.check_require_confirmation(args, tool_context):
+        return "require_confirmation"
+    return None
 
 
 def _handoff(tool_name: str, args: dict[str, Any], run: ToolRun) -> list[NewEvent]:
