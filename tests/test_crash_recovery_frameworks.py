@@ -28,6 +28,8 @@ GRAPH_HANDOFF, INVOICE, REFUND = (
     "tool:transfer_to_billing_specialist", "tool:get_invoice", "tool:process_refund")
 ADK_HANDOFF, TRIAGE, BILLING = (
     "tool:transfer_to_agent", "model:support_triage", "model:billing_specialist")
+# ADK agents' starts are journaled too (with the run's next write, before the model call).
+TRIAGE_STARTS, BILLING_STARTS = "agent:support_triage", "agent:billing_specialist"
 
 
 @dataclass(frozen=True)
@@ -63,15 +65,18 @@ KILL_POINTS = {
         crashed_model_calls=4, crashed_tools=BOTH_TOOLS,
         resumed_model_calls=0, resumed_tools=()),
     "adk-first-model-answer-not-journaled": KillPoint(
-        ADK, "model:1:answered", journaled=(), crashed_model_calls=1, crashed_tools=(),
+        ADK, "model:1:answered", journaled=(TRIAGE_STARTS,), crashed_model_calls=1,
+        crashed_tools=(),
         resumed_model_calls=4, resumed_tools=BOTH_TOOLS),
     "adk-inside-the-refund-after-its-effect": KillPoint(
         ADK, "tool:process_refund:after_effect",
-        journaled=(TRIAGE, ADK_HANDOFF, BILLING, INVOICE, BILLING),
+        journaled=(TRIAGE_STARTS, TRIAGE, ADK_HANDOFF, BILLING_STARTS, BILLING, INVOICE,
+                   BILLING),
         crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
         resumed_model_calls=1, resumed_tools=("process_refund",)),
     "adk-refund-journaled-before-the-last-model-call": KillPoint(
-        ADK, "model:4:before", journaled=(TRIAGE, ADK_HANDOFF, BILLING, INVOICE, BILLING, REFUND),
+        ADK, "model:4:before", journaled=(TRIAGE_STARTS, TRIAGE, ADK_HANDOFF, BILLING_STARTS,
+                                          BILLING, INVOICE, BILLING, REFUND),
         crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
         resumed_model_calls=1, resumed_tools=()),
 }

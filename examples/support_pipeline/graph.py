@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-__all__ = ["PipelineChatModel", "TICKET", "pipeline"]
+__all__ = ["INSTRUCTIONS", "PipelineChatModel", "TICKET", "answer", "pipeline"]
 
 TICKET = """Subject: URGENT - API extremely slow, blocking our monthly batch processing
 From: David Park <david.park@acmelogistics.com>
@@ -35,6 +35,22 @@ INSTRUCTIONS = {
 }
 
 
+def answer(role: str, ticket: str) -> str:
+    """What the agent with instructions `role` writes about `ticket` (deterministic)."""
+    urgent = bool(re.search(r"urgent|outage|sla", ticket, re.I))
+    if INSTRUCTIONS["classifier"] in role:
+        return (f"Priority: {'P1' if urgent else 'P3'}; category: performance; product "
+                "area: batch API and dashboard; sentiment: frustrated.")
+    if INSTRUCTIONS["responder"] in role:
+        return ("Hi David, thanks for the detail: batch calls at 15-30 s and dashboard "
+                "timeouts since today. Engineering is looking at US-East now; we will "
+                "update you within the hour.")
+    if urgent:
+        return ("Escalate: yes. Enterprise customer, P1 latency regression on the batch API; "
+                "SLA at risk. Investigate US-East API latency since 1 PM.")
+    return "Escalate: no. Support can handle it."
+
+
 class PipelineChatModel(BaseChatModel):
     """Answers each pipeline role deterministically, from the ticket."""
 
@@ -46,19 +62,8 @@ class PipelineChatModel(BaseChatModel):
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         role = str(messages[0].content) if isinstance(messages[0], SystemMessage) else ""
         ticket = next((str(m.content) for m in messages if isinstance(m, HumanMessage)), "")
-        urgent = bool(re.search(r"urgent|outage|sla", ticket, re.I))
-        if role == INSTRUCTIONS["classifier"]:
-            text = (f"Priority: {'P1' if urgent else 'P3'}; category: performance; product "
-                    "area: batch API and dashboard; sentiment: frustrated.")
-        elif role == INSTRUCTIONS["responder"]:
-            text = ("Hi David, thanks for the detail: batch calls at 15-30 s and dashboard "
-                    "timeouts since today. Engineering is looking at US-East now; we will "
-                    "update you within the hour.")
-        else:
-            text = ("Escalate: yes. Enterprise customer, P1 latency regression on the batch "
-                    "API; SLA at risk. Investigate US-East API latency since 1 PM." if urgent
-                    else "Escalate: no. Support can handle it.")
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        reply = AIMessage(content=answer(role, ticket))
+        return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
 def _agent(name: str, model: BaseChatModel) -> Any:

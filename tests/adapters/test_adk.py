@@ -54,9 +54,12 @@ def test_the_refund_waits_and_another_process_approves_and_resumes(
     assert (done.status, done.output) == (Status.COMPLETED, ANSWER)
     assert _model_calls(tmp_path) == 4  # the three journaled turns were not asked again
     assert [r["invoice_id"] for r in backend.REFUNDS] == ["INV-8821"]
-    assert [e.type for e in done.events] == [
+    assert [e.type for e in done.events if e.type != "thinking"] == [
         "tool_result", "handoff", "tool_call", "tool_result", "tool_call", "waiting",
         "approved", "resumed", "tool_result", "message", "done"]
+    # Each agent's start is announced once, although the resume ran the invocation again.
+    assert [e.content for e in done.events if e.type == "thinking"] == [
+        "support_triage", "billing_specialist"]
     handoff = next(e for e in done.events if e.type == "handoff")
     assert (handoff.agent, handoff.target) == ("support_triage", "billing_specialist")
 
@@ -155,3 +158,18 @@ def test_adks_own_confirmations_are_keel_approvals(runtime: AgentRuntime, tool: 
     AgentHandle(rejected.execution_id, runtime=runtime).reject("Not now.")
     assert runtime.resume(rejected.execution_id, agent).status is Status.COMPLETED
     assert len(SENT) == 1  # the rejected call never ran
+
+
+def test_the_sequential_pipeline_hands_off_from_step_to_step(runtime: AgentRuntime) -> None:
+    from examples.support_pipeline.adk_agents import pipeline
+    from examples.support_pipeline.graph import TICKET as PIPELINE_TICKET
+
+    result = runtime.run(pipeline, PIPELINE_TICKET)
+    assert result.status is Status.COMPLETED
+    assert [(e.agent, e.target) for e in result.events if e.type == "handoff"] == [
+        ("classifier", "responder"), ("responder", "escalation_checker")]
+    messages = [(e.agent, e.content) for e in result.events if e.type == "message"]
+    assert [agent for agent, _ in messages] == ["classifier", "responder", "escalation_checker"]
+    assert messages[0][1].startswith("Priority: P1")
+    assert result.output.startswith("Escalate: yes.")
+    assert [e.content for e in result.events if e.type == "thinking"][0] == "support_pipeline"

@@ -1,4 +1,4 @@
-"""The Google ADK adapter (first part: runs, journal, approvals, handoff events).
+"""The Google ADK adapter.
 
 keel runs the agent through ADK's own `Runner`, with one keel plugin added to the app's
 plugins. The plugin journals every model response (`before_model_callback` answers from the
@@ -14,7 +14,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any
 
-from google.adk.agents import BaseAgent
+from google.adk.agents import BaseAgent, LlmAgent
 from google.adk.apps import App
 from google.adk.models.llm_response import LlmResponse
 from google.adk.plugins.base_plugin import BasePlugin
@@ -83,8 +83,28 @@ class _KeelPlugin(BasePlugin):
         super().__init__(name="keel")
         self.execution = execution
         self._turns: dict[str, int] = {}  # per agent: calls in one agent are sequential
+        self._starts: dict[str, int] = {}  # per agent: how often it started in this run
+        self._last_agent: str | None = None  # the model-driven agent that started last
         self._pending: dict[str, str] = {}  # agent -> the journal key of its model call
         self._tools: dict[str, tuple[ToolRun, AbstractContextManager[None]]] = {}
+
+    # -- agents ---------------------------------------------------------------------------
+
+    async def before_agent_callback(self, *, agent: Any, callback_context: Any) -> None:
+        """An agent starting is a `thinking` event, and a model-driven agent starting after
+        another is a `handoff` (a transfer, a workflow agent's next step). Journaled with the
+        run's next write, so a replay does not announce it again."""
+        count = self._starts.get(agent.name, 0)
+        self._starts[agent.name] = count + 1
+        events = [NewEvent("thinking", agent.name, {"content": agent.name})]
+        if isinstance(agent, LlmAgent):
+            if self._last_agent not in (None, agent.name):
+                events.append(NewEvent("handoff", self._last_agent, {"target": agent.name}))
+            self._last_agent = agent.name
+        key = f"agent:{agent.name}:{count}"
+        if self.execution.recorded(key) is None:
+            self.execution.record(key, kind="agent", name=agent.name, payload={},
+                                  events=events, defer=True)
 
     # -- model calls ----------------------------------------------------------------------
 
@@ -153,7 +173,7 @@ class _KeelPlugin(BasePlugin):
         found, supplied = run.supplied()  # a mock run's script answers instead of the tool
         if found:
             answer = supplied if isinstance(supplied, dict) else {"result": supplied}
-            run.finish(answer, events=_handoff(tool.name, tool_args, run))
+            run.finish(answer)
             return answer
         running = run.running()
         running.__enter__()  # keel.current_call() for the tool body, until after_tool
@@ -172,7 +192,7 @@ class _KeelPlugin(BasePlugin):
             # keel waits for the decision, and the tool runs again once it is given.
             self._suspend(tool, tool_context, run.args,
                           rule=f"tool_context.request_confirmation() in {tool.name}")
-        run.finish(result, events=_handoff(tool.name, tool_args, run))
+        run.finish(result)
         return None
 
     def _suspend(self, tool: Any, tool_context: Any, args: Any, rule: str | None = None) -> None:
@@ -197,14 +217,6 @@ async def _flag(tool: Any, args: dict[str, Any], tool_context: Any) -> str | Non
     if await tool.check_require_confirmation(args, tool_context):
         return "require_confirmation"
     return None
-
-
-def _handoff(tool_name: str, args: dict[str, Any], run: ToolRun) -> list[NewEvent]:
-    """The handoff event a transfer's journaled result comes with."""
-    if tool_name != _TRANSFER:
-        return []
-    return [NewEvent("handoff", run.agent, {"target": args.get("agent_name"),
-                                            "call_id": run.call_id})]
 
 
 class _ToolActions:
