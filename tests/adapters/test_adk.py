@@ -173,3 +173,24 @@ def test_the_sequential_pipeline_hands_off_from_step_to_step(runtime: AgentRunti
     assert messages[0][1].startswith("Priority: P1")
     assert result.output.startswith("Escalate: yes.")
     assert [e.content for e in result.events if e.type == "thinking"][0] == "support_pipeline"
+
+
+def test_a_parallel_agent_runs_each_branch_with_its_own_journaled_turns(
+    runtime: AgentRuntime, tmp_path: Path
+) -> None:
+    import warnings
+
+    from examples.support_triage.adk_agents import MODEL, get_account
+    from google.adk.agents import ParallelAgent
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # in favour of Workflow
+        both = ParallelAgent(name="checks", sub_agents=[
+            LlmAgent(name=name, model=MODEL, instruction="Check the account.",
+                     tools=[get_account]) for name in ("plan_check", "usage_check")])
+    result = runtime.run(both, "Please check my account")
+    assert result.status is Status.COMPLETED
+    assert sorted(e.agent for e in result.events if e.type == "message") == [
+        "plan_check", "usage_check"]
+    assert sorted(c.agent for c in result.tool_calls) == ["plan_check", "usage_check"]
+    assert _model_calls(tmp_path) == 4  # two turns per branch
