@@ -194,3 +194,33 @@ def test_a_parallel_agent_runs_each_branch_with_its_own_journaled_turns(
         "plan_check", "usage_check"]
     assert sorted(c.agent for c in result.tool_calls) == ["plan_check", "usage_check"]
     assert _model_calls(tmp_path) == 4  # two turns per branch
+
+
+class _EchoLlm(BaseLlm):
+    """Answers with every user message of the session so far."""
+
+    model: str = "echo"
+
+    async def generate_content_async(self, llm_request: LlmRequest,
+                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
+        said = [part.text for content in llm_request.contents if content.role == "user"
+                for part in content.parts or [] if part.text]
+        yield LlmResponse(content=types.Content(
+            role="model", parts=[types.Part(text=" | ".join(said))]))
+
+
+echo_agent = LlmAgent(name="echo", model=_EchoLlm(), instruction="Repeat.")
+
+
+def test_a_session_id_continues_the_conversation_from_another_runtime(
+    runtime: AgentRuntime, database_url: str
+) -> None:
+    first = runtime.run(echo_agent, "my order is A-1", user_id="dana", session_id="chat-1")
+    assert first.output == "my order is A-1"
+    with AgentRuntime(database_url, auto_resume=False) as other:  # as another process
+        second = other.run(echo_agent, "where is it?", user_id="dana", session_id="chat-1")
+        alone = other.run(echo_agent, "hello", user_id="dana", session_id="chat-2")
+    assert second.output == "my order is A-1 | where is it?"
+    assert alone.output == "hello"
+    third = runtime.run(echo_agent, "thanks", user_id="dana", session_id="chat-1")
+    assert third.output == "my order is A-1 | where is it? | thanks"

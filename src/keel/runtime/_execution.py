@@ -82,6 +82,7 @@ class Execution:
     ) -> None:
         """`fresh`: admitted just now by this process, so its journal is known to be empty."""
         self.id = row.id
+        self.row = row
         self.fresh = fresh
         self.store = store
         self.epoch = epoch

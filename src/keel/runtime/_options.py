@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from .._errors import KeelError
 from ._json import jsonable, loads
 from ._references import resolve, type_reference
 
-__all__ = ["RunOptions"]
+__all__ = ["FrameworkOptions", "RunOptions"]
+
+
+class FrameworkOptions(TypedDict, total=False):
+    """The keyword arguments of `AgentRuntime.run()` and friends that pass through to the
+    framework (each framework reads its own)."""
+
+    run_config: Any
+    """OpenAI Agents SDK `RunConfig`, or Google ADK `RunConfig`."""
+    context: Any
+    """OpenAI Agents SDK run context."""
+    max_turns: int | None
+    """OpenAI Agents SDK turn limit."""
+    config: Any
+    """LangGraph `RunnableConfig`: thread id, recursion limit, configurable values."""
+    user_id: str | None
+    """Google ADK: the user the session belongs to."""
+    session_id: str | None
+    """Google ADK: the session (a conversation) that the run continues."""
 
 
 @dataclass(frozen=True)
@@ -24,12 +42,23 @@ class RunOptions:
     max_turns: int | None = None
     config: Any = None
     """LangGraph `RunnableConfig`: thread id, recursion limit, configurable values."""
+    user_id: str | None = None
+    """Google ADK: the user the session belongs to."""
+    session_id: str | None = None
+    """Google ADK: the session (a conversation) that the run continues."""
+
+    @property
+    def conversation(self) -> str | None:
+        """The conversation an execution continues, if the framework has one: an ADK
+        session (its user and id)."""
+        return f"{self.user_id or ''}/{self.session_id}" if self.session_id else None
 
     def to_json(self) -> dict[str, Any]:
         """What survives a restart: JSON data only (a context that is not JSON is not kept;
         a pydantic context is kept with its type, to be rebuilt; of a config, the entries
         that are JSON data)."""
-        stored: dict[str, Any] = {"max_turns": self.max_turns}
+        stored: dict[str, Any] = {"max_turns": self.max_turns, "user_id": self.user_id,
+                                   "session_id": self.session_id}
         if self.config:
             stored["config"] = _json_entries(self.config)
         context = self.context
@@ -43,13 +72,11 @@ class RunOptions:
         return stored
 
     @classmethod
-    def for_resume(
-        cls, stored_json: str, live: RunOptions | None, *, run_config: Any, context: Any,
-        max_turns: int | None, config: Any = None,
-    ) -> RunOptions:
+    def for_resume(cls, stored_json: str, live: RunOptions | None, given: RunOptions) -> RunOptions:
         """Options to resume with: those given now, else this process's live ones, else the
         stored ones (a RunConfig is never stored: pass it again in a new process)."""
         stored = loads(stored_json)
+        context = given.context
         if context is None:
             if live is not None:
                 context = live.context
@@ -63,13 +90,17 @@ class RunOptions:
                 )
             else:
                 context = stored.get("context")
-        return cls(
-            run_config=run_config if run_config is not None else live and live.run_config,
-            context=context,
-            max_turns=max_turns if max_turns is not None else stored.get("max_turns"),
-            config=config if config is not None else (live.config if live is not None
-                                                      else stored.get("config")),
-        )
+
+        def pick(name: str) -> Any:
+            value = getattr(given, name)
+            if value is not None:
+                return value
+            return getattr(live, name) if live is not None else stored.get(name)
+
+        return cls(run_config=given.run_config if given.run_config is not None
+                   else live and live.run_config, context=context,
+                   **{name: pick(name) for name in ("max_turns", "config", "user_id",
+                                                    "session_id")})
 
 
 def _json_entries(mapping: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import Unpack
+
 from .._errors import KeelError, LeaseLostError, _Cancelled, _Suspended
 from ._approvals import ApprovalPolicy, ApprovalRules
 from ._changes import CHANGES
@@ -16,7 +18,7 @@ from ._events import Status
 from ._execution import Execution
 from ._json import dumps, jsonable, loads
 from ._leases import OWNER, claim
-from ._options import RunOptions
+from ._options import FrameworkOptions, RunOptions
 from ._references import find_reference, load_agent, type_reference
 from ._result import AgentResult, build_result
 from ._schema import ExecutionRow
@@ -103,122 +105,68 @@ class AgentRuntime:
         self.store.close()
 
     # -- running --------------------------------------------------------------------------
+    # `options` are the framework's own (`FrameworkOptions`): they pass through to it.
 
     def run(
-        self,
-        agent: Any,
-        input: Any,
-        *,
-        run_config: Any = None,
-        context: Any = None,
-        max_turns: int | None = None,
-        config: Any = None,
-        idempotency_key: str | None = None,
+        self, agent: Any, input: Any, *, idempotency_key: str | None = None,
+        **options: Unpack[FrameworkOptions],
     ) -> AgentResult:
         """Run `agent` on `input` to completion or to its first pause; returns the result."""
-        return run_on_keel_loop("runtime.run",
-            self.run_async(
-                agent, input, run_config=run_config, context=context, max_turns=max_turns,
-                config=config, idempotency_key=idempotency_key,
-            )
-        )
+        return run_on_keel_loop("runtime.run", self.run_async(
+            agent, input, idempotency_key=idempotency_key, **options))
 
     async def run_async(
-        self,
-        agent: Any,
-        input: Any,
-        *,
-        run_config: Any = None,
-        context: Any = None,
-        max_turns: int | None = None,
-        config: Any = None,
-        idempotency_key: str | None = None,
+        self, agent: Any, input: Any, *, idempotency_key: str | None = None,
+        **options: Unpack[FrameworkOptions],
     ) -> AgentResult:
         """`run()` for async code; the agent runs in the caller's event loop."""
-        options = RunOptions(run_config, context, max_turns, config)
-        execution_id, row = self._admit(agent, input, options, idempotency_key)
+        given = RunOptions(**options)
+        execution_id, row = self._admit(agent, input, given, idempotency_key)
         if row is None:  # an execution with this idempotency key exists: carry it on
-            return await self.resume_async(
-                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns,
-                config=config,
-            )
-        return await self._execute(row, agent, options, fresh=True)
+            return await self._resume(execution_id, agent, given)
+        return await self._execute(row, agent, given, fresh=True)
 
     def start(
-        self,
-        agent: Any,
-        input: Any,
-        *,
-        run_config: Any = None,
-        context: Any = None,
-        max_turns: int | None = None,
-        config: Any = None,
-        idempotency_key: str | None = None,
+        self, agent: Any, input: Any, *, idempotency_key: str | None = None,
+        **options: Unpack[FrameworkOptions],
     ) -> AgentHandle:
         """Admit the run and return its handle at once; it runs in a background thread."""
         from ._handle import AgentHandle
 
-        options = RunOptions(run_config, context, max_turns, config)
-        execution_id, row = self._admit(agent, input, options, idempotency_key)
+        given = RunOptions(**options)
+        execution_id, row = self._admit(agent, input, given, idempotency_key)
         if row is not None:
-            self._background.submit(self._execute(row, agent, options, fresh=True))
+            self._background.submit(self._execute(row, agent, given, fresh=True))
         else:  # an execution with this idempotency key exists: carry it on if it stopped
-            self._background.submit(self.resume_async(
-                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns,
-                config=config))
+            self._background.submit(self._resume(execution_id, agent, given))
         return AgentHandle(execution_id, runtime=self)
 
     def stream(
-        self,
-        agent: Any,
-        input: Any,
-        *,
-        run_config: Any = None,
-        context: Any = None,
-        max_turns: int | None = None,
-        config: Any = None,
-        idempotency_key: str | None = None,
+        self, agent: Any, input: Any, *, idempotency_key: str | None = None,
+        **options: Unpack[FrameworkOptions],
     ) -> EventStream:
         """Start the run and yield its events live, until it finishes or waits."""
-        handle = self.start(
-            agent, input, run_config=run_config, context=context, max_turns=max_turns,
-            config=config, idempotency_key=idempotency_key,
-        )
-        return handle.stream()
+        return self.start(agent, input, idempotency_key=idempotency_key, **options).stream()
 
     def resume(
-        self,
-        execution_id: str,
-        agent: Any = None,
-        *,
-        run_config: Any = None,
-        context: Any = None,
-        max_turns: int | None = None,
-        config: Any = None,
+        self, execution_id: str, agent: Any = None, **options: Unpack[FrameworkOptions]
     ) -> AgentResult:
         """Continue a decided or crashed execution here; returns its result.
 
         Journaled model turns and tool calls are answered from the journal. If another live
         process owns the execution, this follows it to its next pause instead. The agent is
-        found by the reference recorded at admission unless given.
+        found by the reference recorded at admission unless given; options given now take the
+        place of the recorded ones.
         """
         return run_on_keel_loop("runtime.resume",
-            self.resume_async(
-                execution_id, agent, run_config=run_config, context=context, max_turns=max_turns,
-                config=config,
-            )
-        )
+                                self.resume_async(execution_id, agent, **options))
 
     async def resume_async(
-        self,
-        execution_id: str,
-        agent: Any = None,
-        *,
-        run_config: Any = None,
-        context: Any = None,
-        max_turns: int | None = None,
-        config: Any = None,
+        self, execution_id: str, agent: Any = None, **options: Unpack[FrameworkOptions]
     ) -> AgentResult:
+        return await self._resume(execution_id, agent, RunOptions(**options))
+
+    async def _resume(self, execution_id: str, agent: Any, given: RunOptions) -> AgentResult:
         row = self.store.execution(execution_id)
         if Status(row.status).is_settled:
             return self.result(execution_id)
@@ -228,10 +176,7 @@ class AgentRuntime:
         launch = self._launches.get(execution_id)
         if agent is None:
             agent = launch.agent if launch else load_agent(_require_ref(row))
-        options = RunOptions.for_resume(
-            row.options, launch.options if launch else None, run_config=run_config,
-            context=context, max_turns=max_turns, config=config,
-        )
+        options = RunOptions.for_resume(row.options, launch.options if launch else None, given)
         claimed = claim(self.store, execution_id, lease_seconds=self.lease_seconds)
         if claimed is None:
             return await asyncio.to_thread(self._follow, execution_id)
@@ -284,6 +229,7 @@ class AgentRuntime:
             "status": Status.RUNNING.value,
             "output_type": _type_reference(output_type),
             "idempotency_key": idempotency_key,
+            "conversation": options.conversation,
             "lease_owner": OWNER,
             "lease_epoch": 1,
             "lease_expires_at": now + self.lease_seconds,

@@ -39,6 +39,7 @@ class ExecutionRow(_KeelModel, table=True):
     error: str | None = None
     idempotency_key: str | None = Field(default=None, unique=True)
     parent_id: str | None = None
+    conversation: str | None = None
     lease_owner: str | None = None
     lease_epoch: int = 0
     lease_expires_at: float | None = None
@@ -202,6 +203,9 @@ _V2 = [
         PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
     )""",
     "ALTER TABLE keel_approvals ADD COLUMN response TEXT",
+    # The conversation an execution continues (an ADK session): a later run finds the last.
+    "ALTER TABLE keel_executions ADD COLUMN conversation TEXT",
+    "CREATE INDEX keel_executions_conversation ON keel_executions (conversation, created_at)",
 ]
 
 MIGRATIONS: list[list[str]] = [_V1, _V2]

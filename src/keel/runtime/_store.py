@@ -134,6 +134,15 @@ class Store:
             )
         return ExecutionRow.model_construct(**rows[0])
 
+    def previous_in_conversation(self, row: ExecutionRow) -> str | None:
+        """The last execution that completed in `row`'s conversation before it started."""
+        with self._reads() as read:
+            rows = read("SELECT id FROM keel_executions WHERE conversation = :conversation "
+                        "AND status = 'COMPLETED' AND created_at < :created_at "
+                        "ORDER BY created_at DESC LIMIT 1",
+                        conversation=row.conversation, created_at=row.created_at)
+        return str(rows[0]["id"]) if rows else None
+
     def find_by_idempotency_key(self, key: str) -> str | None:
         with self._reads() as read:
             rows = read("SELECT id FROM keel_executions WHERE idempotency_key = :key", key=key)

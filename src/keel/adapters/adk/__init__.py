@@ -16,6 +16,7 @@ from typing import Any
 
 from google.adk.agents import BaseAgent, LlmAgent
 from google.adk.apps import App
+from google.adk.events import Event
 from google.adk.models.llm_response import LlmResponse
 from google.adk.plugins.base_plugin import BasePlugin
 from google.adk.runners import Runner
@@ -26,7 +27,7 @@ from google.genai import types
 from ..._errors import _Suspended
 from ..._tool import tool_spec
 from ...runtime._execution import ApprovalRequest, Execution, ToolRun
-from ...runtime._json import jsonable
+from ...runtime._json import jsonable, loads
 from ...runtime._store import NewEvent
 from ...runtime._supplied import ModelSupplier, current_supplier
 from .. import Outcome, RunOptions
@@ -56,19 +57,47 @@ class AdkAdapter:
         app = agent if isinstance(agent, App) else App(name=_app_name(agent), root_agent=agent)
         app = app.model_copy(update={"plugins": [*app.plugins, _KeelPlugin(execution)]})
         sessions = InMemorySessionService()
-        session = await sessions.create_session(app_name=app.name, user_id=_USER,
-                                                session_id=execution.id)
+        user_id = options.user_id or _USER
+        session = await sessions.create_session(
+            app_name=app.name, user_id=user_id, session_id=options.session_id or execution.id)
+        for earlier in _conversation_so_far(execution):  # an ADK session continued
+            await sessions.append_event(session, Event.model_validate(earlier))
         runner = Runner(app=app, session_service=sessions)
         message = types.Content(role="user", parts=[types.Part(text=str(input))])
         final: tuple[str | None, str] = (None, "")
-        async for event in runner.run_async(user_id=_USER, session_id=session.id,
+        async for event in runner.run_async(user_id=user_id, session_id=session.id,
                                             new_message=message, run_config=options.run_config):
             if event.is_final_response() and event.content and event.content.parts:
                 text = "".join(part.text or "" for part in event.content.parts)
                 if text:
                     final = (event.author, text)
+        if options.conversation:  # the session as this run leaves it, for the next one
+            ended = await sessions.get_session(app_name=app.name, user_id=user_id,
+                                               session_id=session.id)
+            execution.record(_SESSION, kind="session", name=session.id, defer=True, payload=[
+                e.model_dump(mode="json", exclude_none=True) for e in ended.events] if ended
+                else [])
         author, text = final
         return Outcome("completed", output=text, agent=author)
+
+
+_SESSION = "adk:session"
+"""The journal step holding an ADK session's events as a run in it left them."""
+
+
+def _conversation_so_far(execution: Execution) -> list[Any]:
+    """The session events of the last run that completed in this execution's conversation.
+
+    Sessions live in keel's store this way: each completed run journals its session, and the
+    next run in the same session starts from it (a resumed run starts from it again, and its
+    own journal replays the rest)."""
+    if not execution.row.conversation:
+        return []
+    earlier = execution.store.previous_in_conversation(execution.row)
+    if earlier is None:
+        return []
+    step = execution.store.steps(earlier).get(_SESSION)
+    return list(loads(step.payload) or []) if step is not None else []
 
 
 def _app_name(agent: BaseAgent) -> str:
