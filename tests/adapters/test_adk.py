@@ -224,3 +224,39 @@ def test_a_session_id_continues_the_conversation_from_another_runtime(
     assert alone.output == "hello"
     third = runtime.run(echo_agent, "thanks", user_id="dana", session_id="chat-1")
     assert third.output == "my order is A-1 | where is it? | thanks"
+
+
+class _FrontDeskLlm(BaseLlm):
+    """Asks the account specialist (an AgentTool) once, then answers."""
+
+    model: str = "front-desk"
+
+    async def generate_content_async(self, llm_request: LlmRequest,
+                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
+        answered = any(part.function_response for content in llm_request.contents
+                       for part in content.parts or [])
+        part = types.Part(text="Done.") if answered else types.Part(
+            function_call=types.FunctionCall(name="account_specialist", id="ask_1",
+                                             args={"request": "Check my account"}))
+        yield LlmResponse(content=types.Content(role="model", parts=[part]))
+
+
+# ADK 2.13's own AgentTool builds its Runner with the argument ADK itself deprecates.
+@pytest.mark.filterwarnings("ignore:The `plugins` argument is deprecated")
+def test_an_agent_tools_inner_agent_is_journaled_and_visible(runtime: AgentRuntime) -> None:
+    from examples.support_triage.adk_agents import account_agent
+    from google.adk.tools.agent_tool import AgentTool
+
+    front = LlmAgent(name="front_desk", model=_FrontDeskLlm(), instruction="Ask.",
+                     tools=[AgentTool(agent=account_agent.clone())])
+    result = runtime.run(front, "Please check my account")
+    assert (result.status, result.output) == (Status.COMPLETED, "Done.")
+    assert [(e.agent, e.type) for e in result.events if e.type != "thinking"] == [
+        ("front_desk", "tool_call"), ("front_desk", "handoff"),
+        ("account_specialist", "tool_call"), ("account_specialist", "tool_result"),
+        ("account_specialist", "message"), ("front_desk", "tool_result"),
+        ("front_desk", "message"), ("front_desk", "done")]
+    assert sorted(runtime.store.steps(result.execution_id)) == [
+        "agent:account_specialist:0", "agent:front_desk:0", "model:account_specialist:0",
+        "model:account_specialist:1", "model:front_desk:0", "model:front_desk:1",
+        "tool:ask_1", "tool:call_1_get_account"]
