@@ -260,3 +260,58 @@ def test_an_agent_tools_inner_agent_is_journaled_and_visible(runtime: AgentRunti
         "agent:account_specialist:0", "agent:front_desk:0", "model:account_specialist:0",
         "model:account_specialist:1", "model:front_desk:0", "model:front_desk:1",
         "tool:ask_1", "tool:call_1_get_account"]
+
+
+class _NoIdLlm(BaseLlm):
+    """Calls send_reply without a function-call id (ADK then invents a random one)."""
+
+    model: str = "no-ids"
+
+    async def generate_content_async(self, llm_request: LlmRequest,
+                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
+        answered = any(part.function_response for content in llm_request.contents
+                       for part in content.parts or [])
+        part = types.Part(text="Sent.") if answered else types.Part(
+            function_call=types.FunctionCall(name="send_reply",
+                                             args={"ticket": "TKT-9", "text": "Hi."}))
+        yield LlmResponse(content=types.Content(role="model", parts=[part]))
+
+
+def test_calls_without_ids_get_stable_ones_and_concurrent_resumes_run_the_tool_once(
+    database_url: str,
+) -> None:
+    import threading
+
+    SENT.clear()
+    agent = LlmAgent(name="no_ids", model=_NoIdLlm(), instruction="Reply.",
+                     tools=[FunctionTool(send_reply, require_confirmation=True)])
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
+        waiting = runtime.run(agent, "Reply to TKT-9")
+        (pending,) = waiting.pending_approvals
+        assert pending.call_id == "model:no_ids:0:0"  # not ADK's random adk-<uuid>
+        AgentHandle(waiting.execution_id, runtime=runtime).approve()
+        results = []
+        resumers = [threading.Thread(target=lambda: results.append(
+            runtime.resume(waiting.execution_id, agent))) for _ in range(2)]
+        for thread in resumers:
+            thread.start()
+        for thread in resumers:
+            thread.join(30)
+    assert [r.status for r in results] == [Status.COMPLETED, Status.COMPLETED]
+    assert SENT == ["Hi."]  # one resume ran the call; the other followed it
+    assert [c.call_id for c in results[0].tool_calls] == ["model:no_ids:0:0"]
+
+
+def test_a_loop_agent_journals_each_iteration_apart(runtime: AgentRuntime) -> None:
+    import warnings
+
+    from google.adk.agents import LoopAgent
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # in favour of Workflow
+        loop = LoopAgent(name="twice", max_iterations=2, sub_agents=[echo_agent.clone()])
+    result = runtime.run(loop, "ping")
+    assert result.status is Status.COMPLETED
+    assert [e.content for e in result.events if e.type == "message"] == ["ping", "ping"]
+    assert sorted(k for k in runtime.store.steps(result.execution_id) if k.startswith("model")
+                  ) == ["model:echo:0", "model:echo:1"]
