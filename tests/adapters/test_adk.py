@@ -315,3 +315,28 @@ def test_a_loop_agent_journals_each_iteration_apart(runtime: AgentRuntime) -> No
     assert [e.content for e in result.events if e.type == "message"] == ["ping", "ping"]
     assert sorted(k for k in runtime.store.steps(result.execution_id) if k.startswith("model")
                   ) == ["model:echo:0", "model:echo:1"]
+
+
+def test_the_agents_own_callbacks_and_a_custom_agent_keep_working(runtime: AgentRuntime) -> None:
+    from google.adk.agents import BaseAgent
+    from google.adk.events import Event
+
+    seen: list[str] = []
+
+    def before_model(callback_context: Any, llm_request: Any) -> None:
+        seen.append(f"model:{callback_context.agent_name}")
+
+    class Greeter(BaseAgent):  # a custom agent: greets, then hands the turn to its echo
+        async def _run_async_impl(self, ctx: Any) -> AsyncGenerator[Event, None]:
+            yield Event(author=self.name, invocation_id=ctx.invocation_id,
+                        content=types.Content(role="model", parts=[types.Part(text="Hi!")]))
+            async for event in self.sub_agents[0].run_async(ctx):
+                yield event
+
+    echo = echo_agent.clone(update={"before_model_callback": before_model})
+    result = runtime.run(Greeter(name="greeter", sub_agents=[echo]), "hello")
+    assert result.status is Status.COMPLETED
+    assert result.output.startswith("hello")  # ADK quotes the greeting to echo as well
+    assert "Hi!" in result.output
+    assert seen == ["model:echo"]  # the agent's own callback ran, keel's plugin too
+    assert [e.content for e in result.events if e.type == "thinking"] == ["greeter", "echo"]
