@@ -1,40 +1,30 @@
 """The Google ADK adapter.
 
-keel runs the agent through ADK's own `Runner`, with one keel plugin added to the app's
-plugins. The plugin journals every model response (`before_model_callback` answers from the
-journal on replay, so the model is not asked again) and every tool result (`before_tool_callback`
-returns the journaled result, so the tool does not run again), gates tools and transfers by
-keel's rules, and makes function-call ids deterministic (ADK invents random ones when the model
-gives none). A resumed execution runs the invocation again from its input on a fresh session
-and every journaled step is answered from the journal.
+keel runs the agent through ADK's own `Runner`, with one keel plugin (`_plugin`) added to the
+app's plugins, on a session of its own: a resumed execution runs the invocation again from its
+input, and every journaled model response and tool result is answered from the journal. A run
+in a named session (`session_id=`) starts from the session the last completed run in it left,
+which keel journals with that run's completion.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Any
 
-from google.adk.agents import BaseAgent, LlmAgent
+from google.adk.agents import BaseAgent
 from google.adk.apps import App
 from google.adk.events import Event
-from google.adk.models.llm_response import LlmResponse
-from google.adk.plugins.base_plugin import BasePlugin
 from google.adk.runners import Runner
 from google.adk.sessions import InMemorySessionService
-from google.adk.tools.tool_confirmation import ToolConfirmation
 from google.genai import types
 
-from ..._errors import _Suspended
-from ..._tool import tool_spec
-from ...runtime._execution import ApprovalRequest, Execution, ToolRun
-from ...runtime._json import jsonable, loads
-from ...runtime._store import NewEvent
-from ...runtime._supplied import ModelSupplier, current_supplier
+from ...runtime._execution import Execution
+from ...runtime._json import loads
 from .. import Outcome, RunOptions
+from ._plugin import KeelPlugin
 
 __all__ = ["ADAPTER", "AdkAdapter"]
 
-_TRANSFER = "transfer_to_agent"
 _USER = "keel"
 
 
@@ -55,7 +45,7 @@ class AdkAdapter:
         self, execution: Execution, agent: Any, input: Any, options: RunOptions
     ) -> Outcome:
         app = agent if isinstance(agent, App) else App(name=_app_name(agent), root_agent=agent)
-        app = app.model_copy(update={"plugins": [*app.plugins, _KeelPlugin(execution)]})
+        app = app.model_copy(update={"plugins": [*app.plugins, KeelPlugin(execution)]})
         sessions = InMemorySessionService()
         user_id = options.user_id or _USER
         session = await sessions.create_session(
@@ -74,9 +64,10 @@ class AdkAdapter:
         if options.conversation:  # the session as this run leaves it, for the next one
             ended = await sessions.get_session(app_name=app.name, user_id=user_id,
                                                session_id=session.id)
-            execution.record(_SESSION, kind="session", name=session.id, defer=True, payload=[
-                e.model_dump(mode="json", exclude_none=True) for e in ended.events] if ended
-                else [])
+            events = [e.model_dump(mode="json", exclude_none=True)
+                      for e in (ended.events if ended else [])]
+            execution.record(_SESSION, kind="session", name=session.id, payload=events,
+                             defer=True)
         author, text = final
         return Outcome("completed", output=text, agent=author)
 
@@ -103,192 +94,6 @@ def _conversation_so_far(execution: Execution) -> list[Any]:
 def _app_name(agent: BaseAgent) -> str:
     """An app name ADK accepts (an identifier) for an agent run without an App."""
     return "".join(c if c.isalnum() else "_" for c in agent.name) or "keel"
-
-
-class _KeelPlugin(BasePlugin):
-    """Journals, replays and gates every model call and tool call of one execution."""
-
-    def __init__(self, execution: Execution) -> None:
-        super().__init__(name="keel")
-        self.execution = execution
-        self._turns: dict[str, int] = {}  # per agent: calls in one agent are sequential
-        self._starts: dict[str, int] = {}  # per agent: how often it started in this run
-        self._last_agent: str | None = None  # the model-driven agent that started last
-        self._pending: dict[str, str] = {}  # agent -> the journal key of its model call
-        self._tools: dict[str, tuple[ToolRun, AbstractContextManager[None]]] = {}
-
-    # -- agents ---------------------------------------------------------------------------
-
-    async def before_agent_callback(self, *, agent: Any, callback_context: Any) -> None:
-        """An agent starting is a `thinking` event, and a model-driven agent starting after
-        another is a `handoff` (a transfer, a workflow agent's next step). Journaled with the
-        run's next write, so a replay does not announce it again."""
-        count = self._starts.get(agent.name, 0)
-        self._starts[agent.name] = count + 1
-        events = [NewEvent("thinking", agent.name, {"content": agent.name})]
-        if isinstance(agent, LlmAgent):
-            if self._last_agent not in (None, agent.name):
-                events.append(NewEvent("handoff", self._last_agent, {"target": agent.name}))
-            self._last_agent = agent.name
-        key = f"agent:{agent.name}:{count}"
-        if self.execution.recorded(key) is None:
-            self.execution.record(key, kind="agent", name=agent.name, payload={},
-                                  events=events, defer=True)
-
-    # -- model calls ----------------------------------------------------------------------
-
-    async def before_model_callback(self, *, callback_context: Any,
-                                    llm_request: Any) -> LlmResponse | None:
-        agent = callback_context.agent_name
-        turn = self._turns.get(agent, 0)
-        self._turns[agent] = turn + 1
-        key = self._pending[agent] = f"model:{agent}:{turn}"
-        stored = self.execution.recorded(key)
-        if stored is not None:
-            return LlmResponse.model_validate(stored)
-        self.execution.check_cancelled()
-        self.execution.flush()
-        supplier = current_supplier()  # a mock run's script answers instead of the model
-        if isinstance(supplier, ModelSupplier):
-            # ADK skips after_model_callback for an answer given here: journal it now.
-            del self._pending[agent]
-            return self._journaled(agent, key, supplier.model_response(agent, llm_request))
-        return None
-
-    async def after_model_callback(self, *, callback_context: Any,
-                                   llm_response: LlmResponse) -> LlmResponse | None:
-        if llm_response.partial:
-            return None
-        agent = callback_context.agent_name
-        key = self._pending.pop(agent, None)
-        if key is None or self.execution.recorded(key) is not None:
-            return None  # a replayed response
-        return self._journaled(agent, key, llm_response)
-
-    def _journaled(self, agent: str, key: str, response: LlmResponse) -> LlmResponse:
-        calls = _function_calls(response)
-        for index, call in enumerate(calls):
-            if not call.id:  # deterministic, so that a replay finds the journaled results
-                call.id = f"{key}:{index}"
-        self.execution.record(
-            key, kind="model", name=agent,
-            payload=response.model_dump(mode="json", exclude_none=True),
-            events=_model_events(response, agent, calls),
-            defer=not any(call.name != _TRANSFER for call in calls),
-        )
-        return response
-
-    # -- tool calls -----------------------------------------------------------------------
-
-    async def before_tool_callback(self, *, tool: Any, tool_args: dict[str, Any],
-                                   tool_context: Any) -> dict[str, Any] | None:
-        ex, call_id, name = self.execution, tool_context.function_call_id, tool.name
-        agent, args = tool_context.agent_name, jsonable(tool_args)
-        flag = await _flag(tool, tool_args, tool_context)
-        gated = ex.rules.may_gate(name, flagged=flag is not None) or ex.decision(call_id)
-        if gated and ex.verdict(call_id, name, args, agent=agent,
-                                flagged_by=flag).action == "ask":
-            self._suspend(tool, tool_context, args)
-        if (decided := ex.decision(call_id)) is not None and decided.action == "approve":
-            # ADK's own confirmation check in the tool's body finds the call confirmed.
-            tool_context.tool_confirmation = ToolConfirmation(
-                confirmed=True, payload=ex.response(call_id))
-        run = ex.start_tool(call_id=call_id, tool_name=name, agent=agent, args=args,
-                            gated=bool(gated), flagged_by=flag,
-                            state=_ToolActions(tool_context))
-        if run.done:  # journaled (replay) or rejected
-            result = run.result
-            return result if isinstance(result, dict) else {"error": result}
-        found, supplied = run.supplied()  # a mock run's script answers instead of the tool
-        if found:
-            answer = supplied if isinstance(supplied, dict) else {"result": supplied}
-            run.finish(answer)
-            return answer
-        running = run.running()
-        running.__enter__()  # keel.current_call() for the tool body, until after_tool
-        self._tools[call_id] = (run, running)
-        return None
-
-    async def after_tool_callback(self, *, tool: Any, tool_args: dict[str, Any],
-                                  tool_context: Any, result: Any) -> dict[str, Any] | None:
-        started = self._tools.pop(tool_context.function_call_id, None)
-        if started is None:
-            return None  # answered from the journal
-        run, running = started
-        running.__exit__(None, None, None)
-        if tool_context.actions.requested_tool_confirmations:
-            # The tool asked for a confirmation itself (tool_context.request_confirmation()):
-            # keel waits for the decision, and the tool runs again once it is given.
-            self._suspend(tool, tool_context, run.args,
-                          rule=f"tool_context.request_confirmation() in {tool.name}")
-        run.finish(result)
-        return None
-
-    def _suspend(self, tool: Any, tool_context: Any, args: Any, rule: str | None = None) -> None:
-        self.execution.suspend([ApprovalRequest(
-            tool_context.function_call_id, tool.name, args, tool_context.agent_name,
-            kind="handoff" if tool.name == _TRANSFER else "tool", rule=rule)])
-        raise _Suspended
-
-    async def on_tool_error_callback(self, *, tool: Any, tool_args: dict[str, Any],
-                                     tool_context: Any, error: Exception) -> None:
-        started = self._tools.pop(tool_context.function_call_id, None)
-        if started is not None:
-            started[1].__exit__(None, None, None)
-        return None
-
-
-async def _flag(tool: Any, args: dict[str, Any], tool_context: Any) -> str | None:
-    """What marks a call as needing approval: keel's marker, or ADK's require_confirmation."""
-    spec = tool_spec(tool) or tool_spec(getattr(tool, "func", None))
-    if spec is not None and spec.approval_required:
-        return "@keel.tool(approval_required=True)"
-    if await tool.check_require_confirmation(args, tool_context):
-        return "require_confirmation"
-    return None
-
-
-class _ToolActions:
-    """What a tool did besides its result (a transfer, session state changes), journaled with
-    it and applied again when the result is replayed: a transfer happens in the tool's body,
-    which a replay skips."""
-
-    def __init__(self, tool_context: Any) -> None:
-        self.context = tool_context
-
-    def save(self) -> Any:
-        actions = self.context.actions
-        return {"transfer_to_agent": actions.transfer_to_agent, "escalate": actions.escalate,
-                "state_delta": jsonable(dict(actions.state_delta))}
-
-    def restore(self, data: Any) -> None:
-        actions = self.context.actions
-        actions.transfer_to_agent = data.get("transfer_to_agent")
-        actions.escalate = data.get("escalate")
-        for key, value in (data.get("state_delta") or {}).items():
-            self.context.state[key] = value
-
-
-def _function_calls(response: LlmResponse) -> list[types.FunctionCall]:
-    parts = response.content.parts if response.content and response.content.parts else []
-    return [part.function_call for part in parts if part.function_call]
-
-
-def _model_events(response: LlmResponse, agent: str,
-                  calls: list[types.FunctionCall]) -> list[NewEvent]:
-    parts = response.content.parts if response.content and response.content.parts else []
-    events = []
-    text = "".join(part.text or "" for part in parts if not part.thought)
-    thought = "".join(part.text or "" for part in parts if part.thought)
-    if thought:
-        events.append(NewEvent("thinking", agent, {"content": thought}))
-    if text:
-        events.append(NewEvent("message", agent, {"content": text}))
-    for call in calls:
-        if call.name != _TRANSFER:
-            events.append(NewEvent("tool_call", agent, {
-                "tool_name": call.name, "call_id": call.id, "args": jsonable(call.args or {})}))
-    return events
 
 
 ADAPTER = AdkAdapter()
