@@ -143,6 +143,19 @@ class Store:
                         conversation=row.conversation, created_at=row.created_at)
         return str(rows[0]["id"]) if rows else None
 
+    def executions(self, *, status: str | None = None, agent: str | None = None,
+                   since: float | None = None, limit: int = 50) -> list[ExecutionRow]:
+        """The newest executions first, filtered by status, agent name and creation time."""
+        clauses = [f"{column} = :{column}" for column, value in
+                   (("status", status), ("agent_name", agent)) if value is not None]
+        if since is not None:
+            clauses.append("created_at >= :since")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._reads() as read:
+            rows = read(f"SELECT * FROM keel_executions{where} ORDER BY created_at DESC "
+                        f"LIMIT {int(limit)}", status=status, agent_name=agent, since=since)
+        return [ExecutionRow.model_construct(**row) for row in rows]
+
     def find_by_idempotency_key(self, key: str) -> str | None:
         with self._reads() as read:
             rows = read("SELECT id FROM keel_executions WHERE idempotency_key = :key", key=key)

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 from ..runtime._events import Status
 from ..runtime._result import AgentResult
-from ._trace import describe, trace
+from ..runtime._trace import describe, trace
 
 __all__ = [
     "Expectation",

@@ -23,9 +23,9 @@ from ..runtime._handle import AgentHandle
 from ..runtime._result import AgentResult
 from ..runtime._runtime import AgentRuntime
 from ..runtime._supplied import supplying
+from ..runtime._trace import trace
 from ..runtime._worker import run_on_keel_loop
 from ._script import MockEvent, MockScriptError, Script
-from ._trace import trace
 
 __all__ = ["memory_url", "mock_run", "mock_run_async"]
 

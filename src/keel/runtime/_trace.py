@@ -1,13 +1,13 @@
-"""A run's events as readable lines, for the messages of failing expectations."""
+"""A run's events as readable lines: failing expectations show them, and `keel show`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..runtime._events import Event
-from ..runtime._result import AgentResult
+from ._events import Event
+from ._result import AgentResult
 
-__all__ = ["trace"]
+__all__ = ["describe", "short", "trace"]
 
 _LIMIT = 100
 
@@ -26,9 +26,9 @@ def describe(event: Event) -> str:
     """One event as `type detail`, e.g. `tool_call get_invoice {'invoice_id': 'INV-1'}`."""
     match event.type:
         case "tool_call" | "waiting":
-            detail = f"{event.tool_name} {_short(event.args)}"
+            detail = f"{event.tool_name} {short(event.args)}"
         case "tool_result":
-            detail = f"{event.tool_name} -> {_short(event.result)}"
+            detail = f"{event.tool_name} -> {short(event.result)}"
         case "handoff":
             detail = f"-> {event.target}"
         case "approved" | "rejected":
@@ -36,15 +36,15 @@ def describe(event: Event) -> str:
         case "guardrail_pass" | "guardrail_fail":
             detail = event.guardrail_name
         case "done":
-            detail = _short(event.output)
+            detail = short(event.output)
         case "thinking" | "message" | "error":
-            detail = _short(event.content)
+            detail = short(event.content)
         case _:
-            detail = _short(getattr(event, "reason", None) or "")
+            detail = short(getattr(event, "reason", None) or "")
     return f"{event.type} {detail}".rstrip()
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     text = value if isinstance(value, str) else repr(value)
     text = " ".join(text.split())
     return text if len(text) <= _LIMIT else text[: _LIMIT - 1] + "…"

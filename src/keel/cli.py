@@ -1,0 +1,299 @@
+"""The `keel` command: run agents and operate executions from a terminal, on any keel store.
+
+    keel run MODULE:ATTR "input" [--follow]      start a run (and watch its events)
+    keel ls [--status S] [--agent A] [--since 2h] executions, newest first
+    keel show ID                                  the timeline of one execution
+    keel events ID [--follow] [--after N]         its events (and new ones as they come)
+    keel approve ID [--call C] [--reason R] [--as NAME]
+    keel reject ID --reason R [--call C] [--as NAME]
+    keel resume ID | keel cancel ID
+    keel export-test ID [-o FILE]                 a pytest file that replays the execution
+
+The store is `--db URL`, else `$KEEL_DATABASE_URL`, else `.keel/keel.db`. `--json` prints JSON
+for scripts. Errors are one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TextIO
+
+from ._errors import KeelError
+from .runtime._events import Status
+from .runtime._handle import AgentHandle
+from .runtime._json import jsonable
+from .runtime._references import load_agent
+from .runtime._result import AgentResult
+from .runtime._runtime import AgentRuntime
+from .runtime._trace import describe, short
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        with AgentRuntime(args.db, auto_resume=False) as runtime:
+            return int(args.command(runtime, args) or 0)
+    except KeelError as exc:
+        print(f"keel: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def _run(runtime: AgentRuntime, args: argparse.Namespace) -> int:
+    agent = load_agent(args.agent)
+    if args.follow:
+        stream = runtime.stream(agent, args.input)
+        for event in stream:
+            _print_event(event, args.json)
+        result = stream.get_result()
+    else:
+        with _spinner(f"running {args.agent}"):
+            result = runtime.run(agent, args.input)
+    _print_result(result, args.json)
+    return 0 if result.status in (Status.COMPLETED, Status.WAITING) else 1
+
+
+def _ls(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    rows = runtime.store.executions(
+        status=args.status.upper() if args.status else None, agent=args.agent,
+        since=time.time() - _seconds(args.since) if args.since else None, limit=args.limit)
+    if args.json:
+        _print_json([{"id": r.id, "status": r.status, "agent": r.agent_name,
+                      "created_at": r.created_at, "updated_at": r.updated_at} for r in rows])
+        return
+    _table(["ID", "STATUS", "AGENT", "CREATED", "UPDATED"],
+           [[r.id, r.status, r.agent_name, _when(r.created_at), _when(r.updated_at)]
+            for r in rows])
+
+
+def _show(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    result = runtime.result(args.id)
+    if args.json:
+        _print_json(_result_json(result))
+        return
+    row = runtime.store.execution(args.id)
+    print(f"execution {result.execution_id}  {result.status.value}  agent {result.agent}")
+    print(f"started {_when(row.created_at)}"
+          + (f", finished {_when(row.finished_at)} ({row.finished_at - row.created_at:.1f} s)"
+             if row.finished_at else ""))
+    for event in result.events:
+        print(f"  {event.ts - row.created_at:7.2f}s  {event.agent or '-':<20}  {describe(event)}"
+              + _decision(event))
+    for pending in result.pending_approvals:
+        print(f"  waiting: {pending.tool_name}({short(pending.args)}) call {pending.call_id} "
+              f"({pending.rule})")
+    if result.token_usage:
+        usage = result.token_usage
+        print(f"tokens: {usage.input_tokens} in, {usage.output_tokens} out, "
+              f"{usage.requests} requests")
+    if result.error:
+        print(f"error: {result.error}")
+
+
+def _events(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    handle = AgentHandle(args.id, runtime=runtime)
+    runtime.store.execution(args.id)  # an unknown id is an error, not an empty stream
+    if args.follow:  # replays, then follows until the execution settles
+        for event in handle.stream(after=args.after):
+            _print_event(event, args.json)
+        return
+    for event in runtime.store.events(args.id, after=args.after):
+        _print_event(event, args.json)
+
+
+def _approve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    decided = AgentHandle(args.id, runtime=runtime).approve(
+        args.call, reviewer=args.reviewer, reason=args.reason)
+    _print_decision("approved", decided, args.json)
+
+
+def _reject(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    decided = AgentHandle(args.id, runtime=runtime).reject(
+        args.reason, call_id=args.call, reviewer=args.reviewer)
+    _print_decision("rejected", decided, args.json)
+
+
+def _resume(runtime: AgentRuntime, args: argparse.Namespace) -> int:
+    with _spinner(f"resuming {args.id}"):
+        result = runtime.resume(args.id)
+    _print_result(result, args.json)
+    return 0 if result.status in (Status.COMPLETED, Status.WAITING) else 1
+
+
+def _cancel(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    status = AgentHandle(args.id, runtime=runtime).cancel()
+    if args.json:
+        _print_json({"execution_id": args.id, "status": status.value})
+    else:
+        print(f"{args.id}: {status.value}")
+
+
+def _export_test(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    from .testing import export_test
+
+    source = export_test(args.id, args.output, runtime=runtime)
+    if args.output is None:
+        print(source, end="")
+    else:
+        print(f"wrote {args.output}")
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(jsonable(value), indent=2))
+
+
+def _print_event(event: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(event.model_dump(mode="json")), flush=True)
+    else:
+        print(f"{event.seq:>4}  {event.agent or '-':<20}  {describe(event)}", flush=True)
+
+
+def _print_result(result: AgentResult, as_json: bool) -> None:
+    if as_json:
+        _print_json(_result_json(result))
+        return
+    result.print_result()
+    if result.status is Status.WAITING:
+        print(f"approve: keel approve {result.execution_id}   reject: keel reject "
+              f"{result.execution_id} --reason '...'")
+
+
+def _print_decision(verb: str, decided: list[str], as_json: bool) -> None:
+    if as_json:
+        _print_json({verb: decided})
+    else:
+        print(f"{verb}: {', '.join(decided)}")
+
+
+def _result_json(result: AgentResult) -> dict[str, Any]:
+    return {
+        "execution_id": result.execution_id, "status": result.status.value,
+        "output": result.output, "error": result.error, "agent": result.agent,
+        "tool_calls": result.tool_calls, "pending_approvals": result.pending_approvals,
+        "token_usage": result.token_usage,
+        "events": [event.model_dump(mode="json") for event in result.events],
+    }
+
+
+def _decision(event: Any) -> str:
+    if event.type in ("approved", "rejected") and event.reviewer:
+        return f"  by {event.reviewer}"
+    return ""
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows,
+                                                                       strict=False)]
+    for line in [headers, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths,
+                                                                        strict=True)).rstrip())
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _seconds(text: str) -> float:
+    """`90s`, `15m`, `2h`, `3d` as seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return float(text[:-1]) * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise KeelError(f"--since takes a duration like 90s, 15m, 2h or 3d, not {text!r}.")\
+            from None
+
+
+@contextmanager
+def _spinner(what: str, out: TextIO = sys.stderr) -> Iterator[None]:
+    """A spinner on stderr while a long operation runs, when stderr is a terminal."""
+    if not out.isatty():
+        yield
+        return
+    import threading
+
+    done = threading.Event()
+
+    def spin() -> None:
+        frames, turn = "|/-\\", 0
+        while not done.wait(0.1):
+            out.write(f"\r{frames[turn % 4]} {what}")
+            out.flush()
+            turn += 1
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        out.write("\r" + " " * (len(what) + 2) + "\r")
+
+
+# -- arguments --------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keel", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="the store's URL (default: $KEEL_DATABASE_URL, else "
+                                     ".keel/keel.db)")
+    common.add_argument("--json", action="store_true", help="print JSON")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[..., Any], help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=help, description=help)
+        sub.set_defaults(command=handler)
+        return sub
+
+    run = command("run", _run, "run an agent given as module:attribute on an input")
+    run.add_argument("agent", help="module:attribute")
+    run.add_argument("input")
+    run.add_argument("--follow", action="store_true", help="print events as they happen")
+    ls = command("ls", _ls, "list executions, newest first")
+    ls.add_argument("--status", help="RUNNING, WAITING, COMPLETED, FAILED, ...")
+    ls.add_argument("--agent", help="the agent's name")
+    ls.add_argument("--since", help="created in the last 90s, 15m, 2h, 3d ...")
+    ls.add_argument("--limit", type=int, default=50)
+    for name, handler, help in (("show", _show, "the timeline of one execution"),
+                                ("resume", _resume, "continue a decided or crashed execution"),
+                                ("cancel", _cancel, "stop an execution at its next step")):
+        command(name, handler, help).add_argument("id")
+    events = command("events", _events, "an execution's events")
+    events.add_argument("id")
+    events.add_argument("--follow", action="store_true",
+                        help="then wait for new ones until the execution settles")
+    events.add_argument("--after", type=int, default=0, help="only events after this seq")
+    approve = command("approve", _approve, "approve pending calls of a waiting execution")
+    reject = command("reject", _reject, "reject pending calls; the model hears the reason")
+    for sub, reason_required in ((approve, False), (reject, True)):
+        sub.add_argument("id")
+        sub.add_argument("--call", help="one pending call id (default: all)")
+        sub.add_argument("--reason", required=reason_required)
+        sub.add_argument("--as", dest="reviewer", help="who decides")
+    export = command("export-test", _export_test,
+                     "a pytest file that replays an execution with mock_run")
+    export.add_argument("id")
+    export.add_argument("-o", "--output", help="write it here instead of printing it")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

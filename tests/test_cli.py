@@ -1,0 +1,107 @@
+"""The `keel` command, through real subprocesses of the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keel import Status
+
+ROOT = Path(__file__).resolve().parents[1]
+KEEL = str(Path(sys.executable).parent / "keel")
+TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
+AGENT = "examples.support_triage.agents:triage_agent"
+
+
+@pytest.fixture(autouse=True)
+def _refund_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example backend's refunds, across the child processes."""
+    monkeypatch.setenv("SUPPORT_LEDGER", str(tmp_path / "refunds.jsonl"))
+
+
+def keel(*args: str, url: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEEL_DATABASE_URL": url}
+    done = subprocess.run([KEEL, *args], capture_output=True, text=True, env=env, timeout=60)
+    assert (done.returncode == 0) == ok, f"{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def refunds() -> list[str]:
+    ledger = Path(os.environ["SUPPORT_LEDGER"])
+    return ledger.read_text().splitlines() if ledger.exists() else []
+
+
+def test_run_list_show_approve_resume_from_the_terminal(database_url: str, tmp_path: Path) -> None:
+    url = database_url if database_url.startswith("postgresql") \
+        else f"sqlite:///{tmp_path}/keel.db"
+    ran = keel("run", AGENT, TICKET, "--json", url=url)
+    waiting = json.loads(ran.stdout)
+    execution_id = waiting["execution_id"]
+    assert waiting["status"] == Status.WAITING.value
+    assert [p["tool_name"] for p in waiting["pending_approvals"]] == ["process_refund"]
+
+    listed = keel("ls", "--status", "waiting", url=url).stdout.splitlines()
+    assert listed[0].split() == ["ID", "STATUS", "AGENT", "CREATED", "UPDATED"]
+    assert listed[1].split()[:3] == [execution_id, "WAITING", "support_triage"]
+    assert [r["id"] for r in json.loads(keel("ls", "--json", url=url).stdout)] == [execution_id]
+
+    assert keel("approve", execution_id, "--as", "dana", url=url).stdout.strip() == \
+        "approved: call_3_process_refund"
+    resumed = json.loads(keel("resume", execution_id, "--json", url=url).stdout)
+    assert resumed["status"] == Status.COMPLETED.value
+    assert "refunded $99.00" in resumed["output"]
+    assert len(refunds()) == 1
+
+    shown = keel("show", execution_id, url=url).stdout
+    assert f"execution {execution_id}  COMPLETED  agent support_triage" in shown
+    assert "handoff -> billing_specialist" in shown
+    assert "approved process_refund  by dana" in shown
+    assert "tokens:" in shown
+    events = keel("events", execution_id, "--after", "5", "--json", url=url).stdout
+    assert [json.loads(line)["seq"] for line in events.splitlines()][0] == 6
+    followed = keel("events", execution_id, "--follow", url=url).stdout.splitlines()
+    assert followed[-1].split()[2] == "done"  # it replays, then stops: the run has settled
+
+
+def test_reject_then_resume_and_cancel(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/keel.db"
+    execution_id = json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)[
+        "execution_id"]
+    keel("reject", execution_id, "--reason", "Needs a manager.", "--as", "lee", url=url)
+    resumed = json.loads(keel("resume", execution_id, "--json", url=url).stdout)
+    assert "Needs a manager." in resumed["output"]
+    assert refunds() == []
+    other = json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)["execution_id"]
+    assert keel("cancel", other, url=url).stdout.strip() == f"{other}: CANCELLED"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("show", "nope"), "keel: No execution 'nope' in the store"),
+    (("ls", "--since", "2x"), "keel: --since takes a duration like 90s"),
+    (("run", "examples.nowhere:agent", "hi"), "keel: "),
+])
+def test_errors_are_one_line_and_a_failing_exit(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    failed = keel(*args, url=f"sqlite:///{tmp_path}/keel.db", ok=False)
+    assert failed.stderr.startswith(message) and len(failed.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_store_is_one_line(tmp_path: Path) -> None:
+    failed = keel("ls", url="postgresql+psycopg://nobody@127.0.0.1:9/none", ok=False)
+    assert failed.stderr.startswith("keel: ") and "cannot be used" in failed.stderr
+
+
+def test_export_test_prints_a_pytest_module(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/keel.db"
+    execution_id = json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)[
+        "execution_id"]
+    source = keel("export-test", execution_id, url=url).stdout
+    assert "from examples.support_triage.agents import triage_agent" in source
+    assert "MockEvent.waiting()" in source
