@@ -105,3 +105,38 @@ def test_export_test_prints_a_pytest_module(tmp_path: Path) -> None:
     source = keel("export-test", execution_id, url=url).stdout
     assert "from examples.support_triage.agents import triage_agent" in source
     assert "MockEvent.waiting()" in source
+
+
+def test_serve_prints_a_token_and_answers_and_refuses_open_hosts_without_one(
+    tmp_path: Path,
+) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    url = f"sqlite:///{tmp_path}/keel.db"
+    refused = keel("serve", "--host", "0.0.0.0", url=url, ok=False)
+    assert refused.stderr.startswith("keel: keel serve binds 0.0.0.0")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEEL_DATABASE_URL": url}
+    env.pop("KEEL_API_TOKEN", None)
+    server = subprocess.Popen([KEEL, "serve", "--port", str(port)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        token = server.stdout.readline().split(": ", 1)[1].strip()
+        assert len(token) > 20
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/executions") as page:
+                    assert json.loads(page.read()) == []
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "keel serve never answered"
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)  # and closes its pipes

@@ -8,6 +8,7 @@
     keel reject ID --reason R [--call C] [--as NAME]
     keel resume ID | keel cancel ID
     keel export-test ID [-o FILE]                 a pytest file that replays the execution
+    keel serve [--host H] [--port P] [--token T]  the HTTP API (needs keel[server])
 
 The store is `--db URL`, else `$KEEL_DATABASE_URL`, else `.keel/keel.db`. `--json` prints JSON
 for scripts. Errors are one line on stderr and a non-zero exit, never a traceback.
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +42,8 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        with AgentRuntime(args.db, auto_resume=False) as runtime:
+        # Only a long-lived server resumes runs once their approvals are decided.
+        with AgentRuntime(args.db, auto_resume=args.command is _serve) as runtime:
             return int(args.command(runtime, args) or 0)
     except KeelError as exc:
         print(f"keel: {exc}", file=sys.stderr)
@@ -81,7 +85,7 @@ def _ls(runtime: AgentRuntime, args: argparse.Namespace) -> None:
 def _show(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     result = runtime.result(args.id)
     if args.json:
-        _print_json(_result_json(result))
+        _print_json(result.to_json())
         return
     row = runtime.store.execution(args.id)
     print(f"execution {result.execution_id}  {result.status.value}  agent {result.agent}")
@@ -150,6 +154,27 @@ def _export_test(runtime: AgentRuntime, args: argparse.Namespace) -> None:
         print(f"wrote {args.output}")
 
 
+def _serve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    try:
+        import uvicorn
+
+        from .server import create_app
+    except ImportError as exc:
+        from ._errors import MissingExtraError
+
+        raise MissingExtraError(f"keel serve needs the server extra ({exc}). Install it with: "
+                                "pip install 'keel[server]'") from exc
+    token = args.token or os.environ.get("KEEL_API_TOKEN")
+    if token is None:
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            raise KeelError(f"keel serve binds {args.host}, beyond this machine, only with a "
+                            "token: pass --token or set KEEL_API_TOKEN.")
+        token = secrets.token_urlsafe(24)
+        print(f"API token (for approvals and new runs): {token}", flush=True)
+    uvicorn.run(create_app(runtime, token=token), host=args.host, port=args.port,
+                log_level="warning")
+
+
 # -- output -----------------------------------------------------------------------------------
 
 
@@ -166,7 +191,7 @@ def _print_event(event: Any, as_json: bool) -> None:
 
 def _print_result(result: AgentResult, as_json: bool) -> None:
     if as_json:
-        _print_json(_result_json(result))
+        _print_json(result.to_json())
         return
     result.print_result()
     if result.status is Status.WAITING:
@@ -179,16 +204,6 @@ def _print_decision(verb: str, decided: list[str], as_json: bool) -> None:
         _print_json({verb: decided})
     else:
         print(f"{verb}: {', '.join(decided)}")
-
-
-def _result_json(result: AgentResult) -> dict[str, Any]:
-    return {
-        "execution_id": result.execution_id, "status": result.status.value,
-        "output": result.output, "error": result.error, "agent": result.agent,
-        "tool_calls": result.tool_calls, "pending_approvals": result.pending_approvals,
-        "token_usage": result.token_usage,
-        "events": [event.model_dump(mode="json") for event in result.events],
-    }
 
 
 def _decision(event: Any) -> str:
@@ -292,6 +307,11 @@ def _parser() -> argparse.ArgumentParser:
                      "a pytest file that replays an execution with mock_run")
     export.add_argument("id")
     export.add_argument("-o", "--output", help="write it here instead of printing it")
+    serve = command("serve", _serve, "the HTTP API on this store")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--token", help="the bearer token for changes (default: "
+                                       "$KEEL_API_TOKEN, else a new one, printed)")
     return parser
 
 

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 from pydantic import TypeAdapter
 
 from ._events import Event, Status
-from ._json import loads
+from ._json import jsonable, loads
 from ._references import resolve
 from ._schema import ApprovalRow, ExecutionRow, StepRow
 
@@ -70,6 +70,17 @@ class AgentResult:
     @property
     def is_waiting(self) -> bool:
         return self.status is Status.WAITING
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as JSON data (the CLI's --json, the HTTP API)."""
+        return {
+            "execution_id": self.execution_id, "status": self.status.value,
+            "output": jsonable(self.output), "error": self.error, "agent": self.agent,
+            "tool_calls": jsonable(self.tool_calls),
+            "pending_approvals": jsonable(self.pending_approvals),
+            "token_usage": jsonable(self.token_usage),
+            "events": [event.model_dump(mode="json") for event in self.events],
+        }
 
     def print_result(self, file: TextIO | None = None) -> None:
         """Print a readable summary: status, output, tool calls, pending approvals, usage."""

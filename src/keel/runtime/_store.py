@@ -156,6 +156,13 @@ class Store:
                         f"LIMIT {int(limit)}", status=status, agent_name=agent, since=since)
         return [ExecutionRow.model_construct(**row) for row in rows]
 
+    def pending_approvals(self, limit: int = 100) -> list[ApprovalRow]:
+        """Every call waiting for a decision, oldest first (the approvals inbox)."""
+        with self._reads() as read:
+            rows = read("SELECT * FROM keel_approvals WHERE status = 'pending' "
+                        f"ORDER BY requested_at LIMIT {int(limit)}")
+        return [ApprovalRow.model_construct(**row) for row in rows]
+
     def find_by_idempotency_key(self, key: str) -> str | None:
         with self._reads() as read:
             rows = read("SELECT id FROM keel_executions WHERE idempotency_key = :key", key=key)

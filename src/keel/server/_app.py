@@ -1,0 +1,149 @@
+"""The REST API over one runtime's store, and an SSE stream per execution.
+
+Reads are open (the server binds to loopback unless a token protects it); every request that
+changes something needs `Authorization: Bearer <token>`, and records who decided. Errors are
+JSON `{"error": message}` with the status code of what went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from .._errors import (
+    AlreadyDecidedError,
+    ApprovalNotFoundError,
+    ExecutionNotFoundError,
+    KeelError,
+    NotWaitingError,
+)
+from ..runtime._changes import CHANGES
+from ..runtime._events import Status
+from ..runtime._handle import AgentHandle
+from ..runtime._json import jsonable, loads
+from ..runtime._references import load_agent
+from ..runtime._runtime import AgentRuntime
+
+__all__ = ["create_app"]
+
+_STATUS_OF = {ExecutionNotFoundError: 404, ApprovalNotFoundError: 404, NotWaitingError: 409,
+              AlreadyDecidedError: 409}
+
+
+class Decision(BaseModel):
+    """A reviewer's decision; `reviewer` is recorded with it."""
+
+    reviewer: str
+    call_id: str | None = None
+    reason: str | None = None
+
+
+class Rejection(Decision):
+    reason: str
+
+
+class Start(BaseModel):
+    """Start the agent at `agent` (`module:attribute`, importable by the server) on `input`."""
+
+    agent: str
+    input: Any
+    idempotency_key: str | None = None
+
+
+def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
+    """The API over `runtime`'s store; `token` guards every request that changes something."""
+    app = FastAPI(title="keel", summary="Executions, events and approvals of keel runs.")
+
+    def authorized(authorization: str | None = Header(default=None)) -> None:
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given, token):
+            raise HTTPException(401, "Send Authorization: Bearer <token> (printed by keel serve).")
+
+    @app.exception_handler(KeelError)
+    async def keel_error(request: Request, exc: KeelError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=_STATUS_OF.get(type(exc), 400))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    @app.get("/api/executions")
+    def executions(status: str | None = None, agent: str | None = None,
+                   since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Executions, newest first; `since` is seconds ago."""
+        rows = runtime.store.executions(
+            status=status.upper() if status else None, agent=agent,
+            since=time.time() - since if since else None, limit=limit)
+        return [{"id": r.id, "status": r.status, "agent": r.agent_name, "framework": r.framework,
+                 "created_at": r.created_at, "updated_at": r.updated_at,
+                 "finished_at": r.finished_at} for r in rows]
+
+    @app.get("/api/executions/{execution_id}")
+    def execution(execution_id: str) -> dict[str, Any]:
+        return runtime.result(execution_id).to_json()
+
+    @app.get("/api/executions/{execution_id}/events")
+    def events(execution_id: str, after: int = 0) -> list[dict[str, Any]]:
+        runtime.store.execution(execution_id)
+        return [e.model_dump(mode="json") for e in runtime.store.events(execution_id, after)]
+
+    @app.get("/api/executions/{execution_id}/stream")
+    def stream(execution_id: str, request: Request, after: int = 0) -> StreamingResponse:
+        """Server-sent events: the execution's events after `Last-Event-ID` (or `after`), then
+        new ones as they come, until it settles."""
+        runtime.store.execution(execution_id)
+        last = request.headers.get("last-event-id")
+        start = int(last) if last and last.isdigit() else after
+        return StreamingResponse(_sse(runtime, execution_id, start),
+                                 media_type="text/event-stream")
+
+    @app.get("/api/approvals")
+    def approvals() -> list[dict[str, Any]]:
+        """The inbox: every call waiting for a decision, oldest first."""
+        return [{"approval_id": a.id, "execution_id": a.execution_id, "call_id": a.call_id,
+                 "tool_name": a.tool_name, "kind": a.kind, "agent": a.agent,
+                 "args": loads(a.args), "rule": a.rule, "requested_at": a.requested_at}
+                for a in runtime.store.pending_approvals()]
+
+    @app.post("/api/executions/{execution_id}/approve", dependencies=[Depends(authorized)])
+    def approve(execution_id: str, decision: Decision) -> dict[str, Any]:
+        decided = AgentHandle(execution_id, runtime=runtime).approve(
+            decision.call_id, reviewer=decision.reviewer, reason=decision.reason)
+        return {"approved": decided}
+
+    @app.post("/api/executions/{execution_id}/reject", dependencies=[Depends(authorized)])
+    def reject(execution_id: str, decision: Rejection) -> dict[str, Any]:
+        decided = AgentHandle(execution_id, runtime=runtime).reject(
+            decision.reason, call_id=decision.call_id, reviewer=decision.reviewer)
+        return {"rejected": decided}
+
+    @app.post("/api/executions", status_code=202, dependencies=[Depends(authorized)])
+    def start(body: Start) -> dict[str, Any]:
+        handle = runtime.start(load_agent(body.agent), body.input,
+                               idempotency_key=body.idempotency_key)
+        return {"execution_id": handle.execution_id}
+
+    return app
+
+
+async def _sse(runtime: AgentRuntime, execution_id: str, after: int) -> AsyncIterator[str]:
+    store = runtime.store
+    while True:
+        seen = CHANGES.version(execution_id)
+        settled = Status(store.execution(execution_id).status).is_settled
+        for event in store.events(execution_id, after):
+            after = event.seq
+            data = json.dumps(jsonable(event.model_dump(mode="json")))
+            yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
+        if settled:
+            return
+        # Wake at once for changes made in this process; poll for other processes'.
+        await asyncio.to_thread(CHANGES.wait, execution_id, seen, runtime.poll_interval)

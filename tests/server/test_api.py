@@ -1,0 +1,93 @@
+"""The HTTP API against the real app and a real store: reads, the approvals inbox, decisions
+that need the token and record the reviewer, starting runs, and the SSE stream."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from examples.support_triage import backend
+from examples.support_triage.agents import triage_agent
+from fastapi.testclient import TestClient
+
+from keel import AgentRuntime, Status
+from keel.server import create_app
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
+
+
+@pytest.fixture
+def client(runtime: AgentRuntime) -> Iterator[TestClient]:
+    backend.REFUNDS.clear()
+    with TestClient(create_app(runtime, token=TOKEN)) as client:
+        yield client
+
+
+def test_the_inbox_a_decision_with_its_reviewer_and_the_finished_run(
+    client: TestClient, runtime: AgentRuntime
+) -> None:
+    waiting = runtime.run(triage_agent, TICKET)
+    (item,) = client.get("/api/approvals").json()
+    assert (item["execution_id"], item["tool_name"], item["args"]) == (
+        waiting.execution_id, "process_refund",
+        {"invoice_id": "INV-8821", "reason": "Duplicate charge"})
+    url = f"/api/executions/{waiting.execution_id}"
+    assert client.post(f"{url}/approve", json={"reviewer": "dana"}).status_code == 401
+    approved = client.post(f"{url}/approve", json={"reviewer": "dana"}, headers=AUTH)
+    assert approved.json() == {"approved": [item["call_id"]]}
+    assert client.get("/api/approvals").json() == []
+    again = client.post(f"{url}/approve", json={"reviewer": "ben"}, headers=AUTH)
+    assert again.status_code == 409 and "already approved by dana" in again.json()["error"]
+
+    done = runtime.resume(waiting.execution_id)
+    assert done.status is Status.COMPLETED
+    detail = client.get(url).json()
+    assert detail["status"] == "COMPLETED" and "refunded $99.00" in detail["output"]
+    decision = next(e for e in detail["events"] if e["type"] == "approved")
+    assert decision["reviewer"] == "dana"
+    listed = client.get("/api/executions", params={"status": "completed"}).json()
+    assert [e["id"] for e in listed] == [waiting.execution_id]
+    events = client.get(f"{url}/events", params={"after": 5}).json()
+    assert events[0]["seq"] == 6 and events[-1]["type"] == "done"
+
+
+def test_reject_needs_a_reason_and_unknown_ids_are_404(
+    client: TestClient, runtime: AgentRuntime
+) -> None:
+    waiting = runtime.run(triage_agent, TICKET)
+    url = f"/api/executions/{waiting.execution_id}"
+    assert client.post(f"{url}/reject", json={"reviewer": "lee"}, headers=AUTH
+                       ).status_code == 422
+    rejected = client.post(f"{url}/reject", json={"reviewer": "lee", "reason": "Not now."},
+                           headers=AUTH)
+    assert rejected.status_code == 200
+    missing = client.get("/api/executions/nope")
+    assert missing.status_code == 404 and "No execution 'nope'" in missing.json()["error"]
+
+
+def test_start_a_run_by_reference_then_stream_it_with_last_event_id(
+    client: TestClient, runtime: AgentRuntime
+) -> None:
+    started = client.post("/api/executions", headers=AUTH, json={
+        "agent": "examples.support_triage.agents:triage_agent",
+        "input": "I cannot log in, the page shows an error"})
+    assert started.status_code == 202
+    execution_id = started.json()["execution_id"]
+    runtime.handle(execution_id).join(timeout=30)
+    with client.stream("GET", f"/api/executions/{execution_id}/stream",
+                       headers={"Last-Event-ID": "1"}) as response:
+        text = "".join(response.iter_text())
+    frames = [f for f in text.split("\n\n") if f]
+    ids = [int(f.split("\n")[0].removeprefix("id: ")) for f in frames]
+    assert ids[0] == 2 and ids == sorted(ids)  # after Last-Event-ID, in order
+    last = json.loads(frames[-1].split("data: ", 1)[1])
+    assert last["type"] == "done"
+
+
+def test_the_openapi_schema_is_published(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/executions", "/api/approvals", "/api/executions/{execution_id}/approve",
+            "/api/executions/{execution_id}/stream"} <= set(paths)
