@@ -1,4 +1,4 @@
-"""The REST API over one runtime's store, and an SSE stream per execution.
+"""The REST API over one runtime's store, an SSE stream per execution, and the dashboard.
 
 Reads are open (the server binds to loopback unless a token protects it); every request that
 changes something needs `Authorization: Bearer <token>`, and records who decided. Errors are
@@ -12,10 +12,12 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from .._errors import (
@@ -34,6 +36,7 @@ from ..runtime._runtime import AgentRuntime
 
 __all__ = ["create_app"]
 
+_STATIC = Path(__file__).parent / "static"  # the dashboard ships inside the package
 _STATUS_OF = {ExecutionNotFoundError: 404, ApprovalNotFoundError: 404, NotWaitingError: 409,
               AlreadyDecidedError: 409}
 
@@ -130,6 +133,12 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
         handle = runtime.start(load_agent(body.agent), body.input,
                                idempotency_key=body.idempotency_key)
         return {"execution_id": handle.execution_id}
+
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(_STATIC / "index.html")
 
     return app
 

@@ -1,0 +1,121 @@
+// keel's dashboard: a few views over the HTTP API, no framework, no network beyond this server.
+// Decisions send the API token in a header (never a cookie), so other sites cannot forge them.
+"use strict";
+
+const view = document.getElementById("view");
+const tokenInput = document.getElementById("token");
+const reviewerInput = document.getElementById("reviewer");
+tokenInput.value = sessionStorage.getItem("keel-token") || "";
+reviewerInput.value = sessionStorage.getItem("keel-reviewer") || "";
+document.getElementById("token-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  sessionStorage.setItem("keel-token", tokenInput.value.trim());
+  sessionStorage.setItem("keel-reviewer", reviewerInput.value.trim());
+});
+
+const esc = (text) => String(text ?? "").replace(/[&<>"']/g,
+  (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+const when = (ts) => ts ? new Date(ts * 1000).toLocaleString() : "-";
+const show = (value) => typeof value === "string" ? value : JSON.stringify(value);
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+async function decide(executionId, verb, callId, reason) {
+  const token = sessionStorage.getItem("keel-token") || "";
+  return api(`/api/executions/${executionId}/${verb}`, {
+    method: "POST",
+    headers: {"Content-Type": "application/json", "Authorization": `Bearer ${token}`},
+    body: JSON.stringify({reviewer: sessionStorage.getItem("keel-reviewer") || "dashboard",
+                          call_id: callId, reason: reason || null}),
+  });
+}
+
+function describe(e) {
+  switch (e.type) {
+    case "tool_call": case "waiting": return `${e.tool_name} ${show(e.args)}`;
+    case "tool_result": return `${e.tool_name} → ${show(e.result)}`;
+    case "handoff": return `→ ${e.target}`;
+    case "approved": case "rejected":
+      return `${e.tool_name}${e.reviewer ? " by " + e.reviewer : ""}${e.reason ? ": " + e.reason : ""}`;
+    case "done": return show(e.output);
+    default: return e.content || e.reason || e.guardrail_name || "";
+  }
+}
+
+async function executions() {
+  const rows = await api("/api/executions");
+  view.innerHTML = `<h2>Executions</h2><table><tr><th>ID</th><th>Status</th><th>Agent</th>
+    <th>Started</th><th>Updated</th></tr>${rows.map((r) => `<tr>
+    <td><a href="#/executions/${r.id}">${esc(r.id)}</a></td>
+    <td class="status ${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.agent)}</td>
+    <td>${when(r.created_at)}</td><td>${when(r.updated_at)}</td></tr>`).join("")}</table>`;
+}
+
+async function execution(id) {
+  const r = await api(`/api/executions/${id}`);
+  const start = r.events.length ? r.events[0].ts : 0;
+  const usage = r.token_usage ? `<p class="muted">Tokens: ${r.token_usage.input_tokens} in,
+    ${r.token_usage.output_tokens} out, ${r.token_usage.requests} requests</p>` : "";
+  view.innerHTML = `<h2>Execution ${esc(id)}</h2>
+    <p><span class="status ${esc(r.status)}" id="status">${esc(r.status)}</span>
+    · agent ${esc(r.agent)}</p>${usage}
+    ${r.output != null ? `<div class="card"><b>Output</b><p id="output">${esc(show(r.output))}</p></div>` : ""}
+    ${r.error ? `<p class="error">${esc(r.error)}</p>` : ""}
+    <table><tr><th>+s</th><th>Agent</th><th>Event</th><th></th></tr>${r.events.map((e) => `<tr>
+      <td>${(e.ts - start).toFixed(2)}</td><td>${esc(e.agent || "-")}</td>
+      <td>${esc(e.type)}</td><td>${esc(describe(e))}</td></tr>`).join("")}</table>`;
+  if (!["COMPLETED", "FAILED", "CANCELLED"].includes(r.status)) {
+    setTimeout(() => { if (location.hash === `#/executions/${id}`) route(); }, 1000);
+  }
+}
+
+async function approvals() {
+  const items = await api("/api/approvals");
+  if (!items.length) { view.innerHTML = "<h2>Approvals</h2><p>Nothing is waiting.</p>"; return; }
+  const cards = await Promise.all(items.map(async (a) => {
+    const run = await api(`/api/executions/${a.execution_id}`);
+    const said = run.events.filter((e) => e.type === "message").pop();
+    const args = Object.entries(a.args || {}).map(([k, v]) =>
+      `<tr><td>${esc(k)}</td><td>${esc(show(v))}</td></tr>`).join("");
+    return `<div class="card approval" data-execution="${esc(a.execution_id)}"
+        data-call="${esc(a.call_id)}">
+      <p><b>${esc(a.agent || "The agent")}</b> wants to call <b>${esc(a.tool_name)}</b>.
+        <span class="muted">Asked by: ${esc(a.rule || "a rule")} · ${when(a.requested_at)}</span></p>
+      <table class="args">${args}</table>
+      ${said ? `<p class="muted">It last said: “${esc(said.content)}”</p>` : ""}
+      <p><a href="#/executions/${esc(a.execution_id)}">execution ${esc(a.execution_id)}</a></p>
+      <button class="approve">Approve</button>
+      <input class="reason" placeholder="Reason (needed to reject)">
+      <button class="reject">Reject</button> <span class="error"></span></div>`;
+  }));
+  view.innerHTML = `<h2>Approvals</h2>${cards.join("")}`;
+  for (const card of view.querySelectorAll(".approval")) {
+    const act = async (verb) => {
+      try {
+        await decide(card.dataset.execution, verb, card.dataset.call,
+                     card.querySelector(".reason").value);
+        location.hash = `#/executions/${card.dataset.execution}`;
+      } catch (error) { card.querySelector(".error").textContent = error.message; }
+    };
+    card.querySelector(".approve").addEventListener("click", () => act("approve"));
+    card.querySelector(".reject").addEventListener("click", () => act("reject"));
+  }
+}
+
+async function route() {
+  const [, page, id] = (location.hash || "#/").split("/");
+  try {
+    if (page === "executions" && id) await execution(id);
+    else if (page === "approvals") await approvals();
+    else await executions();
+  } catch (error) { view.innerHTML = `<p class="error">${esc(error.message)}</p>`; }
+}
+
+window.addEventListener("hashchange", route);
+route();
+setInterval(() => { if ((location.hash || "#/") === "#/") route(); }, 2000);  // live list

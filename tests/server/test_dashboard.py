@@ -1,0 +1,90 @@
+"""The dashboard in a real browser (Debian's Chromium, driven by Playwright): open the inbox,
+approve a pending refund, watch the execution complete. The screenshot is kept in
+test-artifacts/ for a human to look at."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from examples.support_triage import backend
+from examples.support_triage.agents import triage_agent
+
+from keel import AgentRuntime, Status
+from keel.server import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TOKEN = "dashboard-token"
+TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("CI must install Debian's chromium for the browser test (.ci/run)")
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)",
+                allow_module_level=True)
+
+
+@pytest.fixture
+def served(sqlite_url: str) -> Iterator[tuple[str, AgentRuntime]]:
+    """The app on a free loopback port, in this process (its runtime resumes decided runs)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with AgentRuntime(sqlite_url) as runtime:
+        server = uvicorn.Server(uvicorn.Config(create_app(runtime, token=TOKEN),
+                                               host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "the server never started"
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}", runtime
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+
+def test_approve_a_refund_from_the_inbox_and_see_it_complete(
+    served: tuple[str, AgentRuntime],
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, runtime = served
+    backend.REFUNDS.clear()
+    waiting = runtime.run(triage_agent, TICKET)
+    assert waiting.status is Status.WAITING
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/#/approvals")
+            card = page.locator(".approval")
+            expect(card).to_contain_text("wants to call process_refund")
+            expect(card.locator(".args")).to_contain_text("INV-8821")
+            page.fill("#reviewer", "dana")
+            page.fill("#token", TOKEN)
+            page.click("#token-form button")
+            card.locator("button.approve").click()
+            expect(page.locator("#status")).to_have_text("COMPLETED", timeout=20_000)
+            expect(page.locator("#output")).to_contain_text("refunded $99.00")
+            page.screenshot(path=str(ARTIFACTS / "dashboard-approved.png"), full_page=True)
+            page.goto(f"{base}/#/")
+            expect(page.locator("table")).to_contain_text(waiting.execution_id)
+        finally:
+            browser.close()
+    assert [r["invoice_id"] for r in backend.REFUNDS] == ["INV-8821"]
+    decision = next(a for a in runtime.store.approvals(waiting.execution_id))
+    assert (decision.status, decision.reviewer) == ("approved", "dana")
