@@ -8,7 +8,8 @@
     keel reject ID --reason R [--call C] [--as NAME]
     keel resume ID | keel cancel ID
     keel export-test ID [-o FILE]                 a pytest file that replays the execution
-    keel serve [--host H] [--port P] [--token T]  the HTTP API (needs keel[server])
+    keel serve [--host H] [--port P] [--token T]  the HTTP API and dashboard (keel[server])
+    keel demo [...]                               the support-triage demo of a keel checkout
 
 The store is `--db URL`, else `$KEEL_DATABASE_URL`, else `.keel/keel.db`. `--json` prints JSON
 for scripts. Errors are one line on stderr and a non-zero exit, never a traceback.
@@ -17,6 +18,7 @@ for scripts. Errors are one line on stderr and a non-zero exit, never a tracebac
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import secrets
@@ -152,6 +154,18 @@ def _export_test(runtime: AgentRuntime, args: argparse.Namespace) -> None:
         print(source, end="")
     else:
         print(f"wrote {args.output}")
+
+
+def _demo(runtime: AgentRuntime, args: argparse.Namespace) -> int:
+    try:
+        demo = importlib.import_module("examples.support_triage.__main__")
+    except ImportError:
+        raise KeelError("keel demo runs the support-triage example of a keel checkout "
+                        "(examples/support_triage): run it from the repository's root, where "
+                        "`make demo` works too.") from None
+    if args.db:
+        os.environ["KEEL_DATABASE_URL"] = args.db
+    return int(demo.main(args.demo_args))
 
 
 def _serve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
@@ -307,7 +321,10 @@ def _parser() -> argparse.ArgumentParser:
                      "a pytest file that replays an execution with mock_run")
     export.add_argument("id")
     export.add_argument("-o", "--output", help="write it here instead of printing it")
-    serve = command("serve", _serve, "the HTTP API on this store")
+    demo = command("demo", _demo, "run the support-triage demo (a keel checkout's examples)")
+    demo.add_argument("demo_args", nargs=argparse.REMAINDER,
+                      help="the demo's own arguments, e.g. --reject 'Needs a manager'")
+    serve = command("serve", _serve, "the HTTP API and dashboard on this store")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--token", help="the bearer token for changes (default: "
