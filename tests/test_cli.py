@@ -145,7 +145,8 @@ def test_serve_prints_a_token_and_answers_and_refuses_open_hosts_without_one(
 def test_demo_runs_the_support_ticket_from_a_checkout(tmp_path: Path) -> None:
     ran = keel("demo", url=f"sqlite:///{tmp_path}/keel.db")  # no terminal: it approves
     assert "refunded $99.00 for invoice INV-8821" in ran.stdout
+    assert "keel demo approve <id>" in ran.stdout  # its hints name the command that ran it
     elsewhere = subprocess.run([KEEL, "demo"], capture_output=True, text=True, cwd=tmp_path,
                                env={**os.environ, "PYTHONPATH": ""}, timeout=60)
     assert elsewhere.returncode == 1
-    assert elsewhere.stderr.startswith("keel: keel demo runs the support-triage example")
+    assert elsewhere.stderr.startswith("keel: keel demo needs the support-triage example")

@@ -21,7 +21,8 @@ from keel import AgentHandle, AgentRuntime, Event, KeelError
 from .agents import triage_agent
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
-ME = "python -m examples.support_triage"
+# How the user started the demo, for the hints it prints (`keel demo` sets it).
+ME = os.environ.get("KEEL_DEMO_COMMAND", "python -m examples.support_triage")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@
     keel resume ID | keel cancel ID
     keel export-test ID [-o FILE]                 a pytest file that replays the execution
     keel serve [--host H] [--port P] [--token T]  the HTTP API and dashboard (keel[server])
-    keel demo [...]                               the support-triage demo of a keel checkout
+    keel demo [...]                               the support-triage demo (make demo's)
 
 The store is `--db URL`, else `$KEEL_DATABASE_URL`, else `.keel/keel.db`. `--json` prints JSON
 for scripts. Errors are one line on stderr and a non-zero exit, never a traceback.
@@ -157,12 +157,17 @@ def _export_test(runtime: AgentRuntime, args: argparse.Namespace) -> None:
 
 
 def _demo(runtime: AgentRuntime, args: argparse.Namespace) -> int:
-    try:
-        demo = importlib.import_module("examples.support_triage.__main__")
-    except ImportError:
-        raise KeelError("keel demo runs the support-triage example of a keel checkout "
-                        "(examples/support_triage): run it from the repository's root, where "
-                        "`make demo` works too.") from None
+    """The support-triage demo: examples/ of a checkout, else the copy a wheel ships."""
+    os.environ.setdefault("KEEL_DEMO_COMMAND", "keel demo")  # before its module reads it
+    for module in ("examples.support_triage.__main__", "keel._demo.support_triage.__main__"):
+        try:
+            demo = importlib.import_module(module)
+            break
+        except ImportError:
+            continue
+    else:
+        raise KeelError("keel demo needs the support-triage example: run it in a keel "
+                        "checkout (examples/support_triage), or install keel from a wheel.")
     if args.db:
         os.environ["KEEL_DATABASE_URL"] = args.db
     return int(demo.main(args.demo_args))
