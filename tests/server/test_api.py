@@ -46,6 +46,7 @@ def test_the_inbox_a_decision_with_its_reviewer_and_the_finished_run(
     assert done.status is Status.COMPLETED
     detail = client.get(url).json()
     assert detail["status"] == "COMPLETED" and "refunded $99.00" in detail["output"]
+    assert detail["input"] == TICKET and detail["finished_at"] >= detail["created_at"]
     decision = next(e for e in detail["events"] if e["type"] == "approved")
     assert decision["reviewer"] == "dana"
     listed = client.get("/api/executions", params={"status": "completed"}).json()

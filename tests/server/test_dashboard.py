@@ -80,6 +80,7 @@ def test_approve_a_refund_from_the_inbox_and_see_it_complete(
             card.locator("button.approve").click()
             expect(page.locator("#status")).to_have_text("COMPLETED", timeout=20_000)
             expect(page.locator("#output")).to_contain_text("refunded $99.00")
+            expect(page.locator("#input")).to_contain_text("invoice INV-8821")
             page.screenshot(path=str(ARTIFACTS / "dashboard-approved.png"), full_page=True)
             page.goto(f"{base}/#/")
             expect(page.locator("table")).to_contain_text(waiting.execution_id)

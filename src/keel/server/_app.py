@@ -91,7 +91,10 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
 
     @app.get("/api/executions/{execution_id}")
     def execution(execution_id: str) -> dict[str, Any]:
-        return runtime.result(execution_id).to_json()
+        """The execution's result, with the input it started from."""
+        row = runtime.store.execution(execution_id)
+        return {**runtime.result(execution_id).to_json(), "input": loads(row.input),
+                "created_at": row.created_at, "finished_at": row.finished_at}
 
     @app.get("/api/executions/{execution_id}/events")
     def events(execution_id: str, after: int = 0) -> list[dict[str, Any]]:

@@ -64,6 +64,7 @@ async function execution(id) {
   view.innerHTML = `<h2>Execution ${esc(id)}</h2>
     <p><span class="status ${esc(r.status)}" id="status">${esc(r.status)}</span>
     · agent ${esc(r.agent)}</p>${usage}
+    <div class="card"><b>Input</b><p id="input">${esc(show(r.input))}</p></div>
     ${r.output != null ? `<div class="card"><b>Output</b><p id="output">${esc(show(r.output))}</p></div>` : ""}
     ${r.error ? `<p class="error">${esc(r.error)}</p>` : ""}
     <table><tr><th>+s</th><th>Agent</th><th>Event</th><th></th></tr>${r.events.map((e) => `<tr>
