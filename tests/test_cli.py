@@ -123,11 +123,15 @@ def test_serve_prints_a_token_and_answers_and_refuses_open_hosts_without_one(
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KEEL_DATABASE_URL": url}
     env.pop("KEEL_API_TOKEN", None)
     server = subprocess.Popen([KEEL, "serve", "--port", str(port)], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert server.stdout is not None
-        token = server.stdout.readline().split(": ", 1)[1].strip()
-        assert len(token) > 20
+        banner = server.stdout.readline()
+        token = banner.rsplit(": ", 1)[1].strip().rstrip(")")
+        assert banner.startswith(f"keel serve: http://127.0.0.1:{port}/") and len(token) > 20
+        # Made on the first serve and kept, so a later serve here uses the same one.
+        assert (tmp_path / ".keel" / "api-token").read_text().strip() == token
+        assert (tmp_path / ".keel" / "api-token").stat().st_mode & 0o077 == 0
         deadline = time.monotonic() + 30
         while True:
             try:

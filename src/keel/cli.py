@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from ._errors import KeelError
@@ -188,10 +189,24 @@ def _serve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             raise KeelError(f"keel serve binds {args.host}, beyond this machine, only with a "
                             "token: pass --token or set KEEL_API_TOKEN.")
-        token = secrets.token_urlsafe(24)
-        print(f"API token (for approvals and new runs): {token}", flush=True)
+        token = _local_token()
+    print(f"keel serve: http://{args.host}:{args.port}/ (the API token, for approvals and new "
+          f"runs: {token})", flush=True)
     uvicorn.run(create_app(runtime, token=token), host=args.host, port=args.port,
                 log_level="warning")
+
+
+def _local_token() -> str:
+    """The token of this directory's server: made on the first `keel serve`, then kept in
+    .keel/api-token (readable by its owner only), so approvers need it once."""
+    path = Path(".keel/api-token")
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
 
 
 # -- output -----------------------------------------------------------------------------------

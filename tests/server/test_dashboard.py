@@ -84,6 +84,10 @@ def test_approve_a_refund_from_the_inbox_and_see_it_complete(
             page.screenshot(path=str(ARTIFACTS / "dashboard-approved.png"), full_page=True)
             page.goto(f"{base}/#/")
             expect(page.locator("table")).to_contain_text(waiting.execution_id)
+            page.select_option("#status-filter", "WAITING")  # nothing waits any more
+            expect(page.locator("table")).not_to_contain_text(waiting.execution_id)
+            page.select_option("#status-filter", "COMPLETED")
+            expect(page.locator("table")).to_contain_text(waiting.execution_id)
         finally:
             browser.close()
     assert [r["invoice_id"] for r in backend.REFUNDS] == ["INV-8821"]

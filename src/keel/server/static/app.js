@@ -47,13 +47,24 @@ function describe(e) {
   }
 }
 
+const STATUSES = ["", "RUNNING", "WAITING", "QUEUED", "COMPLETED", "FAILED", "CANCELLED",
+                  "IN_DOUBT"];
+
 async function executions() {
-  const rows = await api("/api/executions");
-  view.innerHTML = `<h2>Executions</h2><table><tr><th>ID</th><th>Status</th><th>Agent</th>
+  const status = sessionStorage.getItem("keel-status") || "";
+  const rows = await api(`/api/executions${status ? `?status=${status}` : ""}`);
+  view.innerHTML = `<h2>Executions</h2><p><label>Status <select id="status-filter">${
+    STATUSES.map((s) => `<option value="${s}"${s === status ? " selected" : ""}>${s || "all"}
+    </option>`).join("")}</select></label></p>
+    <table><tr><th>ID</th><th>Status</th><th>Agent</th>
     <th>Started</th><th>Updated</th></tr>${rows.map((r) => `<tr>
     <td><a href="#/executions/${r.id}">${esc(r.id)}</a></td>
     <td class="status ${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.agent)}</td>
     <td>${when(r.created_at)}</td><td>${when(r.updated_at)}</td></tr>`).join("")}</table>`;
+  document.getElementById("status-filter").addEventListener("change", (e) => {
+    sessionStorage.setItem("keel-status", e.target.value);
+    route();
+  });
 }
 
 async function execution(id) {
