@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from keel import AgentHandle, AgentRuntime
 
 ROOT = Path(__file__).parents[2]
@@ -48,3 +50,37 @@ def _wait_for_execution(runtime: AgentRuntime, key: str, child: subprocess.Popen
         assert child.poll() is None, child.communicate()
         time.sleep(0.05)
     raise AssertionError("the child never admitted its execution")
+
+
+@pytest.mark.postgres
+def test_a_follower_rides_out_its_dropped_connections(postgres_url: str) -> None:
+    """The server drops every connection of the follower's store mid-stream; it reads on."""
+    import threading
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+    from test_runtime import GATE, slow_agent
+
+    GATE.clear()
+    with AgentRuntime(postgres_url) as runtime, AgentRuntime(postgres_url) as follower:
+        handle = runtime.start(slow_agent, "where is A-1?")
+        stream = AgentHandle(handle.execution_id, runtime=follower).stream()
+        seen: list[str] = []
+
+        def follow() -> None:
+            seen.extend(event.type for event in stream)
+
+        reader = threading.Thread(target=follow)
+        reader.start()
+        deadline = time.monotonic() + 20
+        while "tool_call" not in seen:
+            assert time.monotonic() < deadline, f"the follower saw {seen}"
+            time.sleep(0.05)
+        url = make_url(postgres_url)
+        admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as conn:  # drop the others' connections
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        GATE.set()
+        reader.join(30)
+    assert seen[-1] == "done", seen

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from .._errors import ExecutionNotFoundError
+from .._errors import ExecutionNotFoundError, StoreError
 from ._approvals import decide
 from ._changes import CHANGES
 from ._events import Event, Status
@@ -115,7 +115,8 @@ class EventStream:
     """Iterate the events of one execution until it settles (finishes, waits or is in doubt).
 
     Replays what the store holds and then follows live changes: at once for executions of
-    this process, by polling for those of other processes.
+    this process, by polling for those of other processes. Once it has read the store, it
+    rides out a store that stops answering for a while (a dropped connection, a restart).
     """
 
     def __init__(
@@ -131,10 +132,19 @@ class EventStream:
     def __iter__(self) -> Iterator[Event]:
         store = self.runtime.store
         deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        connected = False
         while True:
             seen = CHANGES.version(self.execution_id)
-            settled = Status(store.execution(self.execution_id).status).is_settled
-            for event in store.events(self.execution_id, after=self._after):
+            try:
+                settled = Status(store.execution(self.execution_id).status).is_settled
+                fresh = store.events(self.execution_id, after=self._after)
+            except StoreError:
+                if not connected:
+                    raise  # a store that never answered is an error, not something to wait for
+                time.sleep(self.runtime.poll_interval)  # a dropped connection: read again
+                continue
+            connected = True
+            for event in fresh:
                 self._after = event.seq
                 self.events.append(event)
                 yield event
