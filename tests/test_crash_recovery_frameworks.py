@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from keel import Status
-from test_crash_recovery import Child, Workspace
+from test_crash_recovery import Child, Recovery, Workspace
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
 BOTH_TOOLS = ("get_invoice", "process_refund")
@@ -80,14 +80,6 @@ KILL_POINTS = {
         crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
         resumed_model_calls=1, resumed_tools=()),
 }
-
-
-@dataclass(frozen=True)
-class Recovery:
-    ws: Workspace
-    execution_id: str
-    crashed: Child
-    resumed: Child
 
 
 def _workspace(factory: pytest.TempPathFactory, name: str) -> Workspace:

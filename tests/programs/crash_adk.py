@@ -14,14 +14,11 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from examples.support_triage import backend
 from examples.support_triage.adk_agents import SupportLlm, get_account
 from google.adk.agents import LlmAgent
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
-from kill_points import checkpoint, record_tool_run
-
-import keel
+from kill_points import checkpoint, invoice, refund
 
 _live = {"model": 0}
 
@@ -39,18 +36,12 @@ class KillableLlm(SupportLlm):
 
 def get_invoice(invoice_id: str) -> dict[str, Any]:
     """Fetch an invoice by ID."""
-    record_tool_run("get_invoice")
-    checkpoint("tool:get_invoice:after_effect")
-    return backend.INVOICES.get(invoice_id, {"error": f"no invoice {invoice_id}"})
+    return invoice(invoice_id)
 
 
 def process_refund(invoice_id: str, reason: str) -> dict[str, Any]:
     """Issue a full refund for an invoice (approval-free here, unlike the example)."""
-    call = keel.current_call()
-    result = backend.refund(invoice_id, reason, call.idempotency_key if call else None)
-    record_tool_run("process_refund")
-    checkpoint("tool:process_refund:after_effect")
-    return result
+    return refund(invoice_id, reason)
 
 
 MODEL = KillableLlm()

@@ -25,9 +25,8 @@ from typing import Any
 
 from agents import Agent, ModelResponse, function_tool, handoff
 from agents.models.interface import Model
-from examples.support_triage import backend
 from examples.support_triage.model import SupportScriptedModel
-from kill_points import checkpoint, record_tool_run
+from kill_points import checkpoint, invoice, refund
 
 import keel
 
@@ -59,29 +58,19 @@ MODEL = KillableModel()
 @function_tool
 def get_invoice(invoice_id: str) -> dict[str, Any]:
     """Fetch an invoice by ID."""
-    record_tool_run("get_invoice")
-    checkpoint("tool:get_invoice:after_effect")
-    return backend.INVOICES.get(invoice_id, {"error": f"no invoice {invoice_id}"})
+    return invoice(invoice_id)
 
-
-def _refund(invoice_id: str, reason: str) -> dict[str, Any]:
-    """The example backend's refund (fsynced to SUPPORT_LEDGER), then a kill point."""
-    call = keel.current_call()
-    result = backend.refund(invoice_id, reason, call.idempotency_key if call else None)
-    record_tool_run("process_refund")
-    checkpoint("tool:process_refund:after_effect")
-    return result
 
 
 @function_tool
 def process_refund(invoice_id: str, reason: str) -> dict[str, Any]:
     """Issue a full refund for an invoice (approval-free here, unlike the example)."""
-    return _refund(invoice_id, reason)
+    return refund(invoice_id, reason)
 
 
 def _gated_refund(invoice_id: str, reason: str) -> dict[str, Any]:
     """Issue a full refund for an invoice. Requires human approval."""
-    return _refund(invoice_id, reason)
+    return refund(invoice_id, reason)
 
 
 # The example's gated refund plus a kill point; it keeps the example's tool name, which the

@@ -19,13 +19,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from examples.support_triage import backend
 from examples.support_triage.graph import SupportChatModel, get_account, handoff_to, specialist
-from kill_points import checkpoint, record_tool_run
+from kill_points import checkpoint, invoice, refund
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 
-import keel
 from keel.adapters.langgraph import KeelSaver
 
 _live = {"model": 0, "put": 0}
@@ -55,19 +53,13 @@ KeelSaver.put = _killable_put  # type: ignore[method-assign]
 @tool
 def get_invoice(invoice_id: str) -> str:
     """Fetch an invoice by ID."""
-    record_tool_run("get_invoice")
-    checkpoint("tool:get_invoice:after_effect")
-    return json.dumps(backend.INVOICES.get(invoice_id, {"error": f"no invoice {invoice_id}"}))
+    return json.dumps(invoice(invoice_id))
 
 
 @tool
 def process_refund(invoice_id: str, reason: str) -> str:
     """Issue a full refund for an invoice (approval-free here, unlike the example)."""
-    call = keel.current_call()
-    result = backend.refund(invoice_id, reason, call.idempotency_key if call else None)
-    record_tool_run("process_refund")
-    checkpoint("tool:process_refund:after_effect")
-    return json.dumps(result)
+    return json.dumps(refund(invoice_id, reason))
 
 
 def _graph() -> Any:

@@ -1,4 +1,5 @@
-"""Kill points and the tool ledger, shared by the crash programs (crash_agents, crash_graph).
+"""Kill points, the tool ledger and the tool bodies, shared by the crash programs (crash_agents,
+crash_graph, crash_adk): each framework's tools wrap `invoice` and `refund`.
 
     KEEL_TEST_KILL_AT   where the process SIGKILLs itself (the programs name their points)
     KEEL_TEST_HANG_AT   the same, but the process blocks there so that the parent kills it
@@ -11,10 +12,13 @@ import json
 import os
 import signal
 import time
+from typing import Any
+
+from examples.support_triage import backend
 
 import keel
 
-__all__ = ["checkpoint", "record_tool_run"]
+__all__ = ["checkpoint", "invoice", "record_tool_run", "refund"]
 
 
 def checkpoint(point: str) -> None:
@@ -43,3 +47,19 @@ def record_tool_run(tool: str) -> None:
         f.write(json.dumps(line) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def invoice(invoice_id: str) -> dict[str, Any]:
+    """The example backend's invoice lookup, recorded, then a kill point."""
+    record_tool_run("get_invoice")
+    checkpoint("tool:get_invoice:after_effect")
+    return backend.INVOICES.get(invoice_id, {"error": f"no invoice {invoice_id}"})
+
+
+def refund(invoice_id: str, reason: str) -> dict[str, Any]:
+    """The example backend's refund (fsynced to SUPPORT_LEDGER), recorded, then a kill point."""
+    call = keel.current_call()
+    result = backend.refund(invoice_id, reason, call.idempotency_key if call else None)
+    record_tool_run("process_refund")
+    checkpoint("tool:process_refund:after_effect")
+    return result

@@ -211,6 +211,13 @@ class Store:
 
     # -- reads ----------------------------------------------------------------------------
 
+    def step(self, execution_id: str, step_key: str) -> StepRow | None:
+        """One journal step, or None."""
+        with self._reads() as read:
+            rows = read("SELECT * FROM keel_steps WHERE execution_id = :id AND step_key = :key",
+                        id=execution_id, key=step_key)
+        return StepRow.model_construct(**rows[0]) if rows else None
+
     def steps(self, execution_id: str) -> dict[str, StepRow]:
         with self._reads() as read:
             return _steps(read, execution_id)

@@ -87,7 +87,7 @@ def _conversation_so_far(execution: Execution) -> list[Any]:
     earlier = execution.store.previous_in_conversation(execution.row)
     if earlier is None:
         return []
-    step = execution.store.steps(earlier).get(_SESSION)
+    step = execution.store.step(earlier, _SESSION)  # that run's last write held it
     return list(loads(step.payload) or []) if step is not None else []
 
 
