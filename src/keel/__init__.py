@@ -28,6 +28,7 @@ from ._errors import (
     ReplayMismatchError,
     SchemaTooNewError,
     StoreError,
+    StoreUnavailableError,
     UnsupportedAgentError,
 )
 from ._tool import tool
@@ -48,6 +49,7 @@ from .runtime import (
     Status,
     TokenUsage,
     ToolCall,
+    Worker,
     current_call,
 )
 
@@ -80,9 +82,11 @@ __all__ = [
     "SchemaTooNewError",
     "Status",
     "StoreError",
+    "StoreUnavailableError",
     "TokenUsage",
     "ToolCall",
     "UnsupportedAgentError",
+    "Worker",
     "current_call",
     "errors",
     "run",

@@ -4,6 +4,7 @@
      ├── UnsupportedAgentError      runtime.run() got an object no adapter recognises
      ├── MissingExtraError          the framework's extra is not installed
      ├── StoreError                 the database cannot be used
+     │    ├── StoreUnavailableError the connection failed or was lost; runs wait for it
      │    └── SchemaTooNewError     written by a newer keel; left untouched
      ├── ExecutionNotFoundError     no execution with that id
      ├── AgentNotFoundError         resume() cannot find the agent the execution recorded
@@ -33,6 +34,7 @@ __all__ = [
     "ReplayMismatchError",
     "SchemaTooNewError",
     "StoreError",
+    "StoreUnavailableError",
     "UnsupportedAgentError",
 ]
 
@@ -51,6 +53,14 @@ class MissingExtraError(KeelError, ImportError):
 
 class StoreError(KeelError):
     """The database cannot be opened or used."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database could not be reached, or the connection broke mid-transaction.
+
+    An execution that meets it stays RUNNING: once its lease expires, a worker or
+    `runtime.resume()` carries it on from its last committed step.
+    """
 
 
 class SchemaTooNewError(StoreError):

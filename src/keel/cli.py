@@ -9,6 +9,8 @@
     keel resume ID | keel cancel ID
     keel export-test ID [-o FILE]                 a pytest file that replays the execution
     keel serve [--host H] [--port P] [--token T]  the HTTP API and dashboard (keel[server])
+    keel worker MODULE:ATTR [...] [--concurrency N] [--lease S]
+                                                  run queued executions of these agents
     keel demo [...]                               the support-triage demo (make demo's)
 
 The store is `--db URL`, else `$KEEL_DATABASE_URL`, else `.keel/keel.db`. `--json` prints JSON
@@ -196,6 +198,28 @@ def _serve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
                 log_level="warning")
 
 
+def _worker(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    """Serve the agents named; an AgentRuntime among them configures the worker (its store,
+    approval rules and lease) instead of --db."""
+    import logging
+    import signal
+
+    from .runtime._worker import Worker
+
+    found = [load_agent(reference) for reference in args.agents]
+    runtime = next((o for o in found if isinstance(o, AgentRuntime)), runtime)
+    agents = [o for o in found if not isinstance(o, AgentRuntime)]
+    if args.lease is not None:
+        runtime.lease_seconds = args.lease
+    worker = Worker(runtime, agents, concurrency=args.concurrency)
+    logging.basicConfig(level=logging.INFO, format="keel worker: %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    print(f"keel worker: serving {', '.join(args.agents)} from {runtime.store.safe_url} "
+          f"({args.concurrency} at a time); Ctrl-C stops after the running ones",
+          file=sys.stderr, flush=True)
+    worker.run()
+
+
 def _local_token() -> str:
     """The token of this directory's server: made on the first `keel serve`, then kept in
     .keel/api-token (readable by its owner only), so approvers need it once."""
@@ -349,6 +373,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--token", help="the bearer token for changes (default: "
                                        "$KEEL_API_TOKEN, else a new one, printed)")
+    worker = command("worker", _worker, "claim and run queued executions of these agents")
+    worker.add_argument("agents", nargs="+", metavar="MODULE:ATTR",
+                        help="the agents to serve (an AgentRuntime here configures the worker)")
+    worker.add_argument("--concurrency", type=int, default=4,
+                        help="executions at a time (default 4)")
+    worker.add_argument("--lease", type=float, help="seconds after which another worker takes "
+                                                    "over the runs of a stopped one (default 10)")
     return parser
 
 

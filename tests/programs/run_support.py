@@ -1,10 +1,12 @@
 """One step of a support run in its own process, for tests/test_crash_recovery.py.
 
     run_support.py start   URL MODULE:AGENT TICKET KEY   runtime.run(..., idempotency_key=KEY)
+    run_support.py enqueue URL MODULE:AGENT TICKET KEY   the same, queued for `keel worker`s
     run_support.py resume  URL EXECUTION_ID          AgentRuntime(URL).resume(id), no agent given
     run_support.py approve URL EXECUTION_ID REVIEWER [--ready FILE --go FILE]
     run_support.py reject  URL EXECUTION_ID REVIEWER REASON
 
+`$KEEL_TEST_LEASE_SECONDS` sets the lease of the runs `start` drives (default 10 s).
 Each prints one JSON object per line on stdout; the last line is the outcome. `--ready/--go`
 make concurrent deciders start their transactions together: touch READY, wait for GO.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,21 +28,27 @@ from keel import AgentHandle, AgentResult, AgentRuntime
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "start":
-        return _start(args.url, args.agent, args.ticket, args.key)
+    if args.command in ("start", "enqueue"):
+        return _start(args.url, args.agent, args.ticket, args.key,
+                      workers=args.command == "enqueue")
     if args.command == "resume":
         return _resume(args.url, args.execution_id)
     return _decide(args)
 
 
-def _start(url: str, reference: str, ticket: str, key: str) -> int:
+def _start(url: str, reference: str, ticket: str, key: str, *, workers: bool) -> int:
     # The agent is looked up here and never bound to a global of this script, so keel records
     # the agent module's own `module:attribute` for the resuming process to import. A process
     # that dies mid-run prints nothing: the parent finds its execution by the idempotency key.
     module, _, attribute = reference.partition(":")
     agent = getattr(importlib.import_module(module), attribute)
-    with AgentRuntime(url) as runtime:
-        _emit(_summary(runtime.run(agent, ticket, idempotency_key=key)))
+    lease = float(os.environ.get("KEEL_TEST_LEASE_SECONDS", 10))
+    with AgentRuntime(url, workers=workers, lease_seconds=lease) as runtime:
+        if workers:
+            handle = runtime.start(agent, ticket, idempotency_key=key)
+            _emit({"execution_id": handle.execution_id, "status": handle.status().value})
+        else:
+            _emit(_summary(runtime.run(agent, ticket, idempotency_key=key)))
     return 0
 
 
@@ -95,11 +104,12 @@ def _emit(payload: dict[str, Any]) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    start = commands.add_parser("start")
-    start.add_argument("url")
-    start.add_argument("agent")
-    start.add_argument("ticket")
-    start.add_argument("key")
+    for name in ("start", "enqueue"):
+        start = commands.add_parser(name)
+        start.add_argument("url")
+        start.add_argument("agent")
+        start.add_argument("ticket")
+        start.add_argument("key")
     resume = commands.add_parser("resume")
     resume.add_argument("url")
     resume.add_argument("execution_id")

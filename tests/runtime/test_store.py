@@ -124,7 +124,8 @@ def test_events_get_contiguous_sequence_numbers(database_url: str) -> None:
 
 
 def test_an_unreachable_database_is_a_clear_store_error() -> None:
-    from keel import StoreError
+    from keel import StoreUnavailableError
 
-    with pytest.raises(StoreError, match="cannot be used: connection failed"):
+    with pytest.raises(StoreUnavailableError, match="Could not use the database at .*: "
+                                                    "connection failed"):
         AgentRuntime("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")

@@ -6,6 +6,7 @@ from ._execution import CallContext, current_call
 from ._handle import AgentHandle, EventStream
 from ._result import AgentResult, PendingApproval, TokenUsage, ToolCall
 from ._runtime import AgentRuntime
+from ._worker import Worker
 
 __all__ = [
     "AgentHandle",
@@ -24,5 +25,6 @@ __all__ = [
     "Status",
     "TokenUsage",
     "ToolCall",
+    "Worker",
     "current_call",
 ]

@@ -26,6 +26,7 @@ from .._errors import (
 )
 from ._changes import CHANGES
 from ._events import Status
+from ._faults import fault_point
 from ._json import dumps
 from ._store import APPROVALS, EXECUTIONS, NewEvent, Store
 
@@ -216,6 +217,9 @@ def decide(
         store.append_events(
             conn, execution_id, events, **({} if left else {"status": Status.QUEUED.value})
         )
+        if not left:
+            store.notify_work(conn, execution_id)
+    fault_point("approval:after_decision")
     CHANGES.notify(execution_id)
     return [r.call_id for r in targets]
 

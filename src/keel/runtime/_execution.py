@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 from .._errors import KeelError, _Cancelled
 from ._approvals import ApprovalRules, PolicyContext, Verdict, new_approval_row
 from ._events import Status
+from ._faults import fault_point
 from ._json import dumps, jsonable, loads
 from ._schema import ApprovalRow, ExecutionRow
 from ._store import NewEvent, Store
@@ -126,6 +127,8 @@ class Execution:
         steps whose loss in a crash costs a repeated model call and nothing else, and call
         `flush()` before anything leaves the process.
         """
+        if kind == "model":
+            fault_point("model:after_response")
         text = dumps(payload)
         step = {"step_key": step_key, "kind": kind, "name": name, "status": status,
                 "attempt": attempt, "payload": text}
@@ -237,6 +240,7 @@ class Execution:
             )
         self._write(events=events, approvals=rows, status=Status.WAITING.value,
                     lease_owner=None, lease_expires_at=None, renew=False)
+        fault_point("approval:after_request")
 
     # -- tools ----------------------------------------------------------------------------
 
@@ -313,6 +317,7 @@ class Execution:
             )
         previous = self._steps.get(key)
         run.attempt = previous.attempt + 1 if previous is not None else 1
+        fault_point("tool:before_intent")
         if verdict.action == "approve":
             self.record(
                 key, kind="tool", name=tool_name, payload={"args": args}, status="intent",
@@ -320,6 +325,7 @@ class Execution:
             )
         self.check_cancelled()
         self.flush()  # the turn that asked for this call is durable before the call runs
+        fault_point("tool:after_intent")
         return run
 
     def decision(self, call_id: str) -> Verdict | None:
@@ -389,6 +395,7 @@ class ToolRun:
 
     def finish(self, output: Any, events: Sequence[NewEvent] = ()) -> Any:
         """Journal the tool's output (with its events, and `events` after them); returns it."""
+        fault_point("tool:after_effect")
         stored = jsonable(output)
         payload = {"args": self.args, "result": stored}
         if self.state is not None:
@@ -398,6 +405,7 @@ class ToolRun:
             events=[*self.announcement(),
                     _tool_result(self.agent, self.tool_name, self.call_id, stored), *events],
         )
+        fault_point("tool:after_commit")
         return output
 
 

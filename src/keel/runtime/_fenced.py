@@ -17,13 +17,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy.exc
 from sqlalchemy import Engine
 
-from .._errors import LeaseLostError, StoreError
+from .._errors import LeaseLostError, StoreError, StoreUnavailableError
 from ._json import dumps
 from ._schema import ExecutionRow
 
-__all__ = ["FencedWriter", "NewEvent", "event_rows", "pyformat"]
+__all__ = ["NOTIFY_WORK", "FencedWriter", "NewEvent", "event_rows", "pyformat"]
+
+NOTIFY_WORK = "SELECT pg_notify('keel_work', %(id)s)"
+"""PostgreSQL: wake the workers (they LISTEN on keel_work) when this transaction commits."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class FencedWriter:
         self._fences: dict[tuple[str, ...], str] = {}
         dbapi = engine.dialect.loaded_dbapi
         self.driver_errors: tuple[type[BaseException], ...] = (dbapi.Error,)
+        self.unavailable_errors: tuple[type[BaseException], ...] = (dbapi.OperationalError,)
         self._integrity_errors: tuple[type[BaseException], ...] = (dbapi.IntegrityError,)
         self._inserts = {
             name: self._sql(sql) for name, sql in
@@ -74,7 +79,8 @@ class FencedWriter:
         }
 
     def insert_execution(self, values: dict[str, Any]) -> bool:
-        """Admit an execution in one transaction; False when its idempotency key is taken."""
+        """Admit an execution in one transaction; False when its idempotency key is taken.
+        A QUEUED one wakes the workers (PostgreSQL's NOTIFY, delivered at commit)."""
         sql = self._sql(f"INSERT INTO keel_executions ({', '.join(values)}) VALUES "
                         f"({', '.join(f':{c}' for c in values)})")
         with self._connection(f"admit execution {values['id']!r}") as connection:
@@ -88,6 +94,8 @@ class FencedWriter:
                     raise
                 connection.rollback()
                 return False
+            if self._postgres and values["status"] == "QUEUED":
+                cursor.execute(NOTIFY_WORK, {"id": values["id"]})
             connection.commit()
         self.commits += 1
         return True
@@ -125,21 +133,28 @@ class FencedWriter:
     def _connection(self, what: str) -> Iterator[Any]:
         """A pooled driver connection; a failure rolls back and, from the driver, becomes a
         StoreError saying that keel could not do `what`."""
-        connection = self.engine.raw_connection()
+        try:
+            connection = self.engine.raw_connection()
+        except sqlalchemy.exc.DBAPIError as exc:
+            raise self.error(what, exc.orig) from exc
         try:
             yield connection
         except self.driver_errors as exc:
-            connection.rollback()
-            reason = " ".join(str(exc).split())
-            raise StoreError(
-                f"keel could not {what}: {reason} Check that the database is reachable and "
-                "not locked by a stuck process."
-            ) from exc
+            _rollback(connection)
+            raise self.error(what, exc) from exc
         except BaseException:
-            connection.rollback()
+            _rollback(connection)
             raise
         finally:
             connection.close()  # back to the pool
+
+    def error(self, what: str, exc: BaseException | None) -> StoreError:
+        """The StoreError for a driver's `exc`: StoreUnavailableError when the connection
+        failed (the transaction may not have happened)."""
+        reason = " ".join(str(exc).split())
+        kind = StoreUnavailableError if isinstance(exc, self.unavailable_errors) else StoreError
+        return kind(f"Could not {what}: {reason} Check that the database is reachable "
+                    "and not locked by a stuck process.")
 
     def _in_steps(self, connection: Any, columns: tuple[str, ...], params: dict[str, Any],
                   events: list[dict[str, Any]], steps: list[dict[str, Any]],
@@ -219,6 +234,14 @@ ap AS (INSERT INTO keel_approvals (id, execution_id, call_id, tool_name, kind, a
     status text, rule text, requested_at double precision, decided_at double precision,
     reviewer text, reason text))
 SELECT last_seq, cancel_requested FROM fence"""
+
+
+def _rollback(connection: Any) -> None:
+    """Roll back, unless the connection is gone (then there is nothing to roll back)."""
+    try:
+        connection.rollback()
+    except Exception:
+        connection.invalidate()
 
 
 def event_rows(

@@ -1,4 +1,8 @@
-"""Leases: one owner per running execution, fenced by an epoch that every write checks."""
+"""Leases: one owner per running execution, fenced by an epoch that every write checks.
+
+`claim()` takes one execution (a resume); `claim_batch()` takes the oldest claimable ones of
+a worker's agents.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,19 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from .._errors import ExecutionNotFoundError
 from ._changes import CHANGES
 from ._events import Status
+from ._faults import fault_point
 from ._schema import ExecutionRow
 from ._store import EXECUTIONS, NewEvent, Store
 
-__all__ = ["OWNER", "claim"]
+__all__ = ["OWNER", "claim", "claim_batch", "claimable_refs"]
 
 _HOST = socket.gethostname()
 OWNER = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -34,31 +41,75 @@ def claim(store: Store, execution_id: str, *, lease_seconds: float) -> Execution
         ).first()
         if row is None:
             raise ExecutionNotFoundError(f"No execution {execution_id!r} in this store.")
-        if row.status == Status.QUEUED.value:
-            reason = "decided" if row.last_seq else None
-        elif row.status == Status.RUNNING.value and (
-            row.lease_owner is None
-            or (row.lease_expires_at or 0) < now
-            or _owner_is_dead(row.lease_owner)
-        ):
-            reason = "recovered: the previous owner stopped"
-        else:
+        if not (row.status == Status.QUEUED.value or row.status == Status.RUNNING.value and (
+                (row.lease_expires_at or 0) < now or _owner_is_dead(row.lease_owner))):
             return None
-        conn.execute(
-            update(EXECUTIONS)
-            .where(EXECUTIONS.c.id == execution_id)
-            .values(
-                status=Status.RUNNING.value,
-                lease_owner=OWNER,
-                lease_epoch=row.lease_epoch + 1,
-                lease_expires_at=now + lease_seconds,
-            )
-        )
-        if reason is not None:
-            store.append_events(conn, execution_id, [NewEvent("resumed", data={"reason": reason})])
-        claimed = conn.execute(select(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)).one()
+        claimed = _take(store, conn, [row], now, lease_seconds)
     CHANGES.notify(execution_id)
-    return ExecutionRow.model_construct(**claimed._mapping)
+    return claimed[0]
+
+
+def claim_batch(
+    store: Store, agent_refs: Collection[str], *, limit: int, lease_seconds: float
+) -> list[ExecutionRow]:
+    """Take up to `limit` executions of the agents recorded as `agent_refs`, oldest first:
+    queued ones (new or decided) and running ones whose lease expired (a stopped worker's).
+
+    On PostgreSQL rows that another worker is claiming are skipped (FOR UPDATE SKIP LOCKED);
+    SQLite runs one claim at a time anyway (BEGIN IMMEDIATE).
+    """
+    if not agent_refs or limit < 1:
+        return []
+    now = time.time()
+    claimable = or_(EXECUTIONS.c.status == Status.QUEUED.value,
+                    and_(EXECUTIONS.c.status == Status.RUNNING.value,
+                         EXECUTIONS.c.lease_expires_at < now))
+    with store.transaction() as conn:
+        rows = conn.execute(
+            select(EXECUTIONS.c.id, EXECUTIONS.c.status, EXECUTIONS.c.last_seq)
+            .where(claimable, EXECUTIONS.c.agent_ref.in_(agent_refs))
+            .order_by(EXECUTIONS.c.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        claimed = _take(store, conn, rows, now, lease_seconds) if rows else []
+    for row in claimed:
+        CHANGES.notify(row.id)
+    return claimed
+
+
+def claimable_refs(store: Store) -> set[str]:
+    """The agent references of executions a worker could claim now or later."""
+    with store.reading() as conn:
+        return set(conn.execute(
+            select(EXECUTIONS.c.agent_ref).distinct().where(
+                EXECUTIONS.c.status.in_((Status.QUEUED.value, Status.RUNNING.value)),
+                EXECUTIONS.c.agent_ref.is_not(None))
+        ).scalars())
+
+
+def _take(store: Store, conn: Connection, rows: Sequence[Any], now: float,
+          lease_seconds: float) -> list[ExecutionRow]:
+    """Make this process the owner of `rows` (a new epoch fences the previous one); a run
+    that had started before gets a `resumed` event saying why it goes on."""
+    fault_point("claim:inside")
+    taken = conn.execute(
+        update(EXECUTIONS)
+        .where(EXECUTIONS.c.id.in_([row.id for row in rows]))
+        .values(status=Status.RUNNING.value, lease_owner=OWNER,
+                lease_epoch=EXECUTIONS.c.lease_epoch + 1, lease_expires_at=now + lease_seconds)
+        .returning(*EXECUTIONS.c)
+    ).all()
+    for row in rows:
+        if row.status == Status.RUNNING.value:
+            reason = "recovered: the previous owner stopped"
+        elif row.last_seq:
+            reason = "decided"
+        else:
+            continue  # a queued run that never started
+        store.append_events(conn, row.id, [NewEvent("resumed", data={"reason": reason})])
+    by_id = {row.id: ExecutionRow.model_construct(**row._mapping) for row in taken}
+    return [by_id[row.id] for row in rows]
 
 
 def _owner_is_dead(owner: str | None) -> bool:

@@ -11,25 +11,29 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
 
-from .._errors import KeelError, LeaseLostError, _Cancelled, _Suspended
+from .._errors import KeelError, LeaseLostError, StoreUnavailableError, _Cancelled, _Suspended
 from ._approvals import ApprovalPolicy, ApprovalRules
 from ._changes import CHANGES
 from ._events import Status
 from ._execution import Execution
+from ._faults import fault_point
 from ._json import dumps, jsonable, loads
 from ._leases import OWNER, claim
+from ._loop import Tasks, run_on_keel_loop
 from ._options import FrameworkOptions, RunOptions
 from ._references import find_reference, load_agent, type_reference
 from ._result import AgentResult, build_result
 from ._schema import ExecutionRow
 from ._store import NewEvent, Store, default_database_url
-from ._worker import Tasks, run_on_keel_loop
 
 if TYPE_CHECKING:
     from ..adapters import Adapter
     from ._handle import AgentHandle, EventStream
 
 __all__ = ["AgentRuntime"]
+
+TAKEN_OVER: Any = object()
+"""What `drive()` returns when another process took the execution over."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class AgentRuntime:
         require_approval: Sequence[str] = (),
         approval_policy: ApprovalPolicy | None = None,
         auto_resume: bool = True,
+        workers: bool = False,
         lease_seconds: float = 10.0,
         poll_interval: float = 0.1,
     ) -> None:
@@ -67,6 +72,9 @@ class AgentRuntime:
                 consulted for every call first; None defers to the other rules.
             auto_resume: resume executions this runtime admitted as soon as their approvals
                 are decided (by any process), in a background thread.
+            workers: hand executions to `keel worker` processes instead of running them
+                here: `run()`, `start()` and `stream()` queue them and follow them in the
+                store (a web process, say, in front of a worker fleet).
             lease_seconds: how long another process waits before taking over an execution
                 whose owner stopped heartbeating (a dead owner on this host is seen at once).
             poll_interval: how often streams and the background thread look at the store for
@@ -75,7 +83,8 @@ class AgentRuntime:
         self.database_url = database_url or default_database_url()
         self.store = Store(self.database_url)
         self.rules = ApprovalRules(tuple(require_approval), approval_policy)
-        self.auto_resume = auto_resume
+        self.auto_resume = auto_resume and not workers
+        self.workers = workers
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self._launches: dict[str, _Launch] = {}
@@ -122,6 +131,8 @@ class AgentRuntime:
         """`run()` for async code; the agent runs in the caller's event loop."""
         given = RunOptions(**options)
         execution_id, row = self._admit(agent, input, given, idempotency_key)
+        if self.workers:
+            return await asyncio.to_thread(self._follow, execution_id)
         if row is None:  # an execution with this idempotency key exists: carry it on
             return await self._resume(execution_id, agent, given)
         return await self._execute(row, agent, given, fresh=True)
@@ -130,12 +141,15 @@ class AgentRuntime:
         self, agent: Any, input: Any, *, idempotency_key: str | None = None,
         **options: Unpack[FrameworkOptions],
     ) -> AgentHandle:
-        """Admit the run and return its handle at once; it runs in a background thread."""
+        """Admit the run and return its handle at once; it runs in a background thread (or
+        in a worker, with `workers=True`)."""
         from ._handle import AgentHandle
 
         given = RunOptions(**options)
         execution_id, row = self._admit(agent, input, given, idempotency_key)
-        if row is not None:
+        if self.workers:
+            pass  # a worker claims it
+        elif row is not None:
             self._background.submit(self._execute(row, agent, given, fresh=True))
         else:  # an execution with this idempotency key exists: carry it on if it stopped
             self._background.submit(self._resume(execution_id, agent, given))
@@ -219,13 +233,17 @@ class AgentRuntime:
         now = time.time()
         execution_id = uuid.uuid4().hex
         output_type = adapter.output_type(agent)
+        stored_options = options.to_json()
+        agent_ref = find_reference(agent)
+        if self.workers:
+            _check_travels(agent, agent_ref, options, stored_options)
         values: dict[str, Any] = {
             "id": execution_id,
             "framework": adapter.framework,
             "agent_name": adapter.agent_name(agent),
-            "agent_ref": find_reference(agent),
+            "agent_ref": agent_ref,
             "input": dumps(input),
-            "options": dumps(options.to_json()),
+            "options": dumps(stored_options),
             "status": Status.RUNNING.value,
             "output_type": _type_reference(output_type),
             "idempotency_key": idempotency_key,
@@ -236,41 +254,24 @@ class AgentRuntime:
             "created_at": now,
             "updated_at": now,
         }
+        if self.workers:  # nobody owns it until a worker claims it
+            values.update(status=Status.QUEUED.value, lease_owner=None, lease_epoch=0,
+                          lease_expires_at=None)
         if not self.store.insert_execution(values):  # another caller took the key just now
             return self._admit(agent, input, options, idempotency_key)
-        self._launches[execution_id] = _Launch(agent, options)
+        if not self.workers:
+            self._launches[execution_id] = _Launch(agent, options)
         return execution_id, ExecutionRow.model_construct(**values)  # as inserted: no read-back
 
     async def _execute(
         self, row: Any, agent: Any, options: RunOptions, *, fresh: bool = False
     ) -> AgentResult:
-        from ..adapters import adapter_named
-
-        adapter: Adapter = adapter_named(row.framework)
+        """Drive a claimed execution to its end or its next pause; returns its result."""
         self._launches[row.id] = _Launch(agent, options)
-        ex = Execution(self.store, row, epoch=row.lease_epoch, rules=self.rules,
-                       lease_seconds=self.lease_seconds, fresh=fresh)
-        heartbeat = asyncio.create_task(self._heartbeat(ex))
-        output: Any = None
-        try:
-            outcome = await adapter.execute(ex, agent, loads(row.input), options)
-            if outcome.status == "completed":
-                output = outcome.output
-                ex.finish(Status.COMPLETED, events=[
-                    *outcome.events, NewEvent("done", outcome.agent, {"output": jsonable(output)})
-                ], output=dumps(output), output_type=_type_reference(outcome.output_type))
-        except _Suspended:
-            pass  # the adapter committed the WAITING state
-        except _Cancelled:
-            ex.finish(Status.CANCELLED, events=[NewEvent("cancelled")])
-        except LeaseLostError:
+        output = await self.drive(row, agent, options, fresh=fresh)
+        if output is TAKEN_OVER:
+            self._launches.pop(row.id, None)
             return await asyncio.to_thread(self._follow, row.id)
-        except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            ex.finish(Status.FAILED, events=[NewEvent("error", data={"content": message})],
-                      error=message)
-        finally:
-            heartbeat.cancel()
         result = self.result(row.id)
         if result.status is Status.COMPLETED:
             result.output = output  # the live object, not its JSON copy
@@ -280,13 +281,54 @@ class AgentRuntime:
             self._background.watch(row.id)
         return result
 
+    async def drive(
+        self, row: Any, agent: Any, options: RunOptions, *, fresh: bool = False
+    ) -> Any:
+        """Run a claimed execution through its adapter and commit how it ended; returns the
+        live output (None unless it completed), or `TAKEN_OVER` when another process owns
+        it now. A lost store connection propagates (StoreUnavailableError): the execution
+        stays RUNNING, and is carried on once its lease expires."""
+        from ..adapters import adapter_named
+
+        adapter: Adapter = adapter_named(row.framework)
+        ex = Execution(self.store, row, epoch=row.lease_epoch, rules=self.rules,
+                       lease_seconds=self.lease_seconds, fresh=fresh)
+        heartbeat = asyncio.create_task(self._heartbeat(ex))
+        try:
+            outcome = await adapter.execute(ex, agent, loads(row.input), options)
+            if outcome.status == "completed":
+                ex.finish(Status.COMPLETED, events=[
+                    *outcome.events, NewEvent("done", outcome.agent, {"output": jsonable(
+                        outcome.output)})
+                ], output=dumps(outcome.output), output_type=_type_reference(
+                    outcome.output_type))
+                return outcome.output
+        except _Suspended:
+            pass  # the adapter committed the WAITING (or IN_DOUBT) state
+        except _Cancelled:
+            ex.finish(Status.CANCELLED, events=[NewEvent("cancelled")])
+        except LeaseLostError:
+            return TAKEN_OVER
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            ex.finish(Status.FAILED, events=[NewEvent("error", data={"content": message})],
+                      error=message)
+        finally:
+            heartbeat.cancel()
+        return None
+
     async def _heartbeat(self, ex: Execution) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
+            fault_point("lease:renew")
             try:
                 ex.store.write(ex.id, ex.epoch, lease_seconds=self.lease_seconds)
             except LeaseLostError:
                 return
+            except StoreUnavailableError:
+                continue  # the next beat tries again; the lease may lapse meanwhile
 
     async def _resume_decided(self, execution_id: str) -> bool:
         """Background hook: resume a watched execution once it is QUEUED; True when done."""
@@ -313,6 +355,22 @@ class AgentRuntime:
 
 def _type_reference(cls: type | None) -> str | None:
     return type_reference(cls) if cls is not None else None
+
+
+def _check_travels(agent: Any, agent_ref: str | None, options: RunOptions,
+                   stored: dict[str, Any]) -> None:
+    """A run handed to workers carries only its agent's reference and JSON options."""
+    if agent_ref is None:
+        raise KeelError(
+            f"Workers find an agent by its module-level name, and {agent!r} has none: define "
+            "it at the top level of an importable module (the workers import it too).")
+    if options.run_config is not None or "context_not_kept" in stored:
+        what = "a run_config" if options.run_config is not None else \
+            f"a context of type {stored.get('context_not_kept')}"
+        raise KeelError(
+            f"This run has {what}, which cannot travel to a worker (only JSON data and "
+            "pydantic models are stored). Configure it in the agent's module, or run it in "
+            "this process with AgentRuntime(workers=False).")
 
 
 def _require_ref(row: Any) -> str:

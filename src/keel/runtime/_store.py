@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from .._errors import ExecutionNotFoundError, StoreError
 from ._changes import CHANGES
 from ._events import EVENT_ADAPTER, Event
-from ._fenced import FencedWriter, NewEvent, event_rows, pyformat
+from ._faults import application_name
+from ._fenced import NOTIFY_WORK, FencedWriter, NewEvent, event_rows, pyformat
 from ._json import loads
 from ._schema import ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
 
@@ -53,7 +54,8 @@ class Store:
             self._reader = _sqlite_engine(url, writer=False)
         else:
             try:
-                self.engine = create_engine(url, pool_pre_ping=True)
+                self.engine = create_engine(url, pool_pre_ping=True, connect_args={
+                    "application_name": application_name()})
             except ImportError as exc:  # the driver is an extra
                 from .._errors import MissingExtraError
 
@@ -69,6 +71,11 @@ class Store:
             self.close()
             raise
 
+    @property
+    def safe_url(self) -> str:
+        """The store's URL without its password, for messages."""
+        return _safe_url(self.url)
+
     def close(self) -> None:
         self.engine.dispose()
         self._reader.dispose()
@@ -82,11 +89,8 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
-            reason = " ".join(str(exc.orig).split())
-            raise StoreError(
-                f"The database at {_safe_url(self.url)} cannot be used: {reason} Check that it "
-                "is reachable and not locked by a stuck process."
-            ) from exc
+            raise self._writer.error(f"use the database at {_safe_url(self.url)}",
+                                     exc.orig) from exc
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -196,6 +200,22 @@ class Store:
         CHANGES.notify(execution_id)
         return cancel_requested
 
+    def notify_work(self, conn: Connection, execution_id: str) -> None:
+        """Wake the workers when `conn`'s transaction commits (PostgreSQL; SQLite polls)."""
+        if not self.is_sqlite:
+            conn.exec_driver_sql(NOTIFY_WORK, {"id": execution_id})
+
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None] | None:
+        """PostgreSQL: call `wake()` (from a thread) whenever work is notified, and after a
+        lost connection comes back; returns the function that stops listening. None on
+        SQLite, where workers poll."""
+        if self.is_sqlite:
+            return None
+        from ._listen import Listener
+
+        listener = Listener(self.engine.url, wake)
+        return listener.stop
+
     def append_events(
         self, conn: Connection, execution_id: str, events: Sequence[NewEvent], **execution: Any
     ) -> None:
@@ -242,15 +262,15 @@ class Store:
     def _reads(self) -> Iterator[_Reads]:
         """Fixed SELECTs on a bare driver connection: keel reads an execution on every result
         and status check, and SQLAlchemy's statement layer cost more than the queries."""
-        connection = self._reader.raw_connection()
+        what = f"read the database at {_safe_url(self.url)}"
+        try:
+            connection = self._reader.raw_connection()
+        except DBAPIError as exc:
+            raise self._writer.error(what, exc.orig) from exc
         try:
             yield _Reads(connection, pyformat=not self.is_sqlite)
         except self._writer.driver_errors as exc:
-            reason = " ".join(str(exc).split())
-            raise StoreError(
-                f"The database at {_safe_url(self.url)} cannot be read: {reason} Check that it "
-                "is reachable."
-            ) from exc
+            raise self._writer.error(what, exc) from exc
         finally:
             connection.close()  # back to the pool (which ends its transaction)
 

@@ -1,138 +1,186 @@
-"""keel's event loop: one per process, in a daemon thread, for every run started from sync code.
+"""Workers: processes that run the executions other processes admit.
 
-`run()`, `resume()`, `start()` and the background resumer of every AgentRuntime run their
-executions here, so a process drives its agents from one loop, whatever thread calls keel. The
-OpenAI Agents SDK shares one HTTP client across the process and pools its connections on the
-loop that opened them; two loops (a fresh one per `run()`, another for `start()`) would hand
-each other's connections around and fail. Async code uses `run_async`, on its own loop.
+A worker serves a set of agents. It claims their queued executions (new ones, and waiting ones
+whose approvals were decided) and the running ones whose owner stopped heartbeating, oldest
+first, and drives up to `concurrency` of them at a time on keel's event loop. On PostgreSQL
+it sleeps on LISTEN keel_work between claims; on SQLite it polls. Expired leases are found
+by the same poll, so a crashed worker's runs are taken over within its lease plus one poll.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextvars
 import logging
+import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from .._errors import KeelError
+from .._errors import KeelError, StoreUnavailableError
+from ._events import Status
+from ._leases import claim_batch, claimable_refs
+from ._loop import submit_to_keel_loop
+from ._options import RunOptions
+from ._references import find_reference
+from ._runtime import TAKEN_OVER
+from ._schema import ExecutionRow
+from ._store import NewEvent
 
-__all__ = ["Tasks", "run_on_keel_loop"]
+if TYPE_CHECKING:
+    from ._runtime import AgentRuntime
+
+__all__ = ["Worker"]
 
 log = logging.getLogger("keel")
-T = TypeVar("T")
-
-_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
 
 
-def _keel_loop() -> asyncio.AbstractEventLoop:
-    global _loop
-    with _lock:
-        if _loop is None:
-            _loop = asyncio.new_event_loop()
-            # A daemon: it never keeps the process alive; runtimes wait for their own work.
-            threading.Thread(target=_loop.run_forever, name="keel", daemon=True).start()
-        return _loop
+class Worker:
+    """Claims and runs the executions of `agents` from `runtime`'s store.
 
+        Worker(AgentRuntime(), [triage_agent], concurrency=8).run()   # until Ctrl-C
 
-def _submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-    """Schedule `coro` on keel's loop in a copy of the caller's context variables."""
-    loop = _keel_loop()
-    future: concurrent.futures.Future[T] = concurrent.futures.Future()
-    context = contextvars.copy_context()
+    The runtime's approval rules apply to every run the worker drives.
+    """
 
-    def finished(task: asyncio.Task[T]) -> None:
-        if task.cancelled():
-            future.cancel()
-        elif (error := task.exception()) is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(task.result())
+    def __init__(
+        self,
+        runtime: AgentRuntime,
+        agents: Sequence[Any],
+        *,
+        concurrency: int = 4,
+        poll_interval: float | None = None,
+    ) -> None:
+        """
+        Args:
+            agents: the agents whose executions this worker takes (as the processes that
+                admit them have them: the same module-level objects).
+            concurrency: how many executions run at once.
+            poll_interval: how often to look for work without being woken; default the
+                runtime's on SQLite, 1 s on PostgreSQL (whose NOTIFY wakes workers at once).
+        """
+        if not agents:
+            raise KeelError("A worker needs at least one agent to serve.")
+        if concurrency < 1:
+            raise KeelError(f"concurrency must be at least 1, not {concurrency}.")
+        self.runtime = runtime
+        self.agents = list(agents)
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval or (
+            runtime.poll_interval if runtime.store.is_sqlite else 1.0)
+        self._served: dict[str, Any] = {}  # agent reference -> agent
+        self._unserved: set[str] = set()
+        for agent in self.agents:
+            reference = find_reference(agent)
+            if reference is None:
+                raise KeelError(f"{agent!r} has no module-level name, so no execution can "
+                                "name it: define it at the top level of a module.")
+            self._served[reference] = agent
+        self._stopping = threading.Event()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start() -> None:
-        loop.create_task(coro, context=context).add_done_callback(finished)
+    def run(self) -> None:
+        """Work until `stop()` or Ctrl-C, then let the running executions finish or pause (a
+        second Ctrl-C leaves them to be taken over once their leases expire)."""
+        working = submit_to_keel_loop(self.run_async())
+        try:
+            working.result()
+        except KeyboardInterrupt:
+            self.stop()
+            working.result()
 
-    loop.call_soon_threadsafe(start)
-    return future
+    def stop(self) -> None:
+        """Stop claiming; `run()` returns once the executions it drives have finished or
+        paused. Safe from any thread or a signal handler."""
+        self._stopping.set()
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
-
-def run_on_keel_loop(name: str, coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` on keel's loop and wait for it (the sync entry points)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        coro.close()
-        raise KeelError(
-            f"{name}() cannot be called from a running event loop; "
-            f"use `await {name}_async(...)` instead."
-        )
-    return _submit(coro).result()
-
-
-class Tasks:
-    """One runtime's work on keel's loop: started executions, and waiting ones it watches
-    (`watch(id)` polls `on_watch(id)` until it returns True)."""
-
-    def __init__(self, on_watch: Callable[[str], Awaitable[bool]], interval: float) -> None:
-        self._on_watch = on_watch
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._running: set[concurrent.futures.Future[Any]] = set()
-        self._watched: set[str] = set()
-        self._watching: concurrent.futures.Future[None] | None = None
-        self._closed = False
-
-    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
-        with self._lock:
-            if self._closed:
-                coro.close()
-                raise KeelError("This AgentRuntime is closed; create a new one.")
-            future = _submit(coro)
-            self._running.add(future)
-        future.add_done_callback(self._forget)
-        return future
-
-    def watch(self, execution_id: str) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._watched.add(execution_id)
-            if self._watching is None:
-                self._watching = _submit(self._watch_loop())
-
-    def close(self) -> None:
-        """Wait for what was started to finish or pause; stop watching."""
-        with self._lock:
-            self._closed = True
-            running, watching = list(self._running), self._watching
-        concurrent.futures.wait(running)
-        if watching is not None:
-            watching.result()
-
-    def _forget(self, future: concurrent.futures.Future[Any]) -> None:
-        with self._lock:
-            self._running.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            log.error("keel background execution failed", exc_info=future.exception())
-
-    async def _watch_loop(self) -> None:
-        while not self._closed:
-            with self._lock:
-                watched = list(self._watched)
-            for execution_id in watched:
-                if self._closed:
-                    break
+    async def run_async(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        stop_listening = self.runtime.store.listen(self.wake)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                free = self.concurrency - len(running)
+                claimed = self._claim(free) if free else []
+                for row in claimed:
+                    task = asyncio.create_task(self._drive(row))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    task.add_done_callback(lambda _: self.wake())
+                if free and len(claimed) == free:
+                    continue  # there may be more
                 try:
-                    done = await self._on_watch(execution_id)
-                except Exception:
-                    log.exception("keel could not resume execution %s", execution_id)
-                    done = True
-                if done:
-                    with self._lock:
-                        self._watched.discard(execution_id)
-            await asyncio.sleep(self._interval)
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                except TimeoutError:
+                    pass
+            if running:
+                await asyncio.wait(running)
+        finally:
+            if stop_listening is not None:
+                await asyncio.to_thread(stop_listening)
+
+    def wake(self) -> None:
+        """Look for work now (a notification came, or a slot became free)."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _claim(self, limit: int) -> list[ExecutionRow]:
+        lease = self.runtime.lease_seconds
+        try:
+            claimed = claim_batch(self.runtime.store, self._served, limit=limit,
+                                  lease_seconds=lease)
+            if len(claimed) < limit and self._learn_references():
+                claimed += claim_batch(self.runtime.store, self._served,
+                                       limit=limit - len(claimed), lease_seconds=lease)
+        except StoreUnavailableError as exc:
+            log.warning("keel worker: the store is unavailable (%s); trying again", exc)
+            return []
+        return claimed
+
+    def _learn_references(self) -> bool:
+        """Whether executions wait under another name of a served agent (a package that
+        re-exports it, say); the agent's own module must be loaded here already, so that
+        nothing in the store makes a worker import code."""
+        learned = False
+        for reference in claimable_refs(self.runtime.store) - self._served.keys() \
+                - self._unserved:
+            location, _, qualname = reference.rpartition(":")
+            target: Any = sys.modules.get(location)
+            for part in qualname.split("."):
+                target = getattr(target, part, None)
+            agent = next((a for a in self.agents if a is target), None)
+            if agent is None:
+                self._unserved.add(reference)
+            else:
+                self._served[reference] = agent
+                learned = True
+        return learned
+
+    async def _drive(self, row: ExecutionRow) -> None:
+        try:
+            try:
+                options = RunOptions.for_resume(row.options, None, RunOptions())
+            except KeelError as exc:  # it would fail the same way in every worker
+                self.runtime.store.write(
+                    row.id, row.lease_epoch, events=[NewEvent("error", data={"content": str(
+                        exc)})], status=Status.FAILED.value, error=str(exc),
+                    finished_at=time.time(), lease_owner=None, lease_expires_at=None)
+                return
+            log.info("running %s (%s)", row.id, row.agent_name)
+            # The first claim of a queued run (epoch 1) starts it: its journal is empty.
+            output = await self.runtime.drive(row, self._served[str(row.agent_ref)], options,
+                                              fresh=row.lease_epoch == 1)
+            if output is TAKEN_OVER:
+                log.warning("%s was taken over by another process (this one lost its lease); "
+                            "it stopped driving it", row.id)
+            elif log.isEnabledFor(logging.INFO):
+                log.info("%s is %s", row.id, self.runtime.store.execution(row.id).status)
+        except StoreUnavailableError as exc:
+            log.warning("keel worker: lost the store during execution %s (%s); it is taken "
+                        "over once its lease expires", row.id, exc)
+        except Exception:
+            log.exception("keel worker: execution %s stopped", row.id)

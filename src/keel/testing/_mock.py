@@ -20,11 +20,11 @@ from ..adapters import adapter_for
 from ..runtime._approvals import ApprovalRules
 from ..runtime._events import Status
 from ..runtime._handle import AgentHandle
+from ..runtime._loop import run_on_keel_loop
 from ..runtime._result import AgentResult
 from ..runtime._runtime import AgentRuntime
 from ..runtime._supplied import supplying
 from ..runtime._trace import trace
-from ..runtime._worker import run_on_keel_loop
 from ._script import MockEvent, MockScriptError, Script
 
 __all__ = ["memory_url", "mock_run", "mock_run_async"]

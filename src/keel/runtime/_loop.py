@@ -1,0 +1,138 @@
+"""keel's event loop: one per process, in a daemon thread, for every run started from sync code.
+
+`run()`, `resume()`, `start()` and the background resumer of every AgentRuntime run their
+executions here, so a process drives its agents from one loop, whatever thread calls keel. The
+OpenAI Agents SDK shares one HTTP client across the process and pools its connections on the
+loop that opened them; two loops (a fresh one per `run()`, another for `start()`) would hand
+each other's connections around and fail. Async code uses `run_async`, on its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from .._errors import KeelError
+
+__all__ = ["Tasks", "run_on_keel_loop", "submit_to_keel_loop"]
+
+log = logging.getLogger("keel")
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _keel_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            # A daemon: it never keeps the process alive; runtimes wait for their own work.
+            threading.Thread(target=_loop.run_forever, name="keel", daemon=True).start()
+        return _loop
+
+
+def submit_to_keel_loop(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Schedule `coro` on keel's loop in a copy of the caller's context variables."""
+    loop = _keel_loop()
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    context = contextvars.copy_context()
+
+    def finished(task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            future.cancel()
+        elif (error := task.exception()) is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(task.result())
+
+    def start() -> None:
+        loop.create_task(coro, context=context).add_done_callback(finished)
+
+    loop.call_soon_threadsafe(start)
+    return future
+
+
+def run_on_keel_loop(name: str, coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on keel's loop and wait for it (the sync entry points)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        coro.close()
+        raise KeelError(
+            f"{name}() cannot be called from a running event loop; "
+            f"use `await {name}_async(...)` instead."
+        )
+    return submit_to_keel_loop(coro).result()
+
+
+class Tasks:
+    """One runtime's work on keel's loop: started executions, and waiting ones it watches
+    (`watch(id)` polls `on_watch(id)` until it returns True)."""
+
+    def __init__(self, on_watch: Callable[[str], Awaitable[bool]], interval: float) -> None:
+        self._on_watch = on_watch
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._running: set[concurrent.futures.Future[Any]] = set()
+        self._watched: set[str] = set()
+        self._watching: concurrent.futures.Future[None] | None = None
+        self._closed = False
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        with self._lock:
+            if self._closed:
+                coro.close()
+                raise KeelError("This AgentRuntime is closed; create a new one.")
+            future = submit_to_keel_loop(coro)
+            self._running.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def watch(self, execution_id: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._watched.add(execution_id)
+            if self._watching is None:
+                self._watching = submit_to_keel_loop(self._watch_loop())
+
+    def close(self) -> None:
+        """Wait for what was started to finish or pause; stop watching."""
+        with self._lock:
+            self._closed = True
+            running, watching = list(self._running), self._watching
+        concurrent.futures.wait(running)
+        if watching is not None:
+            watching.result()
+
+    def _forget(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._running.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("keel background execution failed", exc_info=future.exception())
+
+    async def _watch_loop(self) -> None:
+        while not self._closed:
+            with self._lock:
+                watched = list(self._watched)
+            for execution_id in watched:
+                if self._closed:
+                    break
+                try:
+                    done = await self._on_watch(execution_id)
+                except Exception:
+                    log.exception("keel could not resume execution %s", execution_id)
+                    done = True
+                if done:
+                    with self._lock:
+                        self._watched.discard(execution_id)
+            await asyncio.sleep(self._interval)
