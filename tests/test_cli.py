@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from keel import Status
+from in_doubt import REFUNDS, in_doubt_execution
+from keel import AgentRuntime, Status
 
 ROOT = Path(__file__).resolve().parents[1]
 KEEL = str(Path(sys.executable).parent / "keel")
@@ -154,3 +155,20 @@ def test_demo_runs_the_support_ticket_from_a_checkout(tmp_path: Path) -> None:
                                env={**os.environ, "PYTHONPATH": ""}, timeout=60)
     assert elsewhere.returncode == 1
     assert elsewhere.stderr.startswith("keel: keel demo needs the support-triage example")
+
+
+def test_an_in_doubt_run_is_listed_shown_and_resolved(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/keel.db"
+    execution_id = in_doubt_execution(url)
+    assert execution_id in keel("ls", "--status", "in_doubt", url=url).stdout
+    shown = keel("show", execution_id, url=url).stdout
+    assert "in_doubt wire_refund has unsafe side effects and was cut off mid-call" in shown
+    bad = keel("resolve", execution_id, "--record", "{not json", url=url, ok=False)
+    assert bad.stderr.startswith("keel: --record takes the call's result as JSON")
+    done = keel("resolve", execution_id, "--record", '"wired INV-8821"', "--as", "ana", url=url)
+    assert done.stdout.startswith("record: w1; it is queued to go on")
+    again = keel("resolve", execution_id, "--retry", url=url, ok=False)
+    assert "is QUEUED, not IN_DOUBT" in again.stderr
+    with AgentRuntime(url) as runtime:
+        result = runtime.resume(execution_id)
+    assert result.output == "Refund: wired INV-8821" and REFUNDS == ["INV-8821"]

@@ -9,6 +9,8 @@
      ├── ExecutionNotFoundError     no execution with that id
      ├── AgentNotFoundError         resume() cannot find the agent the execution recorded
      ├── ReplayMismatchError        the journal does not match what the agent does now
+     ├── ReplayedToolError          an unsafe tool raised when it ran; replay raises it again
+     ├── NotInDoubtError            resolve() on an execution that is not IN_DOUBT
      ├── LeaseLostError             another process owns the execution now
      └── ApprovalError
           ├── NotWaitingError       the execution is not waiting for a decision
@@ -32,6 +34,8 @@ __all__ = [
     "MissingExtraError",
     "NotWaitingError",
     "ReplayMismatchError",
+    "ReplayedToolError",
+    "NotInDoubtError",
     "SchemaTooNewError",
     "StoreError",
     "StoreUnavailableError",
@@ -77,6 +81,15 @@ class AgentNotFoundError(KeelError, LookupError):
 
 class ReplayMismatchError(KeelError):
     """On resume, the agent asked for a step the journal recorded differently."""
+
+
+class ReplayedToolError(KeelError):
+    """On resume: an unsafe tool raised this error when it ran, so keel raises it again
+    instead of running the tool a second time (its message is the original one)."""
+
+
+class NotInDoubtError(KeelError):
+    """`resolve()` was called on an execution that is not IN_DOUBT."""
 
 
 class LeaseLostError(KeelError):

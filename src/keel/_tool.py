@@ -20,9 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol, overload
+from typing import Any, Literal, Protocol, overload
 
-__all__ = ["DirectCalls", "ToolSpec", "call_tool", "calling", "tool", "tool_spec"]
+__all__ = ["DirectCalls", "SideEffects", "ToolSpec", "call_tool", "calling", "tool", "tool_spec"]
+
+SideEffects = Literal["idempotent", "unsafe"]
+
 
 @dataclass(frozen=True)
 class ToolSpec:
@@ -30,6 +33,11 @@ class ToolSpec:
 
     func: Callable[..., Any] | None
     approval_required: bool = False
+    side_effects: SideEffects = "idempotent"
+
+    @property
+    def unsafe(self) -> bool:
+        return self.side_effects == "unsafe"
 
 
 # The result is the framework's tool type when its framework is loaded (a FunctionTool for
@@ -37,17 +45,34 @@ class ToolSpec:
 @overload
 def tool(obj: Callable[..., Any], /) -> Any: ...
 @overload
-def tool(*, approval_required: bool = False) -> Callable[[Any], Any]: ...
-def tool(obj: Any = None, /, *, approval_required: bool = False) -> Any:
-    """Mark a tool: `@tool` or `@tool(approval_required=True)`, on a function or a tool object.
+def tool(
+    *, approval_required: bool = False, side_effects: SideEffects = "idempotent"
+) -> Callable[[Any], Any]: ...
+def tool(
+    obj: Any = None, /, *, approval_required: bool = False,
+    side_effects: SideEffects = "idempotent",
+) -> Any:
+    """Mark a tool: `@tool`, `@tool(approval_required=True)`, `@tool(side_effects="unsafe")`,
+    on a function or a tool object.
 
     A tool with `approval_required=True` pauses the run before each call until someone approves
     or rejects it (`AgentHandle(execution_id).approve()`); a rejected call does not run and the
     model receives the reviewer's reason instead of its result.
+
+    `side_effects` says what keel may do with a call that a crash cut off (its result was not
+    journaled):
+        "idempotent" (the default): run it again on resume, with the same
+            `keel.current_call().idempotency_key`; pass the key to APIs that deduplicate.
+        "unsafe": never run it again by itself. keel journals the call's intent before it
+            starts; a resumed run that finds an intent without a result stops IN_DOUBT, and a
+            human decides (`AgentHandle.resolve()`, `keel resolve`, the dashboard).
     """
+    if side_effects not in ("idempotent", "unsafe"):
+        raise ValueError(f"side_effects must be 'idempotent' or 'unsafe', not {side_effects!r}.")
 
     def mark(target: Any) -> Any:
-        spec = ToolSpec(func=_function_of(target), approval_required=approval_required)
+        spec = ToolSpec(func=_function_of(target), approval_required=approval_required,
+                        side_effects=side_effects)
         if _is_framework_tool(target):  # a pydantic model: set the marker past validation
             object.__setattr__(target, "__keel_tool__", spec)
             return target

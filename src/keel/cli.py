@@ -6,6 +6,8 @@
     keel events ID [--follow] [--after N]         its events (and new ones as they come)
     keel approve ID [--call C] [--reason R] [--as NAME]
     keel reject ID --reason R [--call C] [--as NAME]
+    keel resolve ID (--record JSON | --retry | --fail REASON) [--as NAME]
+                                                  decide an IN_DOUBT execution's cut-off call
     keel resume ID | keel cancel ID
     keel export-test ID [-o FILE]                 a pytest file that replays the execution
     keel serve [--host H] [--port P] [--token T]  the HTTP API and dashboard (keel[server])
@@ -132,6 +134,26 @@ def _reject(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     decided = AgentHandle(args.id, runtime=runtime).reject(
         args.reason, call_id=args.call, reviewer=args.reviewer)
     _print_decision("rejected", decided, args.json)
+
+
+def _resolve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    if args.record is not None:
+        try:
+            result = json.loads(args.record)
+        except json.JSONDecodeError as exc:
+            raise KeelError(f"--record takes the call's result as JSON ({exc}); quote a plain "
+                            "text result as '\"text\"'.") from None
+        action, details = "record", {"result": result}
+    else:
+        action, details = ("retry", {}) if args.retry else ("fail", {"reason": args.fail})
+    resolved = AgentHandle(args.id, runtime=runtime).resolve(
+        action, reviewer=args.reviewer, **details)  # type: ignore[arg-type]
+    if args.json:
+        _print_json({"resolved": resolved, "action": action})
+    else:
+        then = "it fails" if action == "fail" else "it is queued to go on (keel resume " + \
+            f"{args.id}, or a worker)"
+        print(f"{action}: {', '.join(resolved)}; {then}")
 
 
 def _resume(runtime: AgentRuntime, args: argparse.Namespace) -> int:
@@ -361,6 +383,14 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--call", help="one pending call id (default: all)")
         sub.add_argument("--reason", required=reason_required)
         sub.add_argument("--as", dest="reviewer", help="who decides")
+    resolve = command("resolve", _resolve,
+                      "decide what became of an IN_DOUBT execution's cut-off unsafe call")
+    resolve.add_argument("id")
+    how = resolve.add_mutually_exclusive_group(required=True)
+    how.add_argument("--record", metavar="JSON", help="it took effect, with this result")
+    how.add_argument("--retry", action="store_true", help="run it again")
+    how.add_argument("--fail", metavar="REASON", help="fail the execution")
+    resolve.add_argument("--as", dest="reviewer", help="who decides")
     export = command("export-test", _export_test,
                      "a pytest file that replays an execution with mock_run")
     export.add_argument("id")

@@ -18,7 +18,10 @@ from examples.support_triage.adk_agents import SupportLlm, get_account
 from google.adk.agents import LlmAgent
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
+from google.adk.tools import FunctionTool
 from kill_points import checkpoint, invoice, refund
+
+import keel
 
 _live = {"model": 0}
 
@@ -53,3 +56,8 @@ triage_agent = LlmAgent(name="support_triage", model=MODEL,
                         description="Routes each ticket to the right specialist.",
                         instruction="Route the ticket to the right specialist.",
                         sub_agents=[billing_agent])
+
+# The refund declared unsafe: a crash mid-call parks the run IN_DOUBT instead of a retry.
+unsafe_refund = keel.tool(side_effects="unsafe")(FunctionTool(process_refund))
+unsafe_triage_agent = triage_agent.clone(update={"sub_agents": [billing_agent.clone(
+    update={"tools": [get_account, get_invoice, unsafe_refund]})]})

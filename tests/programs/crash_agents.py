@@ -2,7 +2,8 @@
 
 The model is the example's `SupportScriptedModel`, so the conversation, call ids and final answer
 are the example's. `triage_agent`'s refund is approval-free, so an uninterrupted run completes;
-`gated_triage_agent` keeps the example's `@keel.tool(approval_required=True)` refund. Nothing
+`gated_triage_agent` keeps the example's `@keel.tool(approval_required=True)` refund;
+`unsafe_triage_agent`'s refund is `@keel.tool(side_effects="unsafe")`. Nothing
 here hooks keel: the kill points sit in the user's code (model and tools), where a real crash
 would happen, and keel must recover from them as it would from any other.
 
@@ -97,3 +98,10 @@ triage_agent = Agent(
 gated_billing_agent = billing_agent.clone(tools=[get_invoice, gated_refund])
 
 gated_triage_agent = triage_agent.clone(handoffs=[handoff(gated_billing_agent)])
+
+# The refund declared unsafe: a crash mid-call parks the run IN_DOUBT instead of a retry.
+unsafe_refund = keel.tool(side_effects="unsafe")(
+    function_tool(_gated_refund, name_override="process_refund")
+)
+unsafe_triage_agent = triage_agent.clone(handoffs=[handoff(
+    billing_agent.clone(tools=[get_invoice, unsafe_refund]))])

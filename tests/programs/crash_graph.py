@@ -24,6 +24,7 @@ from kill_points import checkpoint, invoice, refund
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 
+import keel
 from keel.adapters.langgraph import KeelSaver
 
 _live = {"model": 0, "put": 0}
@@ -62,7 +63,16 @@ def process_refund(invoice_id: str, reason: str) -> str:
     return json.dumps(refund(invoice_id, reason))
 
 
-def _graph() -> Any:
+@tool("process_refund")
+def _unsafe_refund(invoice_id: str, reason: str) -> str:
+    """Issue a full refund for an invoice (approval-free here, unlike the example)."""
+    return json.dumps(refund(invoice_id, reason))
+
+
+keel.tool(side_effects="unsafe")(_unsafe_refund)  # marked in place
+
+
+def _graph(refund_tool: Any = process_refund) -> Any:
     model = KillableChatModel()
     graph = StateGraph(MessagesState)
     graph.add_node("support_triage",
@@ -70,10 +80,11 @@ def _graph() -> Any:
                    destinations=("billing_specialist",))
     graph.add_node("billing_specialist",
                    specialist("billing_specialist", model,
-                              [get_account, get_invoice, process_refund]))
+                              [get_account, get_invoice, refund_tool]))
     graph.add_edge(START, "support_triage")
     graph.add_edge("billing_specialist", END)
     return graph.compile(name="support_triage")
 
 
 triage_graph = _graph()
+unsafe_triage_graph = _graph(_unsafe_refund)  # a crash mid-refund parks the run IN_DOUBT

@@ -11,6 +11,7 @@ from examples.support_triage import backend
 from examples.support_triage.agents import triage_agent
 from fastapi.testclient import TestClient
 
+from in_doubt import REFUNDS, in_doubt_execution
 from keel import AgentRuntime, Status
 from keel.server import create_app
 
@@ -92,3 +93,26 @@ def test_the_openapi_schema_is_published(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/executions", "/api/approvals", "/api/executions/{execution_id}/approve",
             "/api/executions/{execution_id}/stream"} <= set(paths)
+
+
+def test_an_in_doubt_run_is_listed_and_resolved_over_the_api(
+    client: TestClient, runtime: AgentRuntime, database_url: str
+) -> None:
+    execution_id = in_doubt_execution(database_url)
+    listed = client.get("/api/executions", params={"status": "in_doubt"}).json()
+    assert [e["id"] for e in listed] == [execution_id]
+    url = f"/api/executions/{execution_id}"
+    doubt = client.get(url).json()["events"][-1]
+    assert (doubt["type"], doubt["tool_name"], doubt["call_id"]) == ("in_doubt", "wire_refund",
+                                                                     "w1")
+    body = {"reviewer": "dana", "action": "record", "result": "wired INV-8821"}
+    assert client.post(f"{url}/resolve", json=body).status_code == 401
+    assert client.post(f"{url}/resolve", json={**body, "action": "maybe"},
+                       headers=AUTH).status_code == 422
+    resolved = client.post(f"{url}/resolve", json=body, headers=AUTH)
+    assert resolved.json() == {"resolved": ["w1"], "action": "record"}
+    again = client.post(f"{url}/resolve", json=body, headers=AUTH)
+    assert again.status_code == 409 and "not IN_DOUBT" in again.json()["error"]
+    done = runtime.resume(execution_id)
+    assert done.status is Status.COMPLETED and done.output == "Refund: wired INV-8821"
+    assert REFUNDS == ["INV-8821"]  # once, before the crash

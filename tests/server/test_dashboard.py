@@ -16,7 +16,8 @@ import uvicorn
 from examples.support_triage import backend
 from examples.support_triage.agents import triage_agent
 
-from keel import AgentRuntime, Status
+from in_doubt import REFUNDS, in_doubt_execution, refunder
+from keel import AgentRuntime, Status, Worker
 from keel.server import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -93,3 +94,43 @@ def test_approve_a_refund_from_the_inbox_and_see_it_complete(
     assert [r["invoice_id"] for r in backend.REFUNDS] == ["INV-8821"]
     decision = next(a for a in runtime.store.approvals(waiting.execution_id))
     assert (decision.status, decision.reviewer) == ("approved", "dana")
+
+
+def test_resolve_an_in_doubt_run_from_the_dashboard(
+    served: tuple[str, AgentRuntime], sqlite_url: str
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, runtime = served
+    execution_id = in_doubt_execution(sqlite_url)
+    worker = Worker(runtime, [refunder])  # goes on with the run once it is resolved
+    working = threading.Thread(target=worker.run)
+    working.start()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/#/in-doubt")
+            card = page.locator(".doubt")
+            expect(card).to_contain_text("wire_refund (call w1) was cut off mid-call")
+            page.fill("#reviewer", "dana")
+            page.fill("#token", TOKEN)
+            page.click("#token-form button")
+            card.locator(".result").fill("{not json")
+            card.locator("button.record").click()
+            expect(card.locator(".error")).not_to_be_empty()  # nothing was sent
+            card.locator(".result").fill('"wired INV-8821"')
+            card.locator("button.record").click()
+            expect(page.locator("#status")).to_have_text("COMPLETED", timeout=20_000)
+            expect(page.locator("#output")).to_contain_text("Refund: wired INV-8821")
+            page.screenshot(path=str(ARTIFACTS / "dashboard-in-doubt-resolved.png"),
+                            full_page=True)
+        finally:
+            browser.close()
+            worker.stop()
+            working.join(30)
+    assert REFUNDS == ["INV-8821"]
+    assert runtime.store.execution(execution_id).status == Status.COMPLETED.value

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, NoReturn, Protocol
 
-from .._errors import KeelError, _Cancelled
+from .._errors import KeelError, ReplayedToolError, _Cancelled, _Suspended
 from ._approvals import ApprovalRules, PolicyContext, Verdict, new_approval_row
 from ._events import Status
 from ._faults import fault_point
@@ -100,6 +100,7 @@ class Execution:
             a.call_id: loads(a.response) for a in approvals if a.response is not None}
         self._verdicts: dict[str, Verdict] = {}
         self._deferred: dict[str, list[Any]] = {"events": [], "steps": [], "approvals": []}
+        self._stopped = False
 
     # -- journal --------------------------------------------------------------------------
 
@@ -116,7 +117,7 @@ class Execution:
         name: str,
         payload: Any,
         events: Sequence[NewEvent] = (),
-        status: Literal["intent", "done"] = "done",
+        status: Literal["intent", "done", "failed"] = "done",
         attempt: int = 1,
         approvals: Sequence[dict[str, Any]] = (),
         defer: bool = False,
@@ -164,7 +165,11 @@ class Execution:
     def _write(self, *, events: Sequence[NewEvent] = (), steps: Sequence[dict[str, Any]] = (),
                approvals: Sequence[dict[str, Any]] = (), renew: bool = True,
                **columns: Any) -> None:
-        """One fenced write of these changes after the deferred ones; `renew` the lease."""
+        """One fenced write of these changes after the deferred ones; `renew` the lease.
+        Once the run has stopped to wait (or in doubt), nothing more is written: what is still
+        unwinding (a framework finishing its other tasks) stops here too."""
+        if self._stopped:
+            raise _Suspended
         deferred, self._deferred = self._deferred, {"events": [], "steps": [], "approvals": []}
         self.cancel_requested = self.store.write(
             self.id, self.epoch, events=[*deferred["events"], *events],
@@ -240,7 +245,20 @@ class Execution:
             )
         self._write(events=events, approvals=rows, status=Status.WAITING.value,
                     lease_owner=None, lease_expires_at=None, renew=False)
+        self._stopped = True
         fault_point("approval:after_request")
+
+    def park_in_doubt(self, run: ToolRun) -> NoReturn:
+        """Stop the run IN_DOUBT: `run`, an unsafe call, started before a crash and left no
+        result. Nothing runs it again until someone resolves it (`AgentHandle.resolve()`)."""
+        reason = (f"{run.tool_name} has unsafe side effects and was cut off mid-call; it may "
+                  "or may not have taken effect. Check, then record its result, retry it, or "
+                  "fail the run.")
+        self._write(events=[NewEvent("in_doubt", run.agent, {
+            "tool_name": run.tool_name, "call_id": run.call_id, "reason": reason})],
+            status=Status.IN_DOUBT.value, lease_owner=None, lease_expires_at=None, renew=False)
+        self._stopped = True
+        raise _Suspended
 
     # -- tools ----------------------------------------------------------------------------
 
@@ -274,6 +292,7 @@ class Execution:
         args: Any,
         flagged_by: str | None = None,
         gated: bool = False,
+        unsafe: bool = False,
         state: RunState | None = None,
         announce: bool = False,
     ) -> ToolRun:
@@ -282,18 +301,26 @@ class Execution:
         `ToolRun.done` is set, with the answer in `ToolRun.result`, when the call must not run:
         its result is journaled (replay) or it was rejected. Otherwise the caller runs it
         inside `running()` and hands its output to `finish()`. A gated call that was approved
-        writes an intent row first, so the approval is committed before the intent; an
-        ungated call writes only its result. `state` journals what the tool may change besides
+        writes an intent row first, so the approval is committed before the intent; so does an
+        `unsafe` one, and if a resume finds its intent without a result, the execution parks
+        IN_DOUBT (`park_in_doubt`) instead of running it again. An ungated idempotent call
+        writes only its result. `state` journals what the tool may change besides
         its result (the run's context), so that replaying the call restores it. `announce`
         adds the `tool_call` event, for calls no model response announced.
         """
         key = f"tool:{call_id}"
-        run = ToolRun(self, key, call_id, tool_name, agent, args, state, announce)
+        run = ToolRun(self, key, call_id, tool_name, agent, args, state, announce, unsafe)
         done = self.recorded(key)
         if done is not None:
             if state is not None and "state" in done:
                 state.restore(done["state"])
             return run.answered(done["result"])
+        previous = self._steps.get(key)
+        if unsafe and previous is not None:
+            if previous.status == "failed":  # it raised when it ran: it raises the same now
+                raise ReplayedToolError(loads(previous.payload)["error"])
+            if previous.status == "intent":  # it started, and nobody knows how far it got
+                self.park_in_doubt(run)
         verdict = (
             self.verdict(call_id, tool_name, args if isinstance(args, dict) else None,
                          agent=agent, flagged_by=flagged_by)
@@ -315,13 +342,13 @@ class Execution:
                 f"The gated call {call_id!r} to {tool_name} was invoked before a decision was "
                 "recorded. This is a keel bug; please report it with the execution id."
             )
-        previous = self._steps.get(key)
         run.attempt = previous.attempt + 1 if previous is not None else 1
         fault_point("tool:before_intent")
-        if verdict.action == "approve":
+        if verdict.action == "approve" or unsafe:
             self.record(
-                key, kind="tool", name=tool_name, payload={"args": args}, status="intent",
-                attempt=run.attempt, approvals=approvals,
+                key, kind="tool", name=tool_name, status="intent", attempt=run.attempt,
+                payload={"args": args, "unsafe": True} if unsafe else {"args": args},
+                approvals=approvals,
             )
         self.check_cancelled()
         self.flush()  # the turn that asked for this call is durable before the call runs
@@ -358,10 +385,10 @@ class ToolRun:
 
     def __init__(self, execution: Execution, key: str, call_id: str, tool_name: str,
                  agent: str | None, args: Any, state: RunState | None,
-                 announce: bool) -> None:
+                 announce: bool, unsafe: bool = False) -> None:
         self.execution, self.key, self.call_id = execution, key, call_id
         self.tool_name, self.agent, self.args = tool_name, agent, args
-        self.state, self.announce = state, announce
+        self.state, self.announce, self.unsafe = state, announce, unsafe
         self.attempt = 1
         self.done = False
         self.result: Any = None
@@ -379,12 +406,19 @@ class ToolRun:
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """The tool runs inside: `keel.current_call()` describes it."""
+        """The tool runs inside: `keel.current_call()` describes it. An unsafe tool that
+        raises has finished (it is not in doubt): the error is journaled, to be raised again
+        on replay instead of running the tool."""
         ex = self.execution
         token = _current_call.set(CallContext(
             ex.id, self.call_id, self.tool_name, f"{ex.id}:{self.call_id}", self.attempt))
         try:
             yield
+        except Exception as exc:
+            if self.unsafe:
+                ex.record(self.key, kind="tool", name=self.tool_name, status="failed",
+                          attempt=self.attempt, payload={"args": self.args, "error": str(exc)})
+            raise
         finally:
             _current_call.reset(token)
 

@@ -13,6 +13,7 @@ from .._errors import ExecutionNotFoundError, StoreError
 from ._approvals import decide
 from ._changes import CHANGES
 from ._events import Event, Status
+from ._in_doubt import Resolution, resolve
 from ._result import AgentResult
 from ._store import APPROVALS, EXECUTIONS, NewEvent
 
@@ -68,6 +69,18 @@ class AgentHandle:
             raise TypeError("respond() needs a value; use approve() to approve without one.")
         return decide(self.runtime.store, self.execution_id, approve=True, call_id=call_id,
                       reviewer=reviewer, response=value)
+
+    def resolve(
+        self, action: Resolution, *, result: Any = None, reason: str | None = None,
+        reviewer: str | None = None,
+    ) -> list[str]:
+        """Decide what became of the unsafe call(s) an IN_DOUBT execution was cut off in:
+        "record" (it took effect; `result` is its result), "retry" (run it again) or "fail"
+        (the execution fails with `reason`). After record or retry the run goes on (QUEUED:
+        a worker, the runtime that started it, or `runtime.resume()` continues it). Returns
+        the resolved call ids; raises `NotInDoubtError` if the execution is not IN_DOUBT."""
+        return resolve(self.runtime.store, self.execution_id, action, result=result,
+                       reason=reason, reviewer=reviewer)
 
     def cancel(self, reason: str | None = None) -> Status:
         """Cancel: at once if queued or waiting, at the next step if running elsewhere."""

@@ -33,6 +33,7 @@ __all__ = ["NewEvent", "Store", "default_database_url"]
 EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
+STEPS = StepRow.__table__  # type: ignore[attr-defined]
 
 _INSERT_EVENTS = insert(EVENTS)
 

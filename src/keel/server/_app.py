@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -25,6 +25,7 @@ from .._errors import (
     ApprovalNotFoundError,
     ExecutionNotFoundError,
     KeelError,
+    NotInDoubtError,
     NotWaitingError,
 )
 from ..runtime._changes import CHANGES
@@ -38,7 +39,7 @@ __all__ = ["create_app"]
 
 _STATIC = Path(__file__).parent / "static"  # the dashboard ships inside the package
 _STATUS_OF = {ExecutionNotFoundError: 404, ApprovalNotFoundError: 404, NotWaitingError: 409,
-              AlreadyDecidedError: 409}
+              AlreadyDecidedError: 409, NotInDoubtError: 409}
 
 
 class Decision(BaseModel):
@@ -51,6 +52,15 @@ class Decision(BaseModel):
 
 class Rejection(Decision):
     reason: str
+
+
+class Resolution(BaseModel):
+    """What became of an IN_DOUBT execution's cut-off call (see AgentHandle.resolve)."""
+
+    reviewer: str
+    action: Literal["record", "retry", "fail"]
+    result: Any = None
+    reason: str | None = None
 
 
 class Start(BaseModel):
@@ -130,6 +140,12 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
         decided = AgentHandle(execution_id, runtime=runtime).reject(
             decision.reason, call_id=decision.call_id, reviewer=decision.reviewer)
         return {"rejected": decided}
+
+    @app.post("/api/executions/{execution_id}/resolve", dependencies=[Depends(authorized)])
+    def resolve(execution_id: str, body: Resolution) -> dict[str, Any]:
+        resolved = AgentHandle(execution_id, runtime=runtime).resolve(
+            body.action, result=body.result, reason=body.reason, reviewer=body.reviewer)
+        return {"resolved": resolved, "action": body.action}
 
     @app.post("/api/executions", status_code=202, dependencies=[Depends(authorized)])
     def start(body: Start) -> dict[str, Any]:

@@ -120,8 +120,9 @@ class KeelPlugin(BasePlugin):
             # ADK's own confirmation check in the tool's body finds the call confirmed.
             tool_context.tool_confirmation = ToolConfirmation(
                 confirmed=True, payload=ex.response(call_id))
+        spec = tool_spec(tool) or tool_spec(getattr(tool, "func", None))
         run = ex.start_tool(call_id=call_id, tool_name=name, agent=agent, args=args,
-                            gated=bool(gated), flagged_by=flag,
+                            gated=bool(gated), flagged_by=flag, unsafe=bool(spec and spec.unsafe),
                             state=_ToolActions(tool_context))
         if run.done:  # journaled (replay) or rejected
             result = run.result

@@ -78,7 +78,7 @@ class _NodeCalls:
         assert func is not None  # call_tool checked
         bound = inspect.signature(func).bind(*args, **kwargs)
         call = {"call_id": call_id, "tool_name": name, "args": jsonable(dict(bound.arguments)),
-                "agent": agent_of(config), "announce": True}
+                "agent": agent_of(config), "announce": True, "unsafe": spec.unsafe}
         _gate(self.execution, call, spec)
         if inspect.iscoroutinefunction(func):
             return self.execution.run_tool(invoke=lambda: func(*args, **kwargs), **call)
@@ -141,6 +141,7 @@ def _prepare(ex: Execution, request: Any) -> tuple[dict[str, Any], str]:
             "args": dict(tool_call.get("args") or {}),
             "agent": agent_of(getattr(request.runtime, "config", None))}
     spec = tool_spec(request.tool) or tool_spec(getattr(request.tool, "func", None))
+    call["unsafe"] = spec is not None and spec.unsafe
     return call, _gate(ex, call, spec)
 
 

@@ -138,6 +138,7 @@ def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, rules: ApprovalRules,
             invoke=lambda: invoke_original(context, arguments),
             flagged_by=flag,
             gated=gated,
+            unsafe=spec is not None and spec.unsafe,
             state=ContextState.of(context.context),
         )
 

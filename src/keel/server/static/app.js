@@ -25,15 +25,51 @@ async function api(path, options = {}) {
   return body;
 }
 
-async function decide(executionId, verb, callId, reason) {
+async function post(executionId, verb, body) {
   const token = sessionStorage.getItem("keel-token") || "";
   return api(`/api/executions/${executionId}/${verb}`, {
     method: "POST",
     headers: {"Content-Type": "application/json", "Authorization": `Bearer ${token}`},
     body: JSON.stringify({reviewer: sessionStorage.getItem("keel-reviewer") || "dashboard",
-                          call_id: callId, reason: reason || null}),
+                          ...body}),
   });
 }
+
+const decide = (executionId, verb, callId, reason) =>
+  post(executionId, verb, {call_id: callId, reason: reason || null});
+
+// An IN_DOUBT run: an unsafe call was cut off; the reviewer says what became of it.
+function doubtCard(executionId, event) {
+  return `<div class="card doubt" data-execution="${esc(executionId)}">
+    <p><b>${esc(event.tool_name)}</b> (call ${esc(event.call_id)}) was cut off mid-call.
+      <span class="muted">${esc(event.reason)}</span></p>
+    <p><a href="#/executions/${esc(executionId)}">execution ${esc(executionId)}</a></p>
+    <input class="result" placeholder='Its result, as JSON (e.g. {"status": "refunded"})'>
+    <button class="record">It ran: record this result</button>
+    <button class="retry">It did not run: retry</button>
+    <input class="reason" placeholder="Reason (needed to fail)">
+    <button class="fail">Fail the run</button> <span class="error"></span></div>`;
+}
+
+function bindDoubtCards() {
+  for (const card of view.querySelectorAll(".doubt")) {
+    const act = async (action) => {
+      try {
+        const body = {action};
+        if (action === "record") body.result = JSON.parse(card.querySelector(".result").value);
+        if (action === "fail") body.reason = card.querySelector(".reason").value;
+        await post(card.dataset.execution, "resolve", body);
+        location.hash = `#/executions/${card.dataset.execution}`;
+        route();
+      } catch (error) { card.querySelector(".error").textContent = error.message; }
+    };
+    for (const action of ["record", "retry", "fail"]) {
+      card.querySelector(`.${action}`).addEventListener("click", () => act(action));
+    }
+  }
+}
+
+const lastDoubt = (run) => run.events.filter((e) => e.type === "in_doubt").pop();
 
 function describe(e) {
   switch (e.type) {
@@ -78,10 +114,12 @@ async function execution(id) {
     <div class="card"><b>Input</b><p id="input">${esc(show(r.input))}</p></div>
     ${r.output != null ? `<div class="card"><b>Output</b><p id="output">${esc(show(r.output))}</p></div>` : ""}
     ${r.error ? `<p class="error">${esc(r.error)}</p>` : ""}
+    ${r.status === "IN_DOUBT" ? doubtCard(id, lastDoubt(r)) : ""}
     <table><tr><th>+s</th><th>Agent</th><th>Event</th><th></th></tr>${r.events.map((e) => `<tr>
       <td>${(e.ts - start).toFixed(2)}</td><td>${esc(e.agent || "-")}</td>
       <td>${esc(e.type)}</td><td>${esc(describe(e))}</td></tr>`).join("")}</table>`;
-  if (!["COMPLETED", "FAILED", "CANCELLED"].includes(r.status)) {
+  bindDoubtCards();
+  if (!["COMPLETED", "FAILED", "CANCELLED", "IN_DOUBT"].includes(r.status)) {
     setTimeout(() => { if (location.hash === `#/executions/${id}`) route(); }, 1000);
   }
 }
@@ -119,11 +157,20 @@ async function approvals() {
   }
 }
 
+async function inDoubt() {
+  const rows = await api("/api/executions?status=IN_DOUBT");
+  const runs = await Promise.all(rows.map((r) => api(`/api/executions/${r.id}`)));
+  view.innerHTML = `<h2>In doubt</h2>${runs.length ? runs.map((run) =>
+    doubtCard(run.execution_id, lastDoubt(run))).join("") : "<p>Nothing is in doubt.</p>"}`;
+  bindDoubtCards();
+}
+
 async function route() {
   const [, page, id] = (location.hash || "#/").split("/");
   try {
     if (page === "executions" && id) await execution(id);
     else if (page === "approvals") await approvals();
+    else if (page === "in-doubt") await inDoubt();
     else await executions();
   } catch (error) { view.innerHTML = `<p class="error">${esc(error.message)}</p>`; }
 }

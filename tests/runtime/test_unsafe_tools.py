@@ -1,0 +1,141 @@
+"""Unsafe tools in one process: the intent row, errors that are not doubts, bad declarations.
+(Crashes mid-call, with real processes, are in tests/test_in_doubt.py.)"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+import pytest
+from agents import Agent, function_tool
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+import keel
+from keel import AgentHandle, AgentRuntime, NotInDoubtError, Status
+from scripted import ScriptedModel, call, say
+
+CHARGES: list[int] = []
+
+
+@keel.tool(side_effects="unsafe")
+@function_tool
+def charge(amount: int) -> str:
+    """Charge the card."""
+    CHARGES.append(amount)
+    raise RuntimeError("card declined")
+
+
+@keel.tool(approval_required=True)
+@function_tool
+def escalate(note: str) -> str:
+    """Hand the ticket to a human."""
+    return "escalated"
+
+
+def _script(agent: str, outputs: dict[str, str]) -> list[Any]:
+    if "charge" not in outputs:
+        return [call("charge", "c1", amount=30)]
+    if "escalate" not in outputs:
+        return [call("escalate", "e1", note=outputs["charge"])]
+    return [say(f"done: {outputs['charge']}")]
+
+
+cashier = Agent(name="cashier", instructions="cashier: charge", model=ScriptedModel(_script),
+                tools=[charge, escalate])
+
+
+def test_an_unsafe_tool_that_raised_is_not_in_doubt_and_not_run_again(
+        database_url: str) -> None:
+    CHARGES.clear()
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
+        waiting = runtime.run(cashier, "charge 30")
+        assert waiting.status is Status.WAITING
+        step = runtime.store.step(waiting.execution_id, "tool:c1")
+        # The SDK turns the error into the tool's result (what the model saw): journaled.
+        assert step is not None and step.status == "done" and "error" in str(step.payload)
+        AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    with AgentRuntime(database_url) as restarted:  # replays the charge from the journal
+        result = restarted.resume(waiting.execution_id)
+    assert result.status is Status.COMPLETED, result.error
+    assert CHARGES == [30]
+    assert result.output == "done: An error occurred while running the tool. Please try again."
+
+
+def test_an_unsafe_call_journals_its_intent_before_it_runs(database_url: str) -> None:
+    seen: list[str | None] = []
+
+    @keel.tool(side_effects="unsafe")
+    @function_tool
+    def ship(order: str) -> str:
+        """Ship an order."""
+        call_now = keel.current_call()
+        assert call_now is not None
+        with AgentRuntime(database_url) as other:  # what another process sees meanwhile
+            step = other.store.step(call_now.execution_id, f"tool:{call_now.call_id}")
+            seen.append(step.status if step else None)
+        return "shipped"
+
+    shipper = Agent(name="shipper", instructions="shipper: ship", tools=[ship],
+                    model=ScriptedModel(lambda agent, outputs: [say(outputs["ship"])]
+                                        if "ship" in outputs else [call("ship", "s1",
+                                                                        order="o-7")]))
+    with AgentRuntime(database_url) as runtime:
+        result = runtime.run(shipper, "ship o-7")
+        step = runtime.store.step(result.execution_id, "tool:s1")
+    assert result.output == "shipped"
+    assert seen == ["intent"] and step is not None and step.status == "done"
+
+
+def test_resolving_a_run_that_is_not_in_doubt_is_refused(runtime: AgentRuntime) -> None:
+    result = runtime.run(cashier, "charge 30")
+    with pytest.raises(NotInDoubtError, match="is WAITING, not IN_DOUBT"):
+        runtime.handle(result.execution_id).resolve("retry")
+    with pytest.raises(ValueError, match="action must be"):
+        runtime.handle(result.execution_id).resolve("maybe")  # type: ignore[arg-type]
+
+
+def test_side_effects_takes_idempotent_or_unsafe() -> None:
+    with pytest.raises(ValueError, match="side_effects must be 'idempotent' or 'unsafe'"):
+        keel.tool(side_effects="sometimes")  # type: ignore[arg-type]
+
+
+class Ticket(TypedDict, total=False):
+    note: str
+    approved: bool
+
+
+@keel.tool(side_effects="unsafe")
+def post_to_bank(amount: int) -> str:
+    CHARGES.append(amount)
+    raise RuntimeError("bank timeout")
+
+
+def settle(state: Ticket) -> dict[str, Any]:
+    """A node that handles the unsafe call's error itself, then waits for a human. LangGraph
+    runs the node again from its start when the human answers: the call must not run again,
+    and must fail the same way."""
+    try:
+        post_to_bank(40)
+        note = "posted"
+    except Exception as exc:
+        note = f"not posted: {exc}"
+    return {"note": note, "approved": interrupt({"note": note})}
+
+
+def test_an_unsafe_call_that_raised_in_a_node_raises_again_when_the_node_reruns(
+        runtime: AgentRuntime) -> None:
+    CHARGES.clear()
+    builder = StateGraph(Ticket)
+    builder.add_node("settle", settle)
+    builder.add_edge(START, "settle")
+    builder.add_edge("settle", END)
+    waiting = runtime.run(builder, {})
+    assert waiting.status is Status.WAITING
+    step = runtime.store.step(waiting.execution_id, next(
+        k for k in runtime.store.steps(waiting.execution_id) if k.startswith("tool:")))
+    assert step is not None and step.status == "failed"
+    runtime.handle(waiting.execution_id).respond(True)
+    result = runtime.handle(waiting.execution_id).join(timeout=30)
+    assert result.status is Status.COMPLETED, result.error
+    assert CHARGES == [40]
+    assert result.output == {"note": "not posted: bank timeout", "approved": True}
