@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -107,3 +108,23 @@ def test_runs_that_cannot_travel_to_a_worker_are_refused(database_url: str) -> N
 
 def test_worker_is_public() -> None:
     assert keel.Worker is Worker
+
+
+def test_postgres_notify_wakes_an_idle_worker_at_once(postgres_url: str) -> None:
+    """The worker would not poll for a minute: only LISTEN/NOTIFY can wake it, for a new
+    run and then for the approval decision."""
+    backend.REFUNDS.clear()
+    with AgentRuntime(postgres_url) as runtime, AgentRuntime(postgres_url, workers=True) as web:
+        worker = Worker(runtime, [triage_agent], poll_interval=60)
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        try:
+            time.sleep(0.5)  # the worker has made its first claim and sleeps
+            handle = web.start(triage_agent, TICKET)
+            assert handle.join(timeout=10).status is Status.WAITING
+            handle.approve()
+            assert handle.join(timeout=10).status is Status.COMPLETED
+        finally:
+            worker.stop()
+            thread.join(30)
+    assert len(backend.REFUNDS) == 1
