@@ -9,12 +9,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
 from examples.support_triage import backend
 from examples.support_triage.agents import triage_agent
+from playwright.sync_api import Page, expect, sync_playwright
 
 from in_doubt import REFUNDS, in_doubt_execution, refunder
 from keel import AgentRuntime, Status, Worker
@@ -54,15 +56,10 @@ def served(sqlite_url: str) -> Iterator[tuple[str, AgentRuntime]]:
             thread.join(10)
 
 
-def test_approve_a_refund_from_the_inbox_and_see_it_complete(
-    served: tuple[str, AgentRuntime],
-) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
-    base, runtime = served
-    backend.REFUNDS.clear()
-    waiting = runtime.run(triage_agent, TICKET)
-    assert waiting.status is Status.WAITING
+@contextmanager
+def browser_page() -> Iterator[Page]:
+    """A page in Debian's Chromium; screenshots go to test-artifacts/. (Playwright's sync API
+    runs an event loop in this thread while it is open: start runs before.)"""
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -70,27 +67,37 @@ def test_approve_a_refund_from_the_inbox_and_see_it_complete(
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"])
         try:
-            page = browser.new_page()
-            page.goto(f"{base}/#/approvals")
-            card = page.locator(".approval")
-            expect(card).to_contain_text("wants to call process_refund")
-            expect(card.locator(".args")).to_contain_text("INV-8821")
-            page.fill("#reviewer", "dana")
-            page.fill("#token", TOKEN)
-            page.click("#token-form button")
-            card.locator("button.approve").click()
-            expect(page.locator("#status")).to_have_text("COMPLETED", timeout=20_000)
-            expect(page.locator("#output")).to_contain_text("refunded $99.00")
-            expect(page.locator("#input")).to_contain_text("invoice INV-8821")
-            page.screenshot(path=str(ARTIFACTS / "dashboard-approved.png"), full_page=True)
-            page.goto(f"{base}/#/")
-            expect(page.locator("table")).to_contain_text(waiting.execution_id)
-            page.select_option("#status-filter", "WAITING")  # nothing waits any more
-            expect(page.locator("table")).not_to_contain_text(waiting.execution_id)
-            page.select_option("#status-filter", "COMPLETED")
-            expect(page.locator("table")).to_contain_text(waiting.execution_id)
+            yield browser.new_page()
         finally:
             browser.close()
+
+
+def test_approve_a_refund_from_the_inbox_and_see_it_complete(
+    served: tuple[str, AgentRuntime],
+) -> None:
+    base, runtime = served
+    backend.REFUNDS.clear()
+    waiting = runtime.run(triage_agent, TICKET)
+    assert waiting.status is Status.WAITING
+    with browser_page() as page:
+        page.goto(f"{base}/#/approvals")
+        card = page.locator(".approval")
+        expect(card).to_contain_text("wants to call process_refund")
+        expect(card.locator(".args")).to_contain_text("INV-8821")
+        page.fill("#reviewer", "dana")
+        page.fill("#token", TOKEN)
+        page.click("#token-form button")
+        card.locator("button.approve").click()
+        expect(page.locator("#status")).to_have_text("COMPLETED", timeout=20_000)
+        expect(page.locator("#output")).to_contain_text("refunded $99.00")
+        expect(page.locator("#input")).to_contain_text("invoice INV-8821")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-approved.png"), full_page=True)
+        page.goto(f"{base}/#/")
+        expect(page.locator("table")).to_contain_text(waiting.execution_id)
+        page.select_option("#status-filter", "WAITING")  # nothing waits any more
+        expect(page.locator("table")).not_to_contain_text(waiting.execution_id)
+        page.select_option("#status-filter", "COMPLETED")
+        expect(page.locator("table")).to_contain_text(waiting.execution_id)
     assert [r["invoice_id"] for r in backend.REFUNDS] == ["INV-8821"]
     decision = next(a for a in runtime.store.approvals(waiting.execution_id))
     assert (decision.status, decision.reviewer) == ("approved", "dana")
@@ -99,20 +106,13 @@ def test_approve_a_refund_from_the_inbox_and_see_it_complete(
 def test_resolve_an_in_doubt_run_from_the_dashboard(
     served: tuple[str, AgentRuntime], sqlite_url: str
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
     base, runtime = served
     execution_id = in_doubt_execution(sqlite_url)
     worker = Worker(runtime, [refunder])  # goes on with the run once it is resolved
     working = threading.Thread(target=worker.run)
     working.start()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"])
-        try:
-            page = browser.new_page()
+    try:
+        with browser_page() as page:
             page.goto(f"{base}/#/in-doubt")
             card = page.locator(".doubt")
             expect(card).to_contain_text("wire_refund (call w1) was cut off mid-call")
@@ -128,9 +128,8 @@ def test_resolve_an_in_doubt_run_from_the_dashboard(
             expect(page.locator("#output")).to_contain_text("Refund: wired INV-8821")
             page.screenshot(path=str(ARTIFACTS / "dashboard-in-doubt-resolved.png"),
                             full_page=True)
-        finally:
-            browser.close()
-            worker.stop()
-            working.join(30)
+    finally:
+        worker.stop()
+        working.join(30)
     assert REFUNDS == ["INV-8821"]
     assert runtime.store.execution(execution_id).status == Status.COMPLETED.value

@@ -21,14 +21,13 @@ from sqlalchemy import select, update
 from .._errors import (
     AlreadyDecidedError,
     ApprovalNotFoundError,
-    ExecutionNotFoundError,
     NotWaitingError,
 )
 from ._changes import CHANGES
 from ._events import Status
 from ._faults import fault_point
 from ._json import dumps
-from ._store import APPROVALS, EXECUTIONS, NewEvent, Store
+from ._store import APPROVALS, NewEvent, Store
 
 __all__ = [
     "Allow",
@@ -179,20 +178,16 @@ def decide(
     """
     status = "approved" if approve else "rejected"
     with store.transaction() as conn:
-        row = conn.execute(
-            select(EXECUTIONS.c.status).where(EXECUTIONS.c.id == execution_id).with_for_update()
-        ).first()
-        if row is None:
-            raise ExecutionNotFoundError(f"No execution {execution_id!r} in this store.")
+        execution_status = store.locked_status(conn, execution_id)
         rows = conn.execute(
             select(APPROVALS).where(APPROVALS.c.execution_id == execution_id)
         ).all()
         pending = [r for r in rows if r.status == "pending"]
         targets = [r for r in pending if call_id is None or r.call_id == call_id]
-        if row.status != Status.WAITING.value:
+        if execution_status != Status.WAITING.value:
             targets = []
         if not targets:
-            _explain_nothing_to_decide(execution_id, row.status, rows, call_id)
+            _explain_nothing_to_decide(execution_id, execution_status, rows, call_id)
         conn.execute(
             update(APPROVALS)
             .where(APPROVALS.c.id.in_([r.id for r in targets]), APPROVALS.c.status == "pending")

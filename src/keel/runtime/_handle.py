@@ -7,9 +7,9 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from .._errors import ExecutionNotFoundError, StoreError
+from .._errors import StoreError
 from ._approvals import decide
 from ._changes import CHANGES
 from ._events import Event, Status
@@ -86,14 +86,7 @@ class AgentHandle:
         """Cancel: at once if queued or waiting, at the next step if running elsewhere."""
         store = self.runtime.store
         with store.transaction() as conn:
-            row = conn.execute(
-                select(EXECUTIONS.c.status)
-                .where(EXECUTIONS.c.id == self.execution_id)
-                .with_for_update()
-            ).first()
-            if row is None:
-                raise ExecutionNotFoundError(f"No execution {self.execution_id!r} in this store.")
-            status = Status(row.status)
+            status = Status(store.locked_status(conn, self.execution_id))
             if status in (Status.QUEUED, Status.WAITING, Status.IN_DOUBT):
                 conn.execute(
                     update(APPROVALS)

@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 from sqlalchemy import select, update
 
-from .._errors import ExecutionNotFoundError, NotInDoubtError
+from .._errors import NotInDoubtError
 from ._changes import CHANGES
 from ._events import Status
 from ._json import dumps, jsonable, loads
 from ._schema import StepRow
-from ._store import EXECUTIONS, STEPS, NewEvent, Store
+from ._store import STEPS, NewEvent, Store
 
 __all__ = ["Resolution", "resolve"]
 
@@ -42,14 +42,10 @@ def resolve(
         raise ValueError(f"action must be 'record', 'retry' or 'fail', not {action!r}.")
     by = f" by {reviewer}" if reviewer else ""
     with store.transaction() as conn:
-        row = conn.execute(
-            select(EXECUTIONS.c.status).where(EXECUTIONS.c.id == execution_id).with_for_update()
-        ).first()
-        if row is None:
-            raise ExecutionNotFoundError(f"No execution {execution_id!r} in this store.")
-        if row.status != Status.IN_DOUBT.value:
+        status = store.locked_status(conn, execution_id)
+        if status != Status.IN_DOUBT.value:
             raise NotInDoubtError(
-                f"Execution {execution_id!r} is {row.status}, not IN_DOUBT: there is no cut-off "
+                f"Execution {execution_id!r} is {status}, not IN_DOUBT: there is no cut-off "
                 "call to resolve. Check AgentHandle.status() first.")
         calls = [step for step in (StepRow.model_construct(**r._mapping) for r in conn.execute(
             select(STEPS).where(STEPS.c.execution_id == execution_id,

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import QueuePool
 
@@ -200,6 +200,16 @@ class Store:
         )
         CHANGES.notify(execution_id)
         return cancel_requested
+
+    def locked_status(self, conn: Connection, execution_id: str) -> str:
+        """The execution's status, its row locked until `conn`'s transaction ends (decisions
+        on it are applied one at a time)."""
+        status = conn.execute(select(EXECUTIONS.c.status).where(
+            EXECUTIONS.c.id == execution_id).with_for_update()).scalar()
+        if status is None:
+            raise ExecutionNotFoundError(f"No execution {execution_id!r} in the store at "
+                                         f"{self.safe_url}.")
+        return str(status)
 
     def notify_work(self, conn: Connection, execution_id: str) -> None:
         """Wake the workers when `conn`'s transaction commits (PostgreSQL; SQLite polls)."""
