@@ -277,6 +277,9 @@ def _print_result(result: AgentResult, as_json: bool) -> None:
     if result.status is Status.WAITING:
         print(f"approve: keel approve {result.execution_id}   reject: keel reject "
               f"{result.execution_id} --reason '...'")
+    elif result.status is Status.IN_DOUBT:
+        print(f"resolve: keel resolve {result.execution_id} --record JSON | --retry | "
+              "--fail REASON")
 
 
 def _print_decision(verb: str, decided: list[str], as_json: bool) -> None:

@@ -99,6 +99,10 @@ class AgentResult:
         for pending in self.pending_approvals:
             print(f" waiting for approval: {pending.tool_name}({_short(pending.args)}) "
                   f"call {pending.call_id}", file=out)
+        if self.status is Status.IN_DOUBT:
+            doubt = next(e for e in reversed(self.events) if e.type == "in_doubt")
+            print(f" in doubt: {doubt.tool_name} call {doubt.call_id}: {doubt.reason}",
+                  file=out)
         if self.token_usage:
             u = self.token_usage
             print(f" tokens: {u.input_tokens} in, {u.output_tokens} out, "
