@@ -172,3 +172,35 @@ def test_an_in_doubt_run_is_listed_shown_and_resolved(tmp_path: Path) -> None:
     with AgentRuntime(url) as runtime:
         result = runtime.resume(execution_id)
     assert result.output == "Refund: wired INV-8821" and REFUNDS == ["INV-8821"]
+
+
+def test_export_decisions_prune_and_the_kill_switch(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/keel.db"
+    first = json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)["execution_id"]
+    second = json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)["execution_id"]
+    keel("approve", first, "--as", "dana", url=url)
+    keel("resume", first, url=url)
+
+    exported = keel("export", first, url=url).stdout.splitlines()
+    records = [json.loads(line) for line in exported]
+    assert records[0]["record"] == "execution" and records[0]["status"] == "COMPLETED"
+    assert {r["record"] for r in records} == {"execution", "event", "approval", "step"}
+    out = tmp_path / "audit.jsonl"
+    keel("export", first, "--format", "jsonl", "-o", str(out), url=url)
+    assert out.read_text().splitlines() == exported
+
+    decided = keel("decisions", "--since", "1h", url=url).stdout
+    assert "dana" in decided and "approved" in decided and "process_refund" in decided
+    assert json.loads(keel("decisions", "--reviewer", "ben", "--json", url=url).stdout) == []
+
+    cancelled = keel("cancel", "--agent", "support_triage", "--reason", "incident", url=url)
+    assert f"{second}: CANCELLED" in cancelled.stdout
+    assert "1 unfinished execution(s) of support_triage cancelled" in cancelled.stdout
+    assert "one of them" in keel("cancel", url=url, ok=False).stderr
+
+    would = keel("prune", "--older-than", "0s", "--dry-run", url=url).stdout
+    assert would.startswith("would delete 2 execution(s)")
+    assert "deleted 2 execution(s)" in keel("prune", "--older-than", "0s", url=url).stdout
+    assert keel("ls", "--json", url=url).stdout.strip() == "[]"
+    bad = keel("prune", "--older-than", "soon", url=url, ok=False)
+    assert "--older-than takes a duration" in bad.stderr

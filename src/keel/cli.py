@@ -8,7 +8,11 @@
     keel reject ID --reason R [--call C] [--as NAME]
     keel resolve ID (--record JSON | --retry | --fail REASON) [--as NAME]
                                                   decide an IN_DOUBT execution's cut-off call
-    keel resume ID | keel cancel ID
+    keel resume ID
+    keel cancel ID | keel cancel --agent NAME     stop one execution, or all of an agent's
+    keel export ID [--format jsonl] [-o FILE]     an execution's whole record, for audits
+    keel decisions [--since 7d] [--reviewer R]    who approved or rejected what, and when
+    keel prune --older-than 30d [--dry-run]       delete executions that finished before
     keel export-test ID [-o FILE]                 a pytest file that replays the execution
     keel serve [--host H] [--port P] [--token T]  the HTTP API and dashboard (keel[server])
     keel worker MODULE:ATTR [...] [--concurrency N] [--lease S]
@@ -164,11 +168,58 @@ def _resume(runtime: AgentRuntime, args: argparse.Namespace) -> int:
 
 
 def _cancel(runtime: AgentRuntime, args: argparse.Namespace) -> None:
-    status = AgentHandle(args.id, runtime=runtime).cancel()
-    if args.json:
-        _print_json({"execution_id": args.id, "status": status.value})
+    if (args.id is None) == (args.agent is None):
+        raise KeelError("keel cancel takes an execution id or --agent NAME (one of them).")
+    if args.agent is not None:
+        statuses = runtime.cancel_agent(args.agent, reason=args.reason)
     else:
-        print(f"{args.id}: {status.value}")
+        statuses = {args.id: AgentHandle(args.id, runtime=runtime).cancel(args.reason)}
+    if args.json:
+        _print_json([{"execution_id": i, "status": s.value} for i, s in statuses.items()])
+        return
+    for execution_id, status in statuses.items():
+        print(f"{execution_id}: {status.value}"
+              + (" (stops at its next step)" if status is Status.RUNNING else ""))
+    if args.agent is not None:
+        print(f"{len(statuses)} unfinished execution(s) of {args.agent} cancelled")
+
+
+def _export(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    from .runtime._audit import export_records
+
+    lines = (json.dumps(record) + "\n" for record in export_records(runtime.store, args.id))
+    if args.output is None:
+        sys.stdout.writelines(lines)
+        return
+    with open(args.output, "w") as out:
+        out.writelines(lines)
+    print(f"wrote {args.output}", file=sys.stderr)
+
+
+def _decisions(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    from .runtime._audit import decisions
+
+    rows = decisions(runtime.store, reviewer=args.reviewer, agent=args.agent,
+                     since=time.time() - _seconds(args.since) if args.since else None)
+    if args.json:
+        _print_json(rows)
+        return
+    _table(["DECIDED", "REVIEWER", "DECISION", "TOOL", "ARGS", "EXECUTION", "REASON"],
+           [[_when(r["decided_at"]), r["reviewer"] or "-", r["status"], r["tool_name"],
+             short(r["args"]), r["execution_id"], r["reason"] or ""] for r in rows])
+
+
+def _prune(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    from .runtime._audit import prune
+
+    pruned = prune(runtime.store, older_than=_seconds(args.older_than, "--older-than"),
+                   dry_run=args.dry_run)
+    if args.json:
+        _print_json({"pruned": pruned, "dry_run": args.dry_run})
+    else:
+        verb = "would delete" if args.dry_run else "deleted"
+        print(f"{verb} {len(pruned)} execution(s) that finished more than {args.older_than} "
+              "ago")
 
 
 def _export_test(runtime: AgentRuntime, args: argparse.Namespace) -> None:
@@ -307,13 +358,13 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
-def _seconds(text: str) -> float:
+def _seconds(text: str, option: str = "--since") -> float:
     """`90s`, `15m`, `2h`, `3d` as seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
         return float(text[:-1]) * units[text[-1]]
     except (KeyError, ValueError, IndexError):
-        raise KeelError(f"--since takes a duration like 90s, 15m, 2h or 3d, not {text!r}.")\
+        raise KeelError(f"{option} takes a duration like 90s, 15m, 2h or 3d, not {text!r}.")\
             from None
 
 
@@ -371,9 +422,26 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--since", help="created in the last 90s, 15m, 2h, 3d ...")
     ls.add_argument("--limit", type=int, default=50)
     for name, handler, help in (("show", _show, "the timeline of one execution"),
-                                ("resume", _resume, "continue a decided or crashed execution"),
-                                ("cancel", _cancel, "stop an execution at its next step")):
+                                ("resume", _resume, "continue a decided or crashed execution")):
         command(name, handler, help).add_argument("id")
+    cancel = command("cancel", _cancel, "stop an execution (or all of an agent's) at its next "
+                                        "step")
+    cancel.add_argument("id", nargs="?")
+    cancel.add_argument("--agent", help="cancel every unfinished execution of this agent")
+    cancel.add_argument("--reason")
+    export_audit = command("export", _export, "an execution's whole record: the execution, "
+                                              "events, approvals and journal")
+    export_audit.add_argument("id")
+    export_audit.add_argument("--format", choices=["jsonl"], default="jsonl",
+                              help="one JSON object per line (the default and only one)")
+    export_audit.add_argument("-o", "--output", help="write it here instead of printing it")
+    decided = command("decisions", _decisions, "who approved or rejected what, and when")
+    decided.add_argument("--since", help="decided in the last 90s, 15m, 2h, 3d ...")
+    decided.add_argument("--reviewer")
+    decided.add_argument("--agent", help="the agent's name")
+    prune = command("prune", _prune, "delete executions that finished long enough ago")
+    prune.add_argument("--older-than", required=True, help="e.g. 30d, 12h")
+    prune.add_argument("--dry-run", action="store_true", help="only say what would go")
     events = command("events", _events, "an execution's events")
     events.add_argument("id")
     events.add_argument("--follow", action="store_true",

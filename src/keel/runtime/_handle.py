@@ -20,7 +20,7 @@ from ._store import APPROVALS, EXECUTIONS, NewEvent
 if TYPE_CHECKING:
     from ._runtime import AgentRuntime
 
-__all__ = ["AgentHandle", "EventStream"]
+__all__ = ["AgentHandle", "EventStream", "cancel_agent"]
 
 
 class AgentHandle:
@@ -115,6 +115,19 @@ class AgentHandle:
     def join(self, timeout: float | None = None) -> AgentResult:
         """Wait until the execution finishes, waits for approval or is in doubt."""
         return self.runtime._follow(self.execution_id, timeout)
+
+
+def cancel_agent(runtime: AgentRuntime, agent_name: str, *,
+                 reason: str | None = None) -> dict[str, Status]:
+    """The kill switch: cancel every unfinished execution of the agent named `agent_name`
+    (queued, waiting and in-doubt ones at once, running ones at their next step); returns
+    each one's status after the request."""
+    unfinished = [row.id for status in (Status.QUEUED, Status.RUNNING, Status.WAITING,
+                                        Status.IN_DOUBT)
+                  for row in runtime.store.executions(status=status.value, agent=agent_name,
+                                                      limit=100_000)]
+    return {execution_id: AgentHandle(execution_id, runtime=runtime).cancel(reason)
+            for execution_id in unfinished}
 
 
 class EventStream:

@@ -213,6 +213,14 @@ class AgentRuntime:
         self.store.delete(execution_id)
         self._launches.pop(execution_id, None)
 
+    def cancel_agent(self, agent_name: str, *, reason: str | None = None) -> dict[str, Status]:
+        """The kill switch: cancel every unfinished execution of the agent `agent_name`,
+        here and in every other process on this store (running ones stop at their next
+        step). Returns each execution's status after the request."""
+        from ._handle import cancel_agent
+
+        return cancel_agent(self, agent_name, reason=reason)
+
     def handle(self, execution_id: str) -> AgentHandle:
         from ._handle import AgentHandle
 

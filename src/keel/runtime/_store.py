@@ -16,7 +16,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import QueuePool
 
@@ -121,9 +131,14 @@ class Store:
         return admitted
 
     def delete(self, execution_id: str) -> None:
-        """Remove an execution and, by the foreign keys' cascade, everything recorded about it."""
+        """Remove an execution and everything recorded about it: its journal, events and
+        approvals by the foreign keys' cascade, and the LangGraph checkpoints of its own
+        thread (a thread the user named may hold other runs: it is kept)."""
         with self.transaction() as conn:
             conn.execute(delete(EXECUTIONS).where(EXECUTIONS.c.id == execution_id))
+            for table in ("keel_lg_checkpoints", "keel_lg_blobs", "keel_lg_writes"):
+                conn.execute(text(f"DELETE FROM {table} WHERE thread_id = :id"),
+                             {"id": execution_id})
 
     def execution(self, execution_id: str) -> ExecutionRow:
         with self._reads() as read:
