@@ -116,5 +116,10 @@ class _Suspended(BaseException):
     """Unwinds a run that must wait for a decision (not an error)."""
 
 
+class _Stopped(BaseException):
+    """Unwinds a run that a policy stopped (`Deny(reason, stop=True)`): it fails with the
+    message, whatever the framework does with a tool's errors."""
+
+
 class _Cancelled(BaseException):
     """Unwinds a run whose cancellation was requested (not an error)."""

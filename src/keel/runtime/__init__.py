@@ -5,6 +5,7 @@ from ._events import Event, EventType, Status
 from ._execution import CallContext, current_call
 from ._handle import AgentHandle, EventStream
 from ._result import AgentResult, PendingApproval, TokenUsage, ToolCall
+from ._rules import Rule
 from ._runtime import AgentRuntime
 from ._worker import Worker
 
@@ -22,6 +23,7 @@ __all__ = [
     "EventType",
     "PendingApproval",
     "PolicyContext",
+    "Rule",
     "Status",
     "TokenUsage",
     "ToolCall",

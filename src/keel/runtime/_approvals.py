@@ -1,9 +1,9 @@
 """Approval rules, policy verdicts, and decisions on gated calls.
 
 A call is gated by, in this order: the runtime's `approval_policy` (a callable returning
-`Allow()`, `Deny(reason)`, `Ask()` or None to defer), the tool's own flag (`@keel.tool
-(approval_required=True)` or the framework's native flag), and the runtime's
-`require_approval` globs. A policy that raises, returns something else, or cannot see the
+`Allow()`, `Deny(reason)`, `Ask()` or None to defer, or a list of `Rule`s, see _rules.py), the
+tool's own flag (`@keel.tool(approval_required=True)` or the framework's native flag), and the
+runtime's `require_approval` globs. A policy that raises, returns something else, or cannot see the
 arguments fails closed: the call waits for a human.
 """
 
@@ -27,6 +27,7 @@ from ._changes import CHANGES
 from ._events import Status
 from ._faults import fault_point
 from ._json import dumps
+from ._rules import Rule, RuleList
 from ._store import APPROVALS, NewEvent, Store
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "ApprovalRules",
     "Ask",
     "Deny",
+    "Policy",
     "PolicyContext",
     "Verdict",
     "decide",
@@ -48,9 +50,11 @@ class Allow:
 
 @dataclass(frozen=True)
 class Deny:
-    """Do not run the call; the model receives `reason` as the tool result."""
+    """Do not run the call; the model receives `reason` as the tool result (or, with
+    `stop=True`, the run stops there: FAILED, with `reason`)."""
 
     reason: str
+    stop: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,15 +84,24 @@ class Verdict:
     action: Literal["run", "ask", "approve", "reject"]
     rule: str | None = None
     reason: str | None = None
+    stop: bool = False
+    """A rejection that fails the run instead of telling the model."""
 
 
 RUN = Verdict("run")
+
+Policy = ApprovalPolicy | RuleList | Sequence[Rule]
+"""What `approval_policy=` takes: a callable, or a list of rules."""
 
 
 @dataclass(frozen=True)
 class ApprovalRules:
     require_approval: tuple[str, ...] = ()
-    policy: ApprovalPolicy | None = None
+    policy: Policy | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.policy, list | tuple):  # a rule list
+            object.__setattr__(self, "policy", RuleList(self.policy))
 
     def may_gate(self, name: str, *, flagged: bool) -> bool:
         """Whether any rule could gate calls of this tool (cheap; no arguments needed)."""
@@ -103,7 +116,11 @@ class ApprovalRules:
         flagged_by: str | None = None,
     ) -> Verdict:
         """Decide one call. `args` is None when the arguments could not be parsed."""
-        if self.policy is not None:
+        if isinstance(self.policy, RuleList):
+            verdict_of_rules = self.policy.evaluate(name, args, context)
+            if verdict_of_rules is not None:
+                return verdict_of_rules
+        elif callable(self.policy):
             if args is None:
                 return Verdict("ask", rule="approval_policy: arguments could not be parsed")
             try:
@@ -113,7 +130,8 @@ class ApprovalRules:
             if isinstance(verdict, Allow):
                 return Verdict("approve", rule="approval_policy")
             if isinstance(verdict, Deny):
-                return Verdict("reject", rule="approval_policy", reason=verdict.reason)
+                return Verdict("reject", rule="approval_policy", reason=verdict.reason,
+                               stop=verdict.stop)
             if isinstance(verdict, Ask):
                 return Verdict("ask", rule="approval_policy", reason=verdict.reason)
             if verdict is not None:

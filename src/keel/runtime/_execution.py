@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, NoReturn, Protocol
 
-from .._errors import KeelError, ReplayedToolError, _Cancelled, _Suspended
+from .._errors import KeelError, ReplayedToolError, _Cancelled, _Stopped, _Suspended
 from ._approvals import ApprovalRules, PolicyContext, Verdict, new_approval_row
 from ._events import Status
 from ._faults import fault_point
@@ -336,6 +336,9 @@ class Execution:
                 events=[*run.announcement(), _tool_result(agent, tool_name, call_id, result)],
                 approvals=approvals,
             )
+            if verdict.stop:
+                raise _Stopped(f"{verdict.rule} denied {tool_name} and stopped the run: "
+                               f"{verdict.reason}")
             return run.answered(result)
         if verdict.action == "ask":  # fail closed: a gated call never runs undecided
             raise KeelError(

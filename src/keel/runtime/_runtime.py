@@ -11,8 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
 
-from .._errors import KeelError, LeaseLostError, StoreUnavailableError, _Cancelled, _Suspended
-from ._approvals import ApprovalPolicy, ApprovalRules
+from .._errors import (
+    KeelError,
+    LeaseLostError,
+    StoreUnavailableError,
+    _Cancelled,
+    _Stopped,
+    _Suspended,
+)
+from ._approvals import ApprovalRules, Policy
 from ._changes import CHANGES
 from ._events import Status
 from ._execution import Execution
@@ -56,7 +63,7 @@ class AgentRuntime:
         database_url: str | None = None,
         *,
         require_approval: Sequence[str] = (),
-        approval_policy: ApprovalPolicy | None = None,
+        approval_policy: Policy | None = None,
         auto_resume: bool = True,
         workers: bool = False,
         lease_seconds: float = 10.0,
@@ -69,6 +76,7 @@ class AgentRuntime:
             require_approval: tool (or `transfer_to_*` handoff) names or globs whose calls
                 wait for a human, for agents you do not want to modify.
             approval_policy: `(tool_name, args, ctx) -> Allow() | Deny(reason) | Ask() | None`,
+                or a list of `Rule(tool_glob, when=..., then=..., otherwise=...)`;
                 consulted for every call first; None defers to the other rules.
             auto_resume: resume executions this runtime admitted as soon as their approvals
                 are decided (by any process), in a background thread.
@@ -315,6 +323,9 @@ class AgentRuntime:
             pass  # the adapter committed the WAITING (or IN_DOUBT) state
         except _Cancelled:
             ex.finish(Status.CANCELLED, events=[NewEvent("cancelled")])
+        except _Stopped as stopped:
+            ex.finish(Status.FAILED, events=[NewEvent("error", data={"content": str(stopped)})],
+                      error=str(stopped))
         except LeaseLostError:
             return TAKEN_OVER
         except StoreUnavailableError:
