@@ -60,9 +60,9 @@ pauses the others with SIGSTOP while they are idle (they hold no run and claim n
    keel_executions INCLUDING ALL)`. Drain time: from "go" to the last completion; arms
    alternate. Goal (G4): keel's rate >= 70% of raw's.
 7. Takeover after SIGKILL (bench/_takeover.py): two workers with --lease 1, the run's owner is
-   killed inside a blocking tool; from the kill to the idle worker's `resumed` event.
-   Baseline: from the kill to the dead lease's expiry. Goal (G3 b): p50 <= lease + 1 poll
-   (1 s + 1 s on PostgreSQL).
+   killed inside a blocking tool, sample i of n (i + 0.5) / n of a poll after the tool
+   started; from the kill to the idle worker's `resumed` event. Baseline: from the kill to
+   the dead lease's expiry. Goal (G3 b): p50 <= lease + 1 poll (1 s + 1 s on PostgreSQL).
 8. approve() -> tool start (bench/_approval.py): one idle worker, runs waiting on a
    `@keel.tool(approval_required=True)` tool; from `AgentHandle(id, runtime=...).approve()`
    returning to the time.time() the tool body writes to a file as it starts. PostgreSQL
@@ -111,7 +111,7 @@ class Plan:
 FULL = Plan(demo_runs=200, demo_warmup=20, steps=2000, steps_warmup=200, pg_steps=1500,
             pg_warmup=150, mock_runs=300, mock_warmup=30, one_step_runs=500,
             one_step_warmup=50, workers=WorkerPlan(
-                drain_runs=600, drain_trials=3, drain_warmup=100, claim_rows=800,
+                drain_runs=500, drain_trials=3, drain_warmup=100, claim_rows=600,
                 claim_trials=3, claim_warmup=100, approvals=30, approval_warmup=3,
                 takeovers=5))
 QUICK = Plan(demo_runs=40, demo_warmup=5, steps=1000, steps_warmup=50, pg_steps=300,

@@ -7,9 +7,10 @@ lease every lease/3). Once the tool has started, the benchmark SIGKILLs the run'
 (found by the pid in the row's lease_owner) and notes `time.time()`. Takeover time: from the
 kill to the `resumed` event that the other, idle, worker's claim writes (its `ts`). Baseline,
 per sample: from the kill to the dead lease's `lease_expires_at` (read after the kill), the
-part of the wait that is the lease; the rest is the poll and the claim. The kill comes as the
-tool starts, just after the commit that journaled the model's call renewed the lease, so
-nearly a whole lease is left: the worst case.
+part of the wait that is the lease; the rest is the poll and the claim. A crash comes at no
+particular moment, so sample i of n is killed (i + 0.5) / n of a poll interval after the tool
+started: killed at once, the idle worker's poll would keep the phase of the queueing's
+NOTIFY (which woke it), and every sample would sit at the lease + poll bound.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ class Takeover:
     """From the SIGKILL to the killed worker's lease_expires_at."""
 
 
-def _sample(runtime: keel.AgentRuntime, workers: Fleet, directory: Path, label: str) -> Takeover:
+def _sample(runtime: keel.AgentRuntime, workers: Fleet, directory: Path, label: str,
+            delay: float) -> Takeover:
     execution_id = runtime.start(takeover_agent, label).execution_id
     wait_until(lambda: (directory / f"hang-{label}").exists(), "a worker hangs in the tool")
+    time.sleep(delay)
     owner = runtime.store.execution(execution_id).lease_owner or ""
     pid = int(owner.split(":")[1])
     victim = next(p for p in workers.procs if p.pid == pid)
@@ -68,7 +71,8 @@ def measure(workers: Fleet, runtime: keel.AgentRuntime, directory: Path, *,
         if len(workers.live) < 2:
             workers.start(2 - len(workers.live))
         workers.use(2)
-        taken.append(_sample(runtime, workers, directory, f"t{i}"))
+        delay = (i + 0.5) / samples * POLL
+        taken.append(_sample(runtime, workers, directory, f"t{i}", delay))
     return taken
 
 
@@ -82,8 +86,9 @@ def row(taken: list[Takeover]) -> Row:
         base_p99=expiry.p99, ratio=measured.p50 / expiry.p50,
         checks=[Check(f"p50 <= lease + 1 poll ({limit:g} ms)", measured.p50, limit)],
         note=f"--lease {LEASE:g} s (heartbeat every lease/3), poll {POLL:g} s, 2 workers: the "
-        "owner, SIGKILLed inside a blocking tool, and one idle. Measured from the kill to "
-        "the idle worker's `resumed` event (its claim); samples: "
+        "owner, SIGKILLed inside a blocking tool at spread moments (0.5/n, 1.5/n, ... of a "
+        "poll after the tool started), and one idle. Measured from the kill to the idle "
+        "worker's `resumed` event (its claim); samples: "
         f"{', '.join(f'{t.seconds * 1000:.0f}' for t in taken)} ms. The lease had "
         f"{', '.join(f'{t.expiry * 1000:.0f}' for t in taken)} ms left at the kill.",
     )
