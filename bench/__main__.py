@@ -16,9 +16,10 @@ interleaved with it (alternating order) after a warm-up, so rows compare across 
    a model step (the payload and 2 events the OpenAI adapter writes, ~520 B of JSON). Floor:
    SQLite: a raw `sqlite3` connection on another file with keel's pragmas (WAL,
    synchronous=FULL) doing BEGIN IMMEDIATE; INSERT of the same payload; COMMIT. PostgreSQL (in a
-   database created and dropped for the run; skipped if the server does not answer): a raw
-   psycopg autocommit INSERT. Goals (research/durability.md section 9, G1): SQLite p50 <= 1 ms,
-   p99 <= 5 ms, <= 4x floor; PostgreSQL p50 <= 2 ms, p99 <= 10 ms, <= 3x floor.
+   database created and dropped for the run; skipped, as are all PostgreSQL rows, if the
+   server does not answer): a raw psycopg autocommit INSERT. Goals (research/durability.md
+   section 9, G1): SQLite p50 <= 1 ms, p99 <= 5 ms, <= 4x floor; PostgreSQL p50 <= 2 ms,
+   p99 <= 10 ms, <= 3x floor.
 3. Write transactions per journaled step during one wrapped demo run, counted with
    `Store.count_commits()` and classified by the statements each transaction ran. The run's
    admission and completion transactions are per run, not per step, and are left out of the
@@ -27,6 +28,47 @@ interleaved with it (alternating order) after a warm-up, so rows compare across 
 4. Mock runs: `keel.testing.mock_run` of the demo's triage agent (handoff, two tool calls, the
    answer) against the same flow on the SDK's own `agents.testing.ScriptedModel` with
    `Runner.run_sync`, no keel. Goals: >= 200 mock runs/s (p50 <= 5 ms), ratio <= 1.5x.
+
+Rows 5-8 measure keel's workers (`keel worker`, `AgentRuntime(workers=True)`); their agents are
+module-level in bench/_agents.py so that worker processes import them. On PostgreSQL they
+share one database (created and dropped; the claim harness gets another) and one fleet of 4
+worker subprocesses, started once: `python -m keel.cli worker bench._agents:one_step_agent
+bench._agents:approval_agent bench._agents:takeover_agent --db URL --concurrency 4 --lease 1`
+(tracing off, this checkout's keel first on PYTHONPATH). A row that needs fewer workers
+pauses the others with SIGSTOP while they are idle (they hold no run and claim nothing).
+
+5. One-step runs per second. A one-step run is `one_step_agent` on a short input: its scripted
+   model answers with text at once (no tool), so keel admits the run, journals one model step
+   and completes it. SQLite, one process: sequential `await runtime.run_async(...)` on a
+   SQLite file, alternating with bare `await agents.Runner.run(...)`; runs/s = runs / their
+   summed wall time. Goal (G4): >= 500 runs/s. PostgreSQL, 1, 2 and 4 workers: per drain, all
+   workers are paused, R runs are queued with `AgentRuntime(url, workers=True).start(...)`,
+   the benchmark locks the queued rows (SELECT ... FOR UPDATE, transaction left open),
+   continues N workers, gives them 0.5 s to go idle, then commits `pg_notify('keel_work')`
+   with the release of the rows. Drain time: from that commit (the workers are ready) to the
+   largest finished_at once all R runs are COMPLETED (the store is polled every 20 ms).
+   Trials interleave N in rotating order after a warm-up drain by 4. Columns: drain time / R
+   (ms per run), median and slowest drain; the rate is from the median drain. Baseline: the
+   SQLite row's bare runs. Goals: >= 250 runs/s on the 2-vCPU box, and for 2 and 4 workers
+   no drop: >= 0.9x 1 worker's rate (10% for noise).
+6. Claim throughput against the raw SKIP LOCKED ceiling, same harness: P (2, 4) claimer
+   processes per arm, started once, drain J rows inserted directly as queued runs, one row
+   per claim, each completed before the next claim. keel: `claim_batch(limit=1)` then the
+   `Store.write` a finished run commits (fenced, a done event, status COMPLETED). Raw: psycopg
+   `SELECT id ... FOR UPDATE SKIP LOCKED LIMIT 1` + `UPDATE ... RETURNING` in one
+   transaction, then a fenced autocommit UPDATE to COMPLETED, on `raw_executions (LIKE
+   keel_executions INCLUDING ALL)`. Drain time: from "go" to the last completion; arms
+   alternate. Goal (G4): keel's rate >= 70% of raw's.
+7. Takeover after SIGKILL (bench/_takeover.py): two workers with --lease 1, the run's owner is
+   killed inside a blocking tool, sample i of n (i + 0.5) / n of a poll after the tool
+   started; from the kill to the idle worker's `resumed` event. Baseline: from the kill to
+   the dead lease's expiry. Goal (G3 b): p50 <= lease + 1 poll (1 s + 1 s on PostgreSQL).
+8. approve() -> tool start (bench/_approval.py): one idle worker, runs waiting on a
+   `@keel.tool(approval_required=True)` tool; from `AgentHandle(id, runtime=...).approve()`
+   returning to the time.time() the tool body writes to a file as it starts. PostgreSQL
+   (NOTIFY wakes the worker): baseline a raw NOTIFY -> LISTEN wake-up of another process,
+   interleaved; goal (G3 c) p50 <= 200 ms. SQLite (the worker polls every 0.1 s): baseline the
+   PostgreSQL row; goal p50 <= 1 s.
 
 p50/p99 are nearest-rank percentiles of wall-clock `time.perf_counter()` samples. Nothing is
 tuned to the goals: a MISS is a finding. `--strict` exits 1 when any goal is missed.
@@ -46,6 +88,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from ._report import Row, render
+from ._workers import WorkerPlan
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -60,18 +103,29 @@ class Plan:
     pg_warmup: int
     mock_runs: int
     mock_warmup: int
+    one_step_runs: int
+    one_step_warmup: int
+    workers: WorkerPlan
 
 
 FULL = Plan(demo_runs=200, demo_warmup=20, steps=2000, steps_warmup=200, pg_steps=1500,
-            pg_warmup=150, mock_runs=300, mock_warmup=30)
+            pg_warmup=150, mock_runs=300, mock_warmup=30, one_step_runs=500,
+            one_step_warmup=50, workers=WorkerPlan(
+                drain_runs=500, drain_trials=3, drain_warmup=100, claim_rows=600,
+                claim_trials=3, claim_warmup=100, approvals=30, approval_warmup=3,
+                takeovers=5))
 QUICK = Plan(demo_runs=40, demo_warmup=5, steps=1000, steps_warmup=50, pg_steps=300,
-             pg_warmup=30, mock_runs=60, mock_warmup=10)
+             pg_warmup=30, mock_runs=60, mock_warmup=10, one_step_runs=100,
+             one_step_warmup=10, workers=WorkerPlan(
+                 drain_runs=200, drain_trials=1, drain_warmup=40, claim_rows=300,
+                 claim_trials=1, claim_warmup=30, approvals=8, approval_warmup=1,
+                 takeovers=2))
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer samples, about 15 s")
-    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL row")
+    parser.add_argument("--quick", action="store_true", help="fewer samples, well under a minute")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL rows")
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("KEEL_BENCH_POSTGRES_URL")
@@ -91,8 +145,12 @@ def _offline() -> None:
     os.environ.pop("OPENAI_API_KEY", None)
 
 
+_STARTED = time.perf_counter()
+
+
 def _progress(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+    print(f"bench: [{time.perf_counter() - _STARTED:5.1f} s] {message}", file=sys.stderr,
+          flush=True)
 
 
 def _filesystem(path: Path) -> str:
@@ -153,7 +211,27 @@ def _measure(args: argparse.Namespace, plan: Plan, directory: Path, header: list
         *postgres,
         *_demo.commit_rows(commits),
         *_mock.rows(mocks),
+        *_worker_rows(args, plan, directory),
     ]
+
+
+def _worker_rows(args: argparse.Namespace, plan: Plan, directory: Path) -> list[Row]:
+    from . import _throughput, _workers
+
+    _progress(f"one-step runs x{plan.one_step_runs} per arm on SQLite (keel, bare)")
+    one_step = _throughput.measure_sqlite(
+        directory, runs=plan.one_step_runs, warmup=plan.one_step_warmup)
+    rows = [_throughput.sqlite_row(one_step)]
+    approvals = None
+    if args.no_postgres:
+        rows.append(_workers.skipped("keel workers on PostgreSQL", "--no-postgres"))
+    else:
+        postgres, approvals = _workers.postgres_rows(
+            args.postgres_url, plan.workers, directory, one_step[1], _progress)
+        rows += postgres
+    _progress(f"{plan.workers.approvals} approvals to an idle SQLite worker")
+    rows.append(_workers.sqlite_approval_row(directory, plan.workers, approvals))
+    return rows
 
 
 def _load() -> float:

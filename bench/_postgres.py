@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-__all__ = ["BenchDatabase", "Unreachable", "bench_database"]
+__all__ = ["BenchDatabase", "Unreachable", "bench_database", "empty_keel_tables"]
 
 
 class Unreachable(Exception):
@@ -55,3 +55,11 @@ def bench_database(admin_url: str) -> Iterator[BenchDatabase]:
             )
         finally:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def empty_keel_tables(conninfo: str) -> None:
+    """Remove every execution (and what was recorded about it) between measurements."""
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute("TRUNCATE keel_executions, keel_steps, keel_events, keel_approvals")

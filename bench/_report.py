@@ -30,15 +30,16 @@ class Timing:
 
 @dataclass(frozen=True)
 class Check:
-    """One goal: `value <= limit`, shown as `label`."""
+    """One goal: `value <= limit` (or `>=`, for `at_least`), shown as `label`."""
 
     label: str
     value: float
     limit: float
+    at_least: bool = False
 
     @property
     def passed(self) -> bool:
-        return self.value <= self.limit
+        return self.value >= self.limit if self.at_least else self.value <= self.limit
 
 
 @dataclass(frozen=True)
