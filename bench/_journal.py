@@ -25,7 +25,7 @@ from openai.types.responses import (
 from keel.runtime._approvals import ApprovalRules
 from keel.runtime._execution import Execution
 from keel.runtime._json import dumps
-from keel.runtime._leases import OWNER
+from keel.runtime._leases import lease_owner
 from keel.runtime._store import NewEvent, Store
 
 from ._report import Row, Timing, latency_checks, timing_row
@@ -107,7 +107,7 @@ def open_execution(store: Store) -> Execution:
     store.insert_execution({
         "id": execution_id, "framework": "openai", "agent_name": AGENT, "agent_ref": None,
         "input": dumps("bench"), "options": dumps({}), "status": "RUNNING",
-        "lease_owner": OWNER, "lease_epoch": 1, "lease_expires_at": now + LEASE_SECONDS,
+        "lease_owner": lease_owner(), "lease_epoch": 1, "lease_expires_at": now + LEASE_SECONDS,
         "created_at": now, "updated_at": now,
     })
     row = store.execution(execution_id)

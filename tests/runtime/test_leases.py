@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -77,3 +80,24 @@ def test_a_heartbeat_keeps_a_long_step_from_being_taken_over(sqlite_url: str) ->
     assert result.status is Status.COMPLETED
     assert not [e for e in result.events if e.type == "resumed"]  # never taken over
     assert [c.result for c in result.tool_calls] == ["report ready"]
+
+
+FORKED_OWNERS = """
+import json, os
+from keel.runtime._leases import lease_owner
+parent = lease_owner()
+pid = os.fork()
+if pid == 0:
+    print(json.dumps([parent, lease_owner(), os.getpid()]), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_forked_process_owns_leases_under_a_name_of_its_own() -> None:
+    """A preloading server's workers are forks: with its parent's name, a dead worker's runs
+    would look alive for as long as the parent lives."""
+    done = subprocess.run([sys.executable, "-c", FORKED_OWNERS], capture_output=True,
+                          text=True, timeout=60)
+    parent, child, child_pid = json.loads(done.stdout)
+    assert child != parent and f":{child_pid}:" in child

@@ -22,11 +22,28 @@ from ._faults import fault_point
 from ._schema import ExecutionRow
 from ._store import EXECUTIONS, NewEvent, Store
 
-__all__ = ["OWNER", "claim", "claim_batch", "claimable_refs"]
+__all__ = ["claim", "claim_batch", "claimable_refs", "lease_owner"]
 
 _HOST = socket.gethostname()
-OWNER = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-"""This process's lease-owner identity."""
+_owner = ""
+
+
+def lease_owner() -> str:
+    """This process's lease-owner identity: `host:pid:nonce`."""
+    global _owner
+    if not _owner:
+        _owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return _owner
+
+
+def _forget_owner() -> None:
+    global _owner
+    _owner = ""
+
+
+# A forked process (a preloading server's workers, say) is an owner of its own: with its
+# parent's identity its runs would look alive for as long as the parent lives.
+os.register_at_fork(after_in_child=_forget_owner)
 
 
 def claim(store: Store, execution_id: str, *, lease_seconds: float) -> ExecutionRow | None:
@@ -96,7 +113,7 @@ def _take(store: Store, conn: Connection, rows: Sequence[Any], now: float,
     taken = conn.execute(
         update(EXECUTIONS)
         .where(EXECUTIONS.c.id.in_([row.id for row in rows]))
-        .values(status=Status.RUNNING.value, lease_owner=OWNER,
+        .values(status=Status.RUNNING.value, lease_owner=lease_owner(),
                 lease_epoch=EXECUTIONS.c.lease_epoch + 1, lease_expires_at=now + lease_seconds)
         .returning(*EXECUTIONS.c)
     ).all()
@@ -122,7 +139,7 @@ def _owner_is_dead(owner: str | None) -> bool:
         return False
     pid = int(pid_text)
     if pid == os.getpid():
-        return owner != OWNER  # an earlier life of this pid
+        return owner != lease_owner()  # an earlier life of this pid
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

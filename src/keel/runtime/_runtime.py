@@ -25,7 +25,7 @@ from ._events import Status
 from ._execution import Execution
 from ._faults import fault_point
 from ._json import dumps, jsonable, loads
-from ._leases import OWNER, claim
+from ._leases import claim, lease_owner
 from ._loop import Tasks, run_on_keel_loop
 from ._options import FrameworkOptions, RunOptions
 from ._references import find_reference, load_agent, type_reference
@@ -264,7 +264,7 @@ class AgentRuntime:
             "output_type": _type_reference(output_type),
             "idempotency_key": idempotency_key,
             "conversation": options.conversation,
-            "lease_owner": OWNER,
+            "lease_owner": lease_owner(),
             "lease_epoch": 1,
             "lease_expires_at": now + self.lease_seconds,
             "created_at": now,
