@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from agents import Agent, function_tool
@@ -13,6 +15,7 @@ from examples.support_triage import backend
 from examples.support_triage.agents import triage_agent
 
 from keel import AgentRuntime, Status
+from keel.runtime._leases import claim
 from scripted import ScriptedModel, call, say
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
@@ -101,3 +104,21 @@ def test_a_forked_process_owns_leases_under_a_name_of_its_own() -> None:
                           text=True, timeout=60)
     parent, child, child_pid = json.loads(done.stdout)
     assert child != parent and f":{child_pid}:" in child
+
+
+def test_a_claim_that_waited_for_the_store_gets_a_whole_lease(sqlite_url: str) -> None:
+    """On SQLite a claim may wait seconds for the write lock; its lease runs from the claim."""
+    with AgentRuntime(sqlite_url, workers=True) as web:
+        handle = web.start(triage_agent, TICKET)
+        blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        claimed: list[Any] = []
+        claiming = threading.Thread(target=lambda: claimed.append(
+            claim(web.store, handle.execution_id, lease_seconds=2.0)))
+        claiming.start()
+        time.sleep(1.0)
+        released = time.time()
+        blocker.execute("COMMIT")
+        blocker.close()
+        claiming.join(10)
+    assert claimed[0].lease_expires_at >= released + 2.0

@@ -61,7 +61,7 @@ def claim(store: Store, execution_id: str, *, lease_seconds: float) -> Execution
         if not (row.status == Status.QUEUED.value or row.status == Status.RUNNING.value and (
                 (row.lease_expires_at or 0) < now or _owner_is_dead(row.lease_owner))):
             return None
-        claimed = _take(store, conn, [row], now, lease_seconds)
+        claimed = _take(store, conn, [row], lease_seconds)
     CHANGES.notify(execution_id)
     return claimed[0]
 
@@ -89,7 +89,7 @@ def claim_batch(
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        claimed = _take(store, conn, rows, now, lease_seconds) if rows else []
+        claimed = _take(store, conn, rows, lease_seconds) if rows else []
     for row in claimed:
         CHANGES.notify(row.id)
     return claimed
@@ -105,11 +105,14 @@ def claimable_refs(store: Store) -> set[str]:
         ).scalars())
 
 
-def _take(store: Store, conn: Connection, rows: Sequence[Any], now: float,
+def _take(store: Store, conn: Connection, rows: Sequence[Any],
           lease_seconds: float) -> list[ExecutionRow]:
     """Make this process the owner of `rows` (a new epoch fences the previous one); a run
     that had started before gets a `resumed` event saying why it goes on."""
     fault_point("claim:inside")
+    # The lease runs from now, not from when the claim began: on SQLite a claim may have
+    # waited seconds for the write lock, and a lease dated from then would have run out.
+    now = time.time()
     taken = conn.execute(
         update(EXECUTIONS)
         .where(EXECUTIONS.c.id.in_([row.id for row in rows]))
