@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -128,3 +129,26 @@ def test_postgres_notify_wakes_an_idle_worker_at_once(postgres_url: str) -> None
             worker.stop()
             thread.join(30)
     assert len(backend.REFUNDS) == 1
+
+
+def test_a_stop_signal_handled_by_another_thread_still_stops_the_worker(
+        sqlite_url: str) -> None:
+    """The kernel may hand a process's SIGTERM to any thread; Python then runs the handler
+    in the main thread only once that thread looks, which a worker's wait must let it do."""
+    with AgentRuntime(sqlite_url) as runtime:
+        worker = Worker(runtime, [triage_agent])
+        previous = signal.signal(signal.SIGUSR1, lambda *_: worker.stop())
+        # Sent to the timer's own thread, as the kernel might send it: not the main thread.
+        sender = threading.Timer(0.3, lambda: signal.pthread_kill(threading.get_ident(),
+                                                                 signal.SIGUSR1))
+        watchdog = threading.Timer(10, worker.stop)  # so that a regression fails, not hangs
+        sender.start()
+        watchdog.start()
+        started = time.monotonic()
+        try:
+            worker.run()
+        finally:
+            signal.signal(signal.SIGUSR1, previous)
+            sender.cancel()
+            watchdog.cancel()
+    assert time.monotonic() - started < 5

@@ -10,6 +10,7 @@ by the same poll, so a crashed worker's runs are taken over within its lease plu
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import sys
 import threading
@@ -85,10 +86,10 @@ class Worker:
         second Ctrl-C leaves them to be taken over once their leases expire)."""
         working = submit_to_keel_loop(self.run_async())
         try:
-            working.result()
+            _wait(working)
         except KeyboardInterrupt:
             self.stop()
-            working.result()
+            _wait(working)
 
     def stop(self) -> None:
         """Stop claiming; `run()` returns once the executions it drives have finished or
@@ -184,3 +185,15 @@ class Worker:
                         "over once its lease expires", row.id, exc)
         except Exception:
             log.exception("keel worker: execution %s stopped", row.id)
+
+
+def _wait(working: concurrent.futures.Future[None]) -> None:
+    """`working.result()`, in short waits: Python runs signal handlers (SIGTERM's `stop()`,
+    Ctrl-C) in the main thread only, and a signal the kernel hands to another thread (it may,
+    when the main thread is busy, say just woken by SIGCONT) reaches a main thread blocked in
+    one long wait only when that wait ends."""
+    while True:
+        try:
+            return working.result(timeout=0.2)
+        except concurrent.futures.TimeoutError:
+            continue
