@@ -13,9 +13,14 @@ from typing import Any
 from agents import Agent, function_tool
 from examples.support_triage import backend
 from examples.support_triage.agents import triage_agent
+from sqlalchemy import update
 
+import keel
 from keel import AgentRuntime, Status
 from keel.runtime._leases import claim
+from keel.runtime._options import RunOptions
+from keel.runtime._runtime import TAKEN_OVER
+from keel.runtime._store import EXECUTIONS
 from scripted import ScriptedModel, call, say
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
@@ -122,3 +127,43 @@ def test_a_claim_that_waited_for_the_store_gets_a_whole_lease(sqlite_url: str) -
         blocker.close()
         claiming.join(10)
     assert claimed[0].lease_expires_at >= released + 2.0
+
+
+# -- a process that lost its lease ----------------------------------------------------------
+
+TAKEN_OVER_BY: list[str] = []  # the store a tool hands its run to, for the test below
+
+
+@function_tool
+def hand_over() -> str:
+    """Another process takes the run over while this tool runs."""
+    call = keel.current_call()
+    assert call is not None
+    with AgentRuntime(TAKEN_OVER_BY[0], auto_resume=False) as other:
+        claimed = claim(other.store, call.execution_id, lease_seconds=10)
+    assert claimed is None  # the owner is alive: it must look dead or late first
+    _take_over(TAKEN_OVER_BY[0], call.execution_id)
+    return "handed over"
+
+
+def _take_over(url: str, execution_id: str) -> None:
+    """What another worker's claim does to the row: a new epoch."""
+    with AgentRuntime(url, auto_resume=False) as other, other.store.transaction() as conn:
+        conn.execute(update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id)
+                     .values(lease_epoch=EXECUTIONS.c.lease_epoch + 1))
+
+
+overtaken = Agent(name="overtaken", instructions="overtaken: go", tools=[hand_over],
+                  model=ScriptedModel(lambda agent, outputs: [say("done")] if outputs
+                                      else [call("hand_over", "h1")]))
+
+
+async def test_a_lost_lease_that_a_framework_wraps_is_a_takeover_not_a_failure(
+        sqlite_url: str) -> None:
+    """The SDK reports the tool's refused result commit as its own "Error running tool"."""
+    TAKEN_OVER_BY[:] = [sqlite_url]
+    with AgentRuntime(sqlite_url, auto_resume=False) as runtime:
+        execution_id, row = runtime._admit(overtaken, "go", RunOptions(), None)
+        output = await runtime.drive(row, overtaken, RunOptions(), fresh=True)
+        assert output is TAKEN_OVER
+        assert runtime.store.execution(execution_id).status == Status.RUNNING.value

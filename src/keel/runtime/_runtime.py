@@ -331,6 +331,11 @@ class AgentRuntime:
         except StoreUnavailableError:
             raise
         except Exception as exc:
+            lost = _wrapped_loss(exc)
+            if isinstance(lost, LeaseLostError):
+                return TAKEN_OVER
+            if lost is not None:
+                raise lost from exc
             message = f"{type(exc).__name__}: {exc}"
             ex.finish(Status.FAILED, events=[NewEvent("error", data={"content": message})],
                       error=message)
@@ -370,6 +375,18 @@ class AgentRuntime:
                     f"Execution {execution_id!r} is still {row.status} after {timeout} s."
                 )
             CHANGES.wait(execution_id, seen, self.poll_interval)
+
+
+def _wrapped_loss(exc: BaseException) -> LeaseLostError | StoreUnavailableError | None:
+    """A lost lease or store that a framework wrapped in an error of its own (the OpenAI
+    Agents SDK's "Error running tool", ADK's "Error in plugin"): the run did not fail, this
+    process lost it."""
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, LeaseLostError | StoreUnavailableError):
+            return cause
+        cause = cause.__cause__
+    return None
 
 
 def _type_reference(cls: type | None) -> str | None:
