@@ -1,4 +1,5 @@
-"""One owner per execution: concurrent resumes, heartbeats that keep the lease alive."""
+"""One owner per execution: concurrent resumes, heartbeats that keep the lease alive, and a
+process that lost its lease stopping before its next effect."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from agents import Agent, function_tool
 from examples.support_triage import backend
 from examples.support_triage.agents import triage_agent
 from sqlalchemy import update
 
 import keel
-from keel import AgentRuntime, Status
+from keel import AgentRuntime, LeaseLostError, Status
+from keel.runtime._execution import Execution
 from keel.runtime._leases import claim
 from keel.runtime._options import RunOptions
 from keel.runtime._runtime import TAKEN_OVER
@@ -167,3 +170,33 @@ async def test_a_lost_lease_that_a_framework_wraps_is_a_takeover_not_a_failure(
         output = await runtime.drive(row, overtaken, RunOptions(), fresh=True)
         assert output is TAKEN_OVER
         assert runtime.store.execution(execution_id).status == Status.RUNNING.value
+
+
+def _execution(runtime: AgentRuntime, lease_expires_at: float) -> Execution:
+    execution_id, row = runtime._admit(overtaken, "go", RunOptions(), None)
+    ex = Execution(runtime.store, row, epoch=row.lease_epoch, rules=runtime.rules,
+                   lease_seconds=runtime.lease_seconds, fresh=True)
+    ex.lease_expires_at = lease_expires_at  # what this process last heard
+    return ex
+
+
+def test_a_process_paused_past_its_lease_does_not_run_a_tool_another_took_over(
+        sqlite_url: str) -> None:
+    ran: list[str] = []
+    with AgentRuntime(sqlite_url, auto_resume=False, lease_seconds=1.0) as runtime:
+        ex = _execution(runtime, lease_expires_at=time.time() - 5)  # it slept through it
+        _take_over(sqlite_url, ex.id)
+        with pytest.raises(LeaseLostError):
+            ex.run_tool_sync(invoke=lambda: ran.append("ran"), call_id="c1", tool_name="t",
+                             agent=None, args={})
+    assert ran == []
+
+
+def test_a_late_heartbeat_is_made_up_before_a_tool_runs(sqlite_url: str) -> None:
+    with AgentRuntime(sqlite_url, auto_resume=False, lease_seconds=1.0) as runtime:
+        ex = _execution(runtime, lease_expires_at=time.time() + 0.2)  # less than half left
+        assert ex.run_tool_sync(invoke=lambda: "ran", call_id="c1", tool_name="t", agent=None,
+                                args={}) == "ran"
+        renewed = runtime.store.execution(ex.id).lease_expires_at
+        assert renewed is not None and renewed > time.time() + 0.5
+

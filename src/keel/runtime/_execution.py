@@ -89,6 +89,7 @@ class Execution:
         self.epoch = epoch
         self.rules = rules
         self.lease_seconds = lease_seconds
+        self.lease_expires_at = row.lease_expires_at or 0.0  # as far as this process knows
         self.cancel_requested = bool(row.cancel_requested)
         self.model_turn = 0
         self._steps: dict[str, _Step] = {} if fresh else {
@@ -171,11 +172,29 @@ class Execution:
         if self._stopped:
             raise _Suspended
         deferred, self._deferred = self._deferred, {"events": [], "steps": [], "approvals": []}
+        started = time.time()
         self.cancel_requested = self.store.write(
             self.id, self.epoch, events=[*deferred["events"], *events],
             steps=[*deferred["steps"], *steps], approvals=[*deferred["approvals"], *approvals],
             lease_seconds=self.lease_seconds if renew else None, **columns,
         )
+        if renew:  # the store dated it a moment later: this is on the safe side
+            self.lease_expires_at = started + self.lease_seconds
+
+    def renew_lease(self) -> None:
+        """Extend the lease (a heartbeat); LeaseLostError if another process owns the run.
+        It writes nothing else: deferred steps wait for the run's own next write."""
+        started = time.time()
+        self.store.write(self.id, self.epoch, lease_seconds=self.lease_seconds)
+        self.lease_expires_at = started + self.lease_seconds
+
+    def confirm_lease(self) -> None:
+        """Before a tool runs: renew a lease that may have run out (this process was paused,
+        or its heartbeat is late), so that a process whose run another worker has taken over
+        stops here with LeaseLostError instead of running the tool again. Heartbeats keep
+        more than half a lease ahead, so a healthy run never writes here."""
+        if time.time() > self.lease_expires_at - self.lease_seconds / 2:
+            self.renew_lease()
 
     def check_cancelled(self) -> None:
         """Stop at a step boundary when someone asked to cancel this execution."""
@@ -356,6 +375,7 @@ class Execution:
         self.check_cancelled()
         self.flush()  # the turn that asked for this call is durable before the call runs
         fault_point("tool:after_intent")
+        self.confirm_lease()
         return run
 
     def decision(self, call_id: str) -> Verdict | None:

@@ -348,7 +348,7 @@ class AgentRuntime:
             await asyncio.sleep(self.lease_seconds / 3)
             fault_point("lease:renew")
             try:
-                ex.store.write(ex.id, ex.epoch, lease_seconds=self.lease_seconds)
+                ex.renew_lease()
             except LeaseLostError:
                 return
             except StoreUnavailableError:
