@@ -1,5 +1,7 @@
 # make demo: set up .venv and run the offline support-triage demo.
 # make test: set up .venv and run the whole suite.   make bench: the benchmarks.
+# make chaos SEED=7 TRIALS=200: the crash-injection suite (tests/chaos), beyond the bounded
+#   run in make test; prints a table of trials and a summary (PostgreSQL as make test finds it).
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
@@ -8,7 +10,10 @@ STAMP := $(VENV)/.installed-stamp
 export OPENAI_AGENTS_DISABLE_TRACING := 1
 export LANGSMITH_TRACING := false
 
-.PHONY: demo test bench lint clean
+SEED ?= $(shell date +%s)
+TRIALS ?= 200
+
+.PHONY: demo test bench chaos lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +30,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+chaos: $(STAMP)
+	PYTHONPATH=tests $(PY) -m chaos --seed $(SEED) --trials $(TRIALS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests examples bench
