@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, select, update
 
 from .._errors import ExecutionNotFoundError
 from ._changes import CHANGES
@@ -77,22 +77,32 @@ def claim_batch(
     """
     if not agent_refs or limit < 1:
         return []
-    now = time.time()
-    claimable = or_(EXECUTIONS.c.status == Status.QUEUED.value,
-                    and_(EXECUTIONS.c.status == Status.RUNNING.value,
-                         EXECUTIONS.c.lease_expires_at < now))
+    # One query per status, each served by the (status, created_at) index: an OR of the two
+    # would scan and sort every claimable row on each claim. Rows locked beyond the limit are
+    # released at commit.
+    queued = EXECUTIONS.c.status == Status.QUEUED.value
+    expired = and_(EXECUTIONS.c.status == Status.RUNNING.value,
+                   EXECUTIONS.c.lease_expires_at < time.time())
     with store.transaction() as conn:
-        rows = conn.execute(
-            select(EXECUTIONS.c.id, EXECUTIONS.c.status, EXECUTIONS.c.last_seq)
-            .where(claimable, EXECUTIONS.c.agent_ref.in_(agent_refs))
-            .order_by(EXECUTIONS.c.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        claimed = _take(store, conn, rows, lease_seconds) if rows else []
+        candidates = [*_oldest(conn, queued, agent_refs, limit),
+                      *_oldest(conn, expired, agent_refs, limit)]
+        taken = sorted(candidates, key=lambda row: row.created_at)[:limit]
+        claimed = _take(store, conn, taken, lease_seconds) if taken else []
     for row in claimed:
         CHANGES.notify(row.id)
     return claimed
+
+
+def _oldest(conn: Connection, claimable: ColumnElement[bool], agent_refs: Collection[str],
+            limit: int) -> Sequence[Any]:
+    return conn.execute(
+        select(EXECUTIONS.c.id, EXECUTIONS.c.status, EXECUTIONS.c.last_seq,
+               EXECUTIONS.c.created_at)
+        .where(claimable, EXECUTIONS.c.agent_ref.in_(agent_refs))
+        .order_by(EXECUTIONS.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
 
 
 def claimable_refs(store: Store) -> set[str]:
