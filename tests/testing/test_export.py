@@ -18,8 +18,8 @@ TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> AgentRuntime:
-    with AgentRuntime(f"sqlite:///{tmp_path}/real.db", auto_resume=False) as runtime:
+def runtime(database_url: str) -> AgentRuntime:
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
         yield runtime
 
 
