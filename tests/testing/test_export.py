@@ -69,6 +69,9 @@ def test_an_undecided_pause_becomes_waiting(runtime: AgentRuntime) -> None:
     assert mock_run(triage_agent, TICKET, events=script).status is Status.WAITING
 
 
+# SQLite only, to save ~4 s: the exported module runs on mock_run, whatever store the run
+# came from, and export_test reads from both stores in the tests above and below.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_exported_test_passes_against_the_same_agent(runtime: AgentRuntime,
                                                          tmp_path: Path) -> None:
     real = _real_run(runtime, approve=True)
