@@ -38,9 +38,8 @@ def refunds() -> list[str]:
     return ledger.read_text().splitlines() if ledger.exists() else []
 
 
-def test_run_list_show_approve_resume_from_the_terminal(database_url: str, tmp_path: Path) -> None:
-    url = database_url if database_url.startswith("postgresql") \
-        else f"sqlite:///{tmp_path}/keel.db"
+def test_run_list_show_approve_resume_from_the_terminal(database_url: str) -> None:
+    url = database_url
     ran = keel("run", AGENT, TICKET, "--json", url=url)
     waiting = json.loads(ran.stdout)
     execution_id = waiting["execution_id"]
@@ -70,8 +69,10 @@ def test_run_list_show_approve_resume_from_the_terminal(database_url: str, tmp_p
     assert followed[-1].split()[2] == "done"  # it replays, then stops: the run has settled
 
 
-def test_reject_then_resume_and_cancel(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/keel.db"
+def test_reject_then_resume_and_cancel(sqlite_url: str) -> None:
+    # SQLite only, to save ~9 s: the commands reach the store as in the test above, which runs
+    # on both; reject and cancel themselves run on both in tests/runtime/test_approvals.py.
+    url = sqlite_url
     execution_id = json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)[
         "execution_id"]
     keel("reject", execution_id, "--reason", "Needs a manager.", "--as", "lee", url=url)
@@ -88,9 +89,9 @@ def test_reject_then_resume_and_cancel(tmp_path: Path) -> None:
     (("run", "examples.nowhere:agent", "hi"), "keel: "),
 ])
 def test_errors_are_one_line_and_a_failing_exit(
-    tmp_path: Path, args: tuple[str, ...], message: str
+    database_url: str, args: tuple[str, ...], message: str
 ) -> None:
-    failed = keel(*args, url=f"sqlite:///{tmp_path}/keel.db", ok=False)
+    failed = keel(*args, url=database_url, ok=False)
     assert failed.stderr.startswith(message) and len(failed.stderr.strip().splitlines()) == 1
 
 
@@ -99,8 +100,9 @@ def test_an_unreachable_store_is_one_line(tmp_path: Path) -> None:
     assert failed.stderr.startswith("keel: Could not use the database at ")
 
 
-def test_export_test_prints_a_pytest_module(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/keel.db"
+def test_export_test_prints_a_pytest_module(sqlite_url: str) -> None:
+    # One store is enough: export_test reads runs from both in tests/testing/test_export.py.
+    url = sqlite_url
     execution_id = json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)[
         "execution_id"]
     source = keel("export-test", execution_id, url=url).stdout
@@ -109,19 +111,18 @@ def test_export_test_prints_a_pytest_module(tmp_path: Path) -> None:
 
 
 def test_serve_prints_a_token_and_answers_and_refuses_open_hosts_without_one(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     import socket
     import time
     import urllib.request
 
-    url = f"sqlite:///{tmp_path}/keel.db"
-    refused = keel("serve", "--host", "0.0.0.0", url=url, ok=False)
+    refused = keel("serve", "--host", "0.0.0.0", url=database_url, ok=False)
     assert refused.stderr.startswith("keel: keel serve binds 0.0.0.0")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEEL_DATABASE_URL": url}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEEL_DATABASE_URL": database_url}
     env.pop("KEEL_API_TOKEN", None)
     server = subprocess.Popen([KEEL, "serve", "--port", str(port)], env=env, text=True,
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -147,8 +148,9 @@ def test_serve_prints_a_token_and_answers_and_refuses_open_hosts_without_one(
         server.communicate(timeout=10)  # and closes its pipes
 
 
-def test_demo_runs_the_support_ticket_from_a_checkout(tmp_path: Path) -> None:
-    ran = keel("demo", url=f"sqlite:///{tmp_path}/keel.db")  # no terminal: it approves
+def test_demo_runs_the_support_ticket_from_a_checkout(tmp_path: Path, sqlite_url: str) -> None:
+    # One store is enough: the demo runs on both in tests/examples/test_support_triage.py.
+    ran = keel("demo", url=sqlite_url)  # no terminal: it approves
     assert "refunded $99.00 for invoice INV-8821" in ran.stdout
     assert "keel demo approve <id>" in ran.stdout  # its hints name the command that ran it
     elsewhere = subprocess.run([KEEL, "demo"], capture_output=True, text=True, cwd=tmp_path,

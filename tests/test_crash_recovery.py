@@ -194,8 +194,8 @@ def wait_until(condition: Callable[[], bool], what: str, *procs: subprocess.Pope
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, sqlite_url: str) -> Workspace:
-    return Workspace(tmp_path, sqlite_url)
+def workspace(tmp_path: Path, database_url: str) -> Workspace:
+    return Workspace(tmp_path, database_url)
 
 
 # -- the uninterrupted reference run ----------------------------------------------------------
@@ -360,56 +360,94 @@ def approve_then_crash_in_tool(ws: Workspace) -> GatedRecovery:
 
 @dataclass
 class CrashRuns:
-    """The reference run and the selected crash scenarios, running side by side.
+    """The reference runs and the selected crash scenarios, running side by side.
 
     Each child spends ~2 s importing the SDK, so the scenarios run concurrently in the
     background (one per core) and each test waits for its own; an assertion that fails in a
-    scenario is raised by the test that waits for it.
+    scenario is raised by the test that waits for it. Each is keyed by its store's kind.
     """
 
-    reference: Future[Reference]
-    recoveries: dict[KillPoint, Future[Recovery]] = field(default_factory=dict)
-    gated: Future[GatedRecovery] | None = None
-    retry: Future[Recovery] | None = None
+    references: dict[str, Future[Reference]] = field(default_factory=dict)
+    recoveries: dict[tuple[str, KillPoint], Future[Recovery]] = field(default_factory=dict)
+    gated: dict[str, Future[GatedRecovery]] = field(default_factory=dict)
+    retries: dict[str, Future[Recovery]] = field(default_factory=dict)
+
+
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# On PostgreSQL, besides the reference run and the approved call killed mid-call: a turn
+# answered but not committed, and a process killed from outside, its connections open, after
+# a tool's side effect and before its result was committed. The other five kill points leave
+# the store as these do, with a shorter or longer committed prefix of the journal; running
+# them there too would add ~20 s to the suite.
+ON_POSTGRES = ("model-call-answered-not-journaled", "external-kill-seen-through-ledger")
+KILLS = [pytest.param("sqlite", point, id=f"sqlite-{name}")
+         for name, point in KILL_POINTS.items()] + [
+    pytest.param("postgres", KILL_POINTS[name], id=f"postgres-{name}",
+                 marks=pytest.mark.postgres) for name in ON_POSTGRES]
 
 
 @pytest.fixture(scope="module")
 def crash_runs(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    new_postgres_url: Callable[[], str],
 ) -> Iterator[CrashRuns]:
-    def workspace_for(name: str) -> Workspace:
-        root = tmp_path_factory.mktemp(name)
-        return Workspace(root, f"sqlite:///{root}/keel.db")
-
     # Only what the selected tests of this module need (pytest -k runs one scenario, say).
     tests = [i for i in request.session.items if i.path == request.path]
 
-    def selected(test: Callable[..., None]) -> list[pytest.Item]:
-        return [i for i in tests if getattr(i, "originalname", None) == test.__name__]
+    def selected(test: Callable[..., None]) -> list[dict[str, Any]]:
+        """The parameters of the selected runs of `test`."""
+        return [i.callspec.params for i in tests  # type: ignore[attr-defined]
+                if getattr(i, "originalname", None) == test.__name__]
 
-    kill_test = test_sigkill_then_resume_in_new_process_finishes_like_reference
-    points = {i.callspec.params["point"] for i in selected(kill_test)}  # type: ignore[attr-defined]
+    kills = {(p["store"], p["point"]) for p in selected(
+        test_sigkill_then_resume_in_new_process_finishes_like_reference)}
+    retries = {p["store"] for p in selected(
+        test_retrying_run_with_its_idempotency_key_after_a_crash_finishes_it)}
+    gated = {p["store"] for p in selected(
+        test_approved_tool_killed_mid_call_runs_again_with_same_key_next_attempt)}
+    references = {p["store"] for p in selected(
+        test_reference_run_makes_the_calls_the_kill_points_assume)}
+    references |= {store for store, _ in kills} | retries | gated
+    runs = CrashRuns()
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        runs = CrashRuns(pool.submit(run_reference, workspace_for("reference")))
-        for i, point in enumerate(KILL_POINTS.values()):
-            if point in points:
-                runs.recoveries[point] = pool.submit(
-                    crash_and_resume, workspace_for(f"kill{i}"), point)
+
+        def submit(scenario: Callable[..., Any], name: str, store: str, *args: Any) -> Future[Any]:
+            root = tmp_path_factory.mktemp(f"{name}-{store}")
+            try:
+                url = new_postgres_url() if store == "postgres" else f"sqlite:///{root}/keel.db"
+            except (pytest.skip.Exception, pytest.fail.Exception) as outcome:
+                # No PostgreSQL server: only the tests that wait for this skip (fail in CI).
+                failed: Future[Any] = Future()
+                failed.set_exception(outcome)
+                return failed
+            return pool.submit(scenario, Workspace(root, url), *args)
+
+        for store in ("sqlite", "postgres"):
+            if store in references:
+                runs.references[store] = submit(run_reference, "reference", store)
+        for store in ("sqlite", "postgres"):
+            for i, point in enumerate(KILL_POINTS.values()):
+                if (store, point) in kills:
+                    runs.recoveries[store, point] = submit(crash_and_resume, f"kill{i}", store,
+                                                           point)
         # While keel has the bug, the retry sits out its whole timeout, in the background while
         # the tests below run: the tests that wait for these two come last in the file.
-        if selected(test_retrying_run_with_its_idempotency_key_after_a_crash_finishes_it):
-            runs.retry = pool.submit(crash_and_retry, workspace_for("retry"))
-        if selected(test_approved_tool_killed_mid_call_runs_again_with_same_key_next_attempt):
-            runs.gated = pool.submit(approve_then_crash_in_tool, workspace_for("gated"))
+        for store in ("sqlite", "postgres"):
+            if store in retries:
+                runs.retries[store] = submit(crash_and_retry, "retry", store)
+            if store in gated:
+                runs.gated[store] = submit(approve_then_crash_in_tool, "gated", store)
         yield runs
         pool.shutdown(cancel_futures=True)
 
 
 @pytest.fixture
-def reference(crash_runs: CrashRuns) -> Reference:
-    return crash_runs.reference.result()
+def reference(crash_runs: CrashRuns, store: str) -> Reference:
+    return crash_runs.references[store].result()
 
 
+@pytest.mark.parametrize("store", STORES)
 def test_reference_run_makes_the_calls_the_kill_points_assume(reference: Reference) -> None:
     # The expectations in KILL_POINTS count on this shape; if the scripted model changes, this
     # fails first and says why.
@@ -423,11 +461,11 @@ def test_reference_run_makes_the_calls_the_kill_points_assume(reference: Referen
     assert "resumed" not in reference.event_types
 
 
-@pytest.mark.parametrize("point", KILL_POINTS.values(), ids=KILL_POINTS.keys())
+@pytest.mark.parametrize(("store", "point"), KILLS)
 def test_sigkill_then_resume_in_new_process_finishes_like_reference(
-    point: KillPoint, crash_runs: CrashRuns, reference: Reference
+    store: str, point: KillPoint, crash_runs: CrashRuns, reference: Reference
 ) -> None:
-    recovery = crash_runs.recoveries[point].result()
+    recovery = crash_runs.recoveries[store, point].result()
     ws, crashed, resumed = recovery.ws, recovery.crashed, recovery.resumed
     report = f"{crashed}\n{resumed}"
     outcome = resumed.outcome
@@ -509,6 +547,9 @@ def test_approve_in_another_process_then_resume_in_a_third(
     assert decisions == [("approved", "dana")]
 
 
+# SQLite only, to save ~7 s: approving from another process (above) runs on both stores, and
+# a rejection reaches the model on both in tests/runtime/test_approvals.py.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_reject_in_another_process_then_resume_in_a_third(workspace: Workspace) -> None:
     ws = workspace
     reason = "Refunds need a second reviewer this week"
@@ -570,12 +611,12 @@ def test_two_processes_approving_at_once_exactly_one_wins(
 # -- a crash inside an approved call ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("store", STORES)
 def test_approved_tool_killed_mid_call_runs_again_with_same_key_next_attempt(
-    crash_runs: CrashRuns, reference: Reference
+    store: str, crash_runs: CrashRuns, reference: Reference
 ) -> None:
     """A gated call writes an intent row once approved; a crash inside it counts the attempt."""
-    assert crash_runs.gated is not None
-    run = crash_runs.gated.result()
+    run = crash_runs.gated[store].result()
     ws, first, killed, finished = run.ws, run.first, run.killed, run.finished
     report = f"{first}\n{killed}\n{finished}"
     assert finished.outcome["status"] == Status.COMPLETED.value, report
@@ -590,12 +631,14 @@ def test_approved_tool_killed_mid_call_runs_again_with_same_key_next_attempt(
 # -- retrying a crashed request ---------------------------------------------------------------
 
 
+# SQLite only, to save ~5 s: a taken idempotency key and a dead owner's lease are met on
+# PostgreSQL by tests/runtime/test_store.py and the kill points above.
+@pytest.mark.parametrize("store", ["sqlite"])
 def test_retrying_run_with_its_idempotency_key_after_a_crash_finishes_it(
-    crash_runs: CrashRuns, reference: Reference
+    store: str, crash_runs: CrashRuns, reference: Reference
 ) -> None:
     """The usual answer to a crashed request is to send it again with the same key."""
-    assert crash_runs.retry is not None
-    recovery = crash_runs.retry.result()
+    recovery = crash_runs.retries[store].result()
     ws, crashed, retried = recovery.ws, recovery.crashed, recovery.resumed
     report = f"{crashed}\n{retried}"
     assert retried.returncode == 0, report

@@ -52,13 +52,12 @@ def test_errors_share_one_root() -> None:
     assert not issubclass(_Suspended, Exception) and not issubclass(_Cancelled, Exception)
 
 
-def test_resuming_without_the_framework_names_the_extra(tmp_path: object) -> None:
+def test_resuming_without_the_framework_names_the_extra(database_url: str) -> None:
     from examples.support_triage.agents import triage_agent
 
     from keel import AgentRuntime
 
-    url = f"sqlite:///{tmp_path}/keel.db"
-    with AgentRuntime(url, auto_resume=False) as runtime:
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
         waiting = runtime.run(triage_agent, "I was charged twice for INV-8821, refund please")
         runtime.handle(waiting.execution_id).approve()  # QUEUED: ready to resume
     code = (
@@ -66,7 +65,7 @@ def test_resuming_without_the_framework_names_the_extra(tmp_path: object) -> Non
         "sys.modules['agents'] = None  # as if the openai extra were not installed\n"
         "from keel import AgentRuntime, MissingExtraError\n"
         "try:\n"
-        f"    AgentRuntime({url!r}).resume({waiting.execution_id!r})\n"
+        f"    AgentRuntime({database_url!r}).resume({waiting.execution_id!r})\n"
         "except MissingExtraError as exc:\n"
         "    print(exc)\n"
     )

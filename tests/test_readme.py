@@ -15,9 +15,9 @@ def test_readme_quickstart_is_exactly_make_demo_and_make_test() -> None:
     assert quickstart.strip().splitlines() == ["make demo", "make test"]
 
 
-def test_readme_snippets_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_readme_snippets_run(database_url: str, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("KEEL_DATABASE_URL", f"sqlite:///{tmp_path}/readme.db")
+    monkeypatch.setenv("KEEL_DATABASE_URL", database_url)
     snippets = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert len(snippets) >= 4
     namespace: dict[str, object] = {}

@@ -73,8 +73,8 @@ def test_a_rejected_refund_never_runs_and_the_model_hears_why(runtime: AgentRunt
     assert backend.REFUNDS == []
 
 
-def test_require_approval_gates_the_transfer_of_an_unmodified_agent(sqlite_url: str) -> None:
-    with AgentRuntime(sqlite_url, require_approval=["transfer_to_*"]) as runtime:
+def test_require_approval_gates_the_transfer_of_an_unmodified_agent(database_url: str) -> None:
+    with AgentRuntime(database_url, require_approval=["transfer_to_*"]) as runtime:
         waiting = runtime.run(triage_agent, "I cannot log in, the page shows an error")
         assert [(p.tool_name, p.args) for p in waiting.pending_approvals] == [
             ("transfer_to_agent", {"agent_name": "technical_specialist"})]

@@ -38,10 +38,10 @@ cashier = Agent(name="cashier", instructions="cashier: charge", tools=[charge],
                 model=ScriptedModel(_same_id_every_turn))
 
 
-def test_repeated_or_missing_call_ids_are_made_unique(sqlite_url: str) -> None:
+def test_repeated_or_missing_call_ids_are_made_unique(database_url: str) -> None:
     KEYS.clear()
     asked = []
-    with AgentRuntime(sqlite_url, require_approval=["charge"], auto_resume=False) as runtime:
+    with AgentRuntime(database_url, require_approval=["charge"], auto_resume=False) as runtime:
         result = runtime.run(cashier, "charge three times")
         while result.status is Status.WAITING:
             # Each charge is a new call: asked about, never riding on an earlier yes.

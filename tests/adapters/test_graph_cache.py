@@ -37,9 +37,9 @@ def extra() -> str:
     return "extra ran"
 
 
-def test_changes_to_the_agent_reach_the_next_run(sqlite_url: str) -> None:
+def test_changes_to_the_agent_reach_the_next_run(database_url: str) -> None:
     agent = Agent(name="a", instructions="first", model=ToolAwareModel())
-    with AgentRuntime(sqlite_url) as runtime:
+    with AgentRuntime(database_url) as runtime:
         assert runtime.run(agent, "hi").output == "first | answered=False"
         assert runtime.run(agent, "hi").output == "first | answered=False"  # reused copy
         agent.instructions = "second"
@@ -51,9 +51,9 @@ def test_changes_to_the_agent_reach_the_next_run(sqlite_url: str) -> None:
     assert agent.tools == [extra]  # the user's agent holds the user's tool, not keel's copy
 
 
-def test_runtimes_with_different_rules_do_not_share_a_copy(sqlite_url: str) -> None:
+def test_runtimes_with_different_rules_do_not_share_a_copy(database_url: str) -> None:
     agent = Agent(name="a", instructions="first", model=ToolAwareModel(), tools=[extra])
-    with AgentRuntime(sqlite_url) as plain:
+    with AgentRuntime(database_url) as plain:
         assert plain.run(agent, "hi").status.value == "COMPLETED"
-    with AgentRuntime(sqlite_url, require_approval=["extra"]) as gated:
+    with AgentRuntime(database_url, require_approval=["extra"]) as gated:
         assert gated.run(agent, "hi").status.value == "WAITING"

@@ -75,9 +75,9 @@ def test_a_rejected_refund_never_runs_and_the_model_hears_why(runtime: AgentRunt
 
 
 def test_require_approval_gates_the_handoff_tool_of_an_unmodified_graph(
-    sqlite_url: str,
+    database_url: str,
 ) -> None:
-    with AgentRuntime(sqlite_url, require_approval=["transfer_to_*"]) as runtime:
+    with AgentRuntime(database_url, require_approval=["transfer_to_*"]) as runtime:
         waiting = runtime.run(triage_graph, "I cannot log in, the page shows an error")
         assert [p.tool_name for p in waiting.pending_approvals] == [
             "transfer_to_technical_specialist"]
@@ -202,13 +202,13 @@ def test_the_sequential_pipeline_hands_off_from_agent_to_agent(runtime: AgentRun
 
 @pytest.mark.filterwarnings("ignore:create_react_agent has been moved")
 def test_a_prebuilt_react_agent_built_before_keel_saw_it_is_journaled_and_gated(
-    sqlite_url: str,
+    database_url: str,
 ) -> None:
     from examples.support_triage.graph import SupportChatModel, get_account
     from langgraph.prebuilt import create_react_agent
 
     agent = create_react_agent(SupportChatModel(), [get_account], name="accounts")
-    with AgentRuntime(sqlite_url, require_approval=["get_account"]) as runtime:
+    with AgentRuntime(database_url, require_approval=["get_account"]) as runtime:
         waiting = runtime.run(agent, "Is my plan active?")
         assert [p.tool_name for p in waiting.pending_approvals] == ["get_account"]
         AgentHandle(waiting.execution_id, runtime=runtime).approve()
@@ -341,12 +341,12 @@ def test_a_supervisor_that_sends_to_two_agents_hands_off_to_both(
 
 
 def test_one_builder_on_two_stores_keeps_each_graphs_checkpoints_in_its_own(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     builder = chain(write_draft)
     counts = []
-    for name in ("first", "second"):
-        with AgentRuntime(f"sqlite:///{tmp_path}/{name}.db") as runtime:
+    for url in (database_url, f"sqlite:///{tmp_path}/second.db"):
+        with AgentRuntime(url) as runtime:
             assert runtime.run(builder, {"log": [], "reply": ""}).status is Status.COMPLETED
             with runtime.store.reading() as conn:
                 counts.append(conn.exec_driver_sql(

@@ -327,9 +327,9 @@ def lookup_order(order_id: str) -> str:
 
 @pytest.mark.keel_real_model  # the fake server stands in for OpenAI
 def test_sync_runs_in_a_row_share_pooled_connections(fake_openai: FakeOpenAI,
-                                                     sqlite_url: str) -> None:
+                                                     database_url: str) -> None:
     agent = Agent(name="http_agent", model="gpt-keel-test", tools=[lookup_order])
-    with AgentRuntime(sqlite_url, require_approval=["lookup_order"],
+    with AgentRuntime(database_url, require_approval=["lookup_order"],
                       auto_resume=False) as runtime:
         for _ in range(3):
             waiting = runtime.run(agent, "Where is order A-7?")
@@ -341,9 +341,9 @@ def test_sync_runs_in_a_row_share_pooled_connections(fake_openai: FakeOpenAI,
 
 @pytest.mark.keel_real_model  # the fake server stands in for OpenAI
 def test_background_and_sync_runs_in_one_process(fake_openai: FakeOpenAI,
-                                                 sqlite_url: str) -> None:
+                                                 database_url: str) -> None:
     agent = Agent(name="http_agent", model="gpt-keel-test", tools=[lookup_order])
-    with AgentRuntime(sqlite_url) as runtime:
+    with AgentRuntime(database_url) as runtime:
         for _ in range(2):
             assert runtime.start(agent, "A-7?").join(timeout=30).output == "Order: A-7 shipped"
             assert runtime.run(agent, "A-7?").output == "Order: A-7 shipped"

@@ -29,8 +29,8 @@ guarded = Agent(name="guarded", instructions="guarded: answer", model=ScriptedMo
                 input_guardrails=[no_secrets])
 
 
-def test_reasoning_becomes_thinking_and_a_passing_guardrail_is_recorded(sqlite_url: str) -> None:
-    with AgentRuntime(sqlite_url) as runtime:
+def test_reasoning_becomes_thinking_and_a_passing_guardrail_is_recorded(database_url: str) -> None:
+    with AgentRuntime(database_url) as runtime:
         result = runtime.run(guarded, "status please")
     assert result.status is Status.COMPLETED
     kinds = [(e.type, getattr(e, "content", None)) for e in result.events]
@@ -41,8 +41,8 @@ def test_reasoning_becomes_thinking_and_a_passing_guardrail_is_recorded(sqlite_u
     assert result.events[-1].type == "done"
 
 
-def test_a_tripped_guardrail_fails_the_run_with_its_event(sqlite_url: str) -> None:
-    with AgentRuntime(sqlite_url) as runtime:
+def test_a_tripped_guardrail_fails_the_run_with_its_event(database_url: str) -> None:
+    with AgentRuntime(database_url) as runtime:
         result = runtime.run(guarded, "my password is hunter2")
     assert result.status is Status.FAILED
     [failed] = [e for e in result.events if e.type == "guardrail_fail"]

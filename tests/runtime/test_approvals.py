@@ -117,8 +117,8 @@ def test_rejection_reaches_the_model_and_survives_a_restart(database_url: str) -
     assert statuses == {"lookup": "done", "refund": "rejected", "credit": "done"}
 
 
-def test_deciding_wrongly_raises_typed_errors(sqlite_url: str) -> None:
-    with gated_runtime(sqlite_url) as runtime:
+def test_deciding_wrongly_raises_typed_errors(database_url: str) -> None:
+    with gated_runtime(database_url) as runtime:
         first = runtime.run(ops_agent, "help cust_1")
         handle = runtime.handle(first.execution_id)
         with pytest.raises(ApprovalNotFoundError, match="c9"):
@@ -186,7 +186,7 @@ def test_policy_decides_first_and_records_its_rule(database_url: str) -> None:
     }
 
 
-def test_a_policy_that_fails_or_cannot_decide_fails_closed(sqlite_url: str) -> None:
+def test_a_policy_that_fails_or_cannot_decide_fails_closed(database_url: str) -> None:
     def broken(tool: str, args: dict[str, Any], ctx: Any) -> Any:
         if tool == "lookup":
             return None
@@ -194,7 +194,7 @@ def test_a_policy_that_fails_or_cannot_decide_fails_closed(sqlite_url: str) -> N
             raise ValueError("no limits configured")
         return Ask("a person must look")
 
-    with AgentRuntime(sqlite_url, approval_policy=broken, auto_resume=False) as runtime:
+    with AgentRuntime(database_url, approval_policy=broken, auto_resume=False) as runtime:
         result = runtime.run(ops_agent, "help cust_1")
     assert result.status is Status.WAITING
     rules = {p.call_id: p.rule for p in result.pending_approvals}
@@ -203,8 +203,8 @@ def test_a_policy_that_fails_or_cannot_decide_fails_closed(sqlite_url: str) -> N
     assert EFFECTS == ["lookup"]
 
 
-def test_globs_gate_matching_tools_only(sqlite_url: str) -> None:
-    with AgentRuntime(sqlite_url, require_approval=["re*"], auto_resume=False) as runtime:
+def test_globs_gate_matching_tools_only(database_url: str) -> None:
+    with AgentRuntime(database_url, require_approval=["re*"], auto_resume=False) as runtime:
         result = runtime.run(ops_agent, "help cust_1")
     assert {p.tool_name for p in result.pending_approvals} == {"refund", "credit"}
     assert [p.rule for p in result.pending_approvals if p.tool_name == "refund"] == [
@@ -212,8 +212,8 @@ def test_globs_gate_matching_tools_only(sqlite_url: str) -> None:
     ]
 
 
-def test_cancel_a_waiting_execution(sqlite_url: str) -> None:
-    with gated_runtime(sqlite_url) as runtime:
+def test_cancel_a_waiting_execution(database_url: str) -> None:
+    with gated_runtime(database_url) as runtime:
         first = runtime.run(ops_agent, "help cust_1")
         handle = runtime.handle(first.execution_id)
         assert handle.cancel("customer withdrew") is Status.CANCELLED
@@ -253,9 +253,9 @@ garbled = Agent(name="garbled", instructions="garbled: refund", tools=[refund],
 
 
 def test_unreadable_arguments_of_a_gated_call_fail_closed_and_never_hang(
-    sqlite_url: str,
+    database_url: str,
 ) -> None:
-    with gated_runtime(sqlite_url) as runtime:
+    with gated_runtime(database_url) as runtime:
         first = runtime.run(garbled, "refund it")
         assert first.status is Status.WAITING
         [pending] = first.pending_approvals
@@ -267,8 +267,8 @@ def test_unreadable_arguments_of_a_gated_call_fail_closed_and_never_hang(
     assert "refund" not in EFFECTS
 
 
-def test_an_approved_call_writes_its_intent_after_the_decision(sqlite_url: str) -> None:
-    with gated_runtime(sqlite_url) as runtime:
+def test_an_approved_call_writes_its_intent_after_the_decision(database_url: str) -> None:
+    with gated_runtime(database_url) as runtime:
         first = runtime.run(ops_agent, "help cust_1")
         runtime.handle(first.execution_id).approve()
         final = runtime.resume(first.execution_id)
@@ -290,8 +290,8 @@ mixed = Agent(name="mixed", instructions="mixed: both", tools=[refund, lookup],
               model=ScriptedModel(_mixed_script))
 
 
-def test_an_ungated_call_beside_a_gated_one_runs_once(sqlite_url: str) -> None:
-    with gated_runtime(sqlite_url) as runtime:
+def test_an_ungated_call_beside_a_gated_one_runs_once(database_url: str) -> None:
+    with gated_runtime(database_url) as runtime:
         first = runtime.run(mixed, "go")
         assert [p.call_id for p in first.pending_approvals] == ["m1"]
         runtime.handle(first.execution_id).approve()

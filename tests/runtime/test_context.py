@@ -50,12 +50,12 @@ cashier = Agent(name="cashier", instructions="cashier: charge", model=ScriptedMo
 
 
 @pytest.mark.parametrize("context", [{}, Case()], ids=["dict", "pydantic"])
-def test_context_changed_by_a_tool_is_restored_on_resume(sqlite_url: str, context: Any) -> None:
-    with AgentRuntime(sqlite_url, require_approval=["charge"], auto_resume=False) as runtime:
+def test_context_changed_by_a_tool_is_restored_on_resume(database_url: str, context: Any) -> None:
+    with AgentRuntime(database_url, require_approval=["charge"], auto_resume=False) as runtime:
         waiting = runtime.run(cashier, "charge 12", context=context)
         assert waiting.status is Status.WAITING
         runtime.handle(waiting.execution_id).approve()
-    with AgentRuntime(sqlite_url) as restarted:  # no live agent, no live context
+    with AgentRuntime(database_url) as restarted:  # no live agent, no live context
         final = restarted.resume(waiting.execution_id)
     assert final.status is Status.COMPLETED
     assert final.output == "charged cust_9 12"
@@ -68,11 +68,11 @@ class Session:
         self.customer: str | None = None
 
 
-def test_a_context_keel_cannot_store_must_be_passed_again(sqlite_url: str) -> None:
-    with AgentRuntime(sqlite_url, require_approval=["charge"], auto_resume=False) as runtime:
+def test_a_context_keel_cannot_store_must_be_passed_again(database_url: str) -> None:
+    with AgentRuntime(database_url, require_approval=["charge"], auto_resume=False) as runtime:
         waiting = runtime.run(cashier, "charge 12", context=Session())
         runtime.handle(waiting.execution_id).approve()
-    with AgentRuntime(sqlite_url) as restarted:
+    with AgentRuntime(database_url) as restarted:
         with pytest.raises(KeelError, match="test_context.Session.*context=") as caught:
             restarted.resume(waiting.execution_id)
         assert "cannot store" in str(caught.value)

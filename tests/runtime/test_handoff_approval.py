@@ -48,8 +48,8 @@ desk = Agent(name="desk", instructions="desk: route", model=ScriptedModel(_desk_
              handoffs=[expert])
 
 
-def test_rejected_handoff_tells_the_model_and_the_run_goes_on(sqlite_url: str) -> None:
-    with AgentRuntime(sqlite_url, require_approval=["transfer_to_expert"],
+def test_rejected_handoff_tells_the_model_and_the_run_goes_on(database_url: str) -> None:
+    with AgentRuntime(database_url, require_approval=["transfer_to_expert"],
                       auto_resume=False) as runtime:
         first = runtime.run(desk, "question")
         runtime.handle(first.execution_id).reject("the expert is on leave")
@@ -62,11 +62,11 @@ def test_rejected_handoff_tells_the_model_and_the_run_goes_on(sqlite_url: str) -
         "rejected", "done"]
 
 
-def test_a_policy_decides_handoffs_and_its_decision_is_recorded(sqlite_url: str) -> None:
+def test_a_policy_decides_handoffs_and_its_decision_is_recorded(database_url: str) -> None:
     def policy(name: str, args: dict[str, Any], ctx: Any) -> Any:
         return Allow() if ctx.kind == "handoff" else None
 
-    with AgentRuntime(sqlite_url, approval_policy=policy) as runtime:
+    with AgentRuntime(database_url, approval_policy=policy) as runtime:
         result = runtime.run(triage_agent, TICKET)  # the refund's own gate still asks
         rows = [(a.tool_name, a.kind, a.status, a.rule)
                 for a in runtime.store.approvals(result.execution_id)]
@@ -88,11 +88,11 @@ pushy = Agent(name="pushy", instructions="pushy: route", model=ScriptedModel(_in
               handoffs=[expert])
 
 
-def test_a_model_that_insists_on_a_denied_handoff_stops_the_run(sqlite_url: str) -> None:
+def test_a_model_that_insists_on_a_denied_handoff_stops_the_run(database_url: str) -> None:
     def deny(name: str, args: dict[str, Any], ctx: Any) -> Any:
         return Deny("experts are off today") if ctx.kind == "handoff" else None
 
-    with AgentRuntime(sqlite_url, approval_policy=deny) as runtime:
+    with AgentRuntime(database_url, approval_policy=deny) as runtime:
         result = runtime.run(pushy, "question")
     assert result.status is Status.FAILED
     assert "after 3 rejections" in (result.error or "")

@@ -73,15 +73,15 @@ reporter = Agent(name="reporter", instructions="reporter: report",
                  model=ScriptedModel(_script), tools=[slow_report])
 
 
-def test_a_heartbeat_keeps_a_long_step_from_being_taken_over(sqlite_url: str) -> None:
+def test_a_heartbeat_keeps_a_long_step_from_being_taken_over(database_url: str) -> None:
     RELEASE.clear()
-    with AgentRuntime(sqlite_url, lease_seconds=0.6) as owner:
+    with AgentRuntime(database_url, lease_seconds=0.6) as owner:
         handle = owner.start(reporter, "go")
         for event in handle.stream():
             if event.type == "tool_call":
                 break
         threading.Event().wait(1.5)  # well past one lease: only heartbeats keep it
-        with AgentRuntime(sqlite_url, lease_seconds=0.6) as other:
+        with AgentRuntime(database_url, lease_seconds=0.6) as other:
             follower = threading.Thread(target=lambda: other.resume(handle.execution_id))
             follower.start()
             threading.Event().wait(0.3)

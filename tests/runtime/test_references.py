@@ -31,16 +31,17 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-def test_an_agent_in_a_script_run_as_main_is_found_by_its_path(tmp_path: Path) -> None:
+def test_an_agent_in_a_script_run_as_main_is_found_by_its_path(
+    tmp_path: Path, database_url: str
+) -> None:
     script = tmp_path / "desk.py"
     script.write_text(SCRIPT)
-    url = f"sqlite:///{tmp_path}/keel.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, str(script), url], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, str(script), database_url], env=env, capture_output=True,
                          text=True, timeout=120, check=True).stdout.split()
     execution_id, status = out[-2], out[-1]
     assert status == "WAITING"
-    with AgentRuntime(url, auto_resume=False) as runtime:
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
         assert runtime.store.execution(execution_id).agent_ref == f"{script.resolve()}:desk"
         runtime.handle(execution_id).approve()
         final = runtime.resume(execution_id)  # loads desk.py by path; its main block stays off

@@ -155,9 +155,9 @@ def test_a_turn_that_calls_no_tool_commits_with_the_completion(runtime: AgentRun
     assert [e.type for e in result.events] == ["tool_call", "tool_result", "message", "done"]
 
 
-async def test_run_async_and_the_async_context_manager(sqlite_url: str) -> None:
+async def test_run_async_and_the_async_context_manager(database_url: str) -> None:
     GATE.set()
-    async with AgentRuntime(sqlite_url) as runtime:
+    async with AgentRuntime(database_url) as runtime:
         result = await runtime.run_async(slow_agent, "where is A-1?")
         with pytest.raises(KeelError, match="run_async"):
             runtime.run(slow_agent, "inside a loop")
@@ -165,16 +165,16 @@ async def test_run_async_and_the_async_context_manager(sqlite_url: str) -> None:
 
 
 def test_module_level_functions_use_a_default_runtime(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KEEL_DATABASE_URL", f"sqlite:///{tmp_path}/default.db")
+    monkeypatch.setenv("KEEL_DATABASE_URL", database_url)
     monkeypatch.setattr(keel, "_default", None)
     GATE.set()
     assert keel.run(slow_agent, "where is A-1?").status is Status.COMPLETED
     assert [e.type for e in keel.stream(slow_agent, "again")][-1] == "done"
     assert keel.start(slow_agent, "once more").join(timeout=30).is_success
     assert asyncio.run(keel.run_async(slow_agent, "async")).is_success
-    assert keel._default_runtime().database_url.endswith("default.db")
+    assert keel._default_runtime().database_url == database_url
     keel._default_runtime().close()
 
 
@@ -186,21 +186,21 @@ def test_unsupported_objects_name_what_is_supported(runtime: AgentRuntime) -> No
     assert "OpenAI Agents SDK" in message and "pip install 'keel[openai]'" in message
 
 
-def test_resume_names_the_recorded_agent_when_it_cannot_be_found(sqlite_url: str) -> None:
+def test_resume_names_the_recorded_agent_when_it_cannot_be_found(database_url: str) -> None:
     local = Agent(name="local", instructions="local: wait", tools=[slow_lookup],
                   model=ScriptedModel(_slow_script))
-    with AgentRuntime(sqlite_url, require_approval=["slow_lookup"]) as runtime:
+    with AgentRuntime(database_url, require_approval=["slow_lookup"]) as runtime:
         waiting = runtime.run(local, "x")
         runtime.handle(waiting.execution_id).approve()
-    with AgentRuntime(sqlite_url) as fresh, pytest.raises(AgentNotFoundError, match="agent="):
+    with AgentRuntime(database_url) as fresh, pytest.raises(AgentNotFoundError, match="agent="):
         fresh.resume(waiting.execution_id)
     GATE.set()
-    with AgentRuntime(sqlite_url) as fresh:
+    with AgentRuntime(database_url) as fresh:
         assert fresh.resume(waiting.execution_id, agent=local).is_success
 
 
-async def test_streams_can_be_followed_with_async_for(sqlite_url: str) -> None:
-    async with AgentRuntime(sqlite_url) as runtime:
+async def test_streams_can_be_followed_with_async_for(database_url: str) -> None:
+    async with AgentRuntime(database_url) as runtime:
         stream = runtime.stream(slow_agent, "where is A-1?")
         seen = []
         async for event in stream:
@@ -212,7 +212,9 @@ async def test_streams_can_be_followed_with_async_for(sqlite_url: str) -> None:
     assert result.output == "Your order A-1: shipped"
 
 
-def test_a_script_that_starts_a_run_and_ends_lets_it_finish(tmp_path: Path) -> None:
+def test_a_script_that_starts_a_run_and_ends_lets_it_finish(
+    tmp_path: Path, database_url: str
+) -> None:
     import os
     import subprocess
     import sys
@@ -223,12 +225,11 @@ def test_a_script_that_starts_a_run_and_ends_lets_it_finish(tmp_path: Path) -> N
         "from examples.support_triage.agents import triage_agent\n"
         "print(keel.start(triage_agent, 'My login fails with an error').execution_id)\n"
     )
-    url = f"sqlite:///{tmp_path}/keel.db"
-    env = {**os.environ, "KEEL_DATABASE_URL": url,
+    env = {**os.environ, "KEEL_DATABASE_URL": database_url,
            "PYTHONPATH": str(Path(__file__).parents[2])}
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
                          timeout=60, check=True)
-    with AgentRuntime(url) as runtime:
+    with AgentRuntime(database_url) as runtime:
         result = runtime.result(out.stdout.strip())
     assert result.status is Status.COMPLETED  # the default runtime waited for it at exit
 

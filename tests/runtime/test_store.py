@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from keel import AgentRuntime, ExecutionNotFoundError, LeaseLostError, SchemaTooNewError
 from keel.runtime import _schema as schema
@@ -73,6 +75,7 @@ def test_default_location_is_dot_keel(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_a_database_from_a_newer_keel_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    # On SQLite: the file's own bytes show that nothing at all was written (PostgreSQL below).
     path = tmp_path / "keel.db"
     Store(f"sqlite:///{path}").close()
     with sqlite3.connect(path) as conn:
@@ -81,6 +84,30 @@ def test_a_database_from_a_newer_keel_is_refused_and_left_untouched(tmp_path: Pa
     with pytest.raises(SchemaTooNewError, match="newer keel"):
         AgentRuntime(f"sqlite:///{path}")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.postgres
+def test_a_postgres_database_from_a_newer_keel_is_refused_and_left_untouched(
+    postgres_url: str,
+) -> None:
+    Store(postgres_url).close()
+    engine = create_engine(postgres_url, poolclass=NullPool)
+
+    def schema_and_version() -> tuple[list[tuple[str, str, str]], list[int]]:
+        with engine.connect() as conn:
+            columns = conn.exec_driver_sql(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'public' ORDER BY 1, 2").all()
+            versions = conn.exec_driver_sql("SELECT version FROM keel_schema").scalars().all()
+        return [tuple(c) for c in columns], list(versions)
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE keel_schema SET version = {len(MIGRATIONS) + 1}")
+    before = schema_and_version()
+    with pytest.raises(SchemaTooNewError, match="newer keel"):
+        AgentRuntime(postgres_url)
+    assert schema_and_version() == before
+    engine.dispose()
 
 
 def test_writes_with_a_stale_epoch_are_refused(database_url: str) -> None:

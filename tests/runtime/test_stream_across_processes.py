@@ -17,16 +17,15 @@ PROGRAMS = ROOT / "tests" / "programs"
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
 
 
-def test_a_stream_follows_a_run_in_another_process(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/keel.db"
+def test_a_stream_follows_a_run_in_another_process(database_url: str) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(PROGRAMS)]),
            "KEEL_TEST_HANG_AT": "model:3:before"}  # blocks after get_invoice is journaled
     child = subprocess.Popen(
-        [sys.executable, str(PROGRAMS / "run_support.py"), "start", url,
+        [sys.executable, str(PROGRAMS / "run_support.py"), "start", database_url,
          "crash_agents:triage_agent", TICKET, "ticket-1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        with AgentRuntime(url, poll_interval=0.05) as runtime:
+        with AgentRuntime(database_url, poll_interval=0.05) as runtime:
             execution_id = _wait_for_execution(runtime, "ticket-1", child)
             seen = []
             for event in AgentHandle(execution_id, runtime=runtime).stream(timeout=60):

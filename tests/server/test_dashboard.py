@@ -35,12 +35,12 @@ if not CHROMIUM.exists():
 
 
 @pytest.fixture
-def served(sqlite_url: str) -> Iterator[tuple[str, AgentRuntime]]:
+def served(database_url: str) -> Iterator[tuple[str, AgentRuntime]]:
     """The app on a free loopback port, in this process (its runtime resumes decided runs)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with AgentRuntime(sqlite_url) as runtime:
+    with AgentRuntime(database_url) as runtime:
         server = uvicorn.Server(uvicorn.Config(create_app(runtime, token=TOKEN),
                                                host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)

@@ -18,8 +18,8 @@ TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> AgentRuntime:
-    with AgentRuntime(f"sqlite:///{tmp_path}/real.db", auto_resume=False) as runtime:
+def runtime(database_url: str) -> AgentRuntime:
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
         yield runtime
 
 
@@ -69,6 +69,9 @@ def test_an_undecided_pause_becomes_waiting(runtime: AgentRuntime) -> None:
     assert mock_run(triage_agent, TICKET, events=script).status is Status.WAITING
 
 
+# SQLite only, to save ~4 s: the exported module runs on mock_run, whatever store the run
+# came from, and export_test reads from both stores in the tests above and below.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_exported_test_passes_against_the_same_agent(runtime: AgentRuntime,
                                                          tmp_path: Path) -> None:
     real = _real_run(runtime, approve=True)
