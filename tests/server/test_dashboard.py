@@ -104,10 +104,10 @@ def test_approve_a_refund_from_the_inbox_and_see_it_complete(
 
 
 def test_resolve_an_in_doubt_run_from_the_dashboard(
-    served: tuple[str, AgentRuntime], sqlite_url: str
+    served: tuple[str, AgentRuntime], database_url: str
 ) -> None:
     base, runtime = served
-    execution_id = in_doubt_execution(sqlite_url)
+    execution_id = in_doubt_execution(database_url)
     worker = Worker(runtime, [refunder])  # goes on with the run once it is resolved
     working = threading.Thread(target=worker.run)
     working.start()
