@@ -31,8 +31,10 @@ def crash_in_the_refund(ws: Workspace, agent: str) -> str:
     resumed = ws.resume(execution_id)
     assert resumed.outcome["status"] == "IN_DOUBT", str(resumed)
     assert len(ws.refunds()) == 1  # not run again
-    last = ws.result(execution_id).events[-1]
+    doubted = ws.result(execution_id)
+    last = doubted.events[-1]
     assert (last.type, last.tool_name) == ("in_doubt", "process_refund")
+    assert [c.status for c in doubted.tool_calls if c.name == "process_refund"] == ["in_doubt"]
     assert "may or may not have taken effect" in str(last.reason)
     return execution_id
 

@@ -24,7 +24,8 @@ class ToolCall:
     result: Any = None
     agent: str | None = None
     status: str = "done"
-    """`done`, `rejected` (a reviewer or policy said no) or `pending` (not run yet)."""
+    """`done`, `rejected` (a reviewer or policy said no), `in_doubt` (an unsafe call a crash
+    cut off; someone must resolve it) or `pending` (not run yet)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ def load_output(row: ExecutionRow) -> Any:
 def _tool_calls(events: list[Event], approvals: list[ApprovalRow]) -> list[ToolCall]:
     results = {e.call_id: e for e in events if e.type == "tool_result"}
     status_of = {a.call_id: a.status for a in approvals}
+    doubted = {e.call_id for e in events if e.type == "in_doubt"}
     calls = []
     for e in events:
         if e.type != "tool_call":
@@ -157,7 +159,7 @@ def _tool_calls(events: list[Event], approvals: list[ApprovalRow]) -> list[ToolC
         if done is not None:
             status = "rejected" if status_of.get(e.call_id) == "rejected" else "done"
         else:
-            status = "pending"
+            status = "in_doubt" if e.call_id in doubted else "pending"
         calls.append(ToolCall(e.tool_name, e.call_id, e.args, done.result if done else None,
                               e.agent, status))
     return calls
