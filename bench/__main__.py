@@ -10,18 +10,22 @@ interleaved with it (alternating order) after a warm-up, so rows compare across 
    SQLite file with an approval policy that allows every call (the gated refund runs at once).
    A second wrapped arm runs an ungated variant (no policy, `process_refund` as a plain
    `function_tool`). Goal: wrapped p50 <= 1.3x bare p50. Two derived rows ("commits alone")
-   add, to the bare p50, the run's commit count (from 3) times the SQLite floor p50 (from 2):
-   the least a wrapped run could take with one durable commit per step.
-2. Journaling one step vs the store's single-commit floor. Journal: one `Execution.record()` of
-   a model step (the payload and 2 events the OpenAI adapter writes, ~520 B of JSON). Floor:
-   SQLite: a raw `sqlite3` connection on another file with keel's pragmas (WAL,
-   synchronous=FULL) doing BEGIN IMMEDIATE; INSERT of the same payload; COMMIT. PostgreSQL (in a
+   add, to the bare p50, the run's durable commits (from 3) times the SQLite floor p50 and its
+   relaxed commits times the synchronous=NORMAL floor p50 (both from 2): the least a wrapped
+   run could take with those commits.
+2. Journaling one step vs the store's single-commit floor. Journal: one durable
+   `Execution.record()` of a model step (the payload and 2 events the OpenAI adapter writes,
+   ~520 B of JSON; durable, as the commit before a tool call is). Floor: SQLite: a raw
+   `sqlite3` connection on another file with keel's pragmas (WAL, synchronous=FULL) doing
+   BEGIN IMMEDIATE; INSERT of the same payload; COMMIT. A second SQLite row records the step
+   relaxed, against the same floor with synchronous=NORMAL (info). PostgreSQL (in a
    database created and dropped for the run; skipped, as are all PostgreSQL rows, if the
    server does not answer): a raw psycopg autocommit INSERT. Goals (research/durability.md
    section 9, G1): SQLite p50 <= 1 ms, p99 <= 5 ms, <= 4x floor; PostgreSQL p50 <= 2 ms,
    p99 <= 10 ms, <= 3x floor.
 3. Write transactions per journaled step during one wrapped demo run, counted with
-   `Store.count_commits()` and classified by the statements each transaction ran. The run's
+   `Store.count_commits()` and classified by the statements each transaction ran (and whether
+   it was durable). The run's
    admission and completion transactions are per run, not per step, and are left out of the
    ratio (the all-in figure is in the row's note). Goal: <= 1 per step; an approved gated call
    adds its intent row by design, so the demo row allows 1 more per approved call.
@@ -194,8 +198,10 @@ def _measure(args: argparse.Namespace, plan: Plan, directory: Path, header: list
     timings = _demo.measure_latency(
         directory / "demo", runs=plan.demo_runs, warmup=plan.demo_warmup
     )
-    _progress(f"journaling {plan.steps} steps on SQLite")
-    sqlite = _journal.sqlite_timings(directory, _journal.Samples(plan.steps, plan.steps_warmup))
+    _progress(f"journaling {plan.steps} steps on SQLite, durable and relaxed")
+    steps = _journal.Samples(plan.steps, plan.steps_warmup)
+    sqlite = _journal.sqlite_timings(directory, steps)
+    relaxed = _journal.sqlite_timings(directory, steps, durable=False)
     if args.no_postgres:
         postgres = [_skipped("journal 1 step, PostgreSQL", "--no-postgres")]
     else:
@@ -206,8 +212,9 @@ def _measure(args: argparse.Namespace, plan: Plan, directory: Path, header: list
     mocks = _mock.measure(runs=plan.mock_runs, warmup=plan.mock_warmup)
     return [
         *_demo.latency_rows(timings),
-        *_demo.bound_rows(timings, commits, floor=sqlite[1]),
+        *_demo.bound_rows(timings, commits, floors=(sqlite[1], relaxed[1])),
         _journal.sqlite_row(sqlite),
+        _journal.sqlite_relaxed_row(relaxed),
         *postgres,
         *_demo.commit_rows(commits),
         *_mock.rows(mocks),

@@ -166,14 +166,14 @@ async def test_a_lost_lease_that_a_framework_wraps_is_a_takeover_not_a_failure(
     """The SDK reports the tool's refused result commit as its own "Error running tool"."""
     TAKEN_OVER_BY[:] = [sqlite_url]
     with AgentRuntime(sqlite_url, auto_resume=False) as runtime:
-        execution_id, row = runtime._admit(overtaken, "go", RunOptions(), None)
+        execution_id, row = runtime._admit(overtaken, "go", RunOptions(), None, returns=False)
         output = await runtime.drive(row, overtaken, RunOptions(), fresh=True)
         assert output is TAKEN_OVER
         assert runtime.store.execution(execution_id).status == Status.RUNNING.value
 
 
 def _execution(runtime: AgentRuntime, lease_expires_at: float) -> Execution:
-    execution_id, row = runtime._admit(overtaken, "go", RunOptions(), None)
+    execution_id, row = runtime._admit(overtaken, "go", RunOptions(), None, returns=False)
     ex = Execution(runtime.store, row, epoch=row.lease_epoch, rules=runtime.rules,
                    lease_seconds=runtime.lease_seconds, fresh=True)
     ex.lease_expires_at = lease_expires_at  # what this process last heard

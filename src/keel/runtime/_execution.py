@@ -2,6 +2,13 @@
 
 Adapters call `model_step()`-style helpers through this object and never touch the store
 directly. Every method that writes does so in one fenced transaction (`Store.write`).
+
+Durability follows one rule: before anything leaves the process, everything the run journaled
+is on disk. So a run's end, a pause, an intent and the commit a tool call follows are durable,
+while the commits between them (tool results, handoffs, turns before the next model call) are
+relaxed: they survive a crash of this process, and a power cut costs at most the steps since
+the last durable commit, which then run again exactly as after a crash just before them (a
+tool with the same idempotency key; an unsafe one parks IN_DOUBT).
 """
 
 from __future__ import annotations
@@ -15,11 +22,12 @@ from typing import Any, Literal, NamedTuple, NoReturn, Protocol
 
 from .._errors import KeelError, ReplayedToolError, _Cancelled, _Stopped, _Suspended
 from ._approvals import ApprovalRules, PolicyContext, Verdict, new_approval_row
-from ._events import Status
+from ._events import Event, Status
 from ._faults import fault_point
+from ._fenced import event_rows
 from ._json import dumps, jsonable, loads
-from ._schema import ApprovalRow, ExecutionRow
-from ._store import NewEvent, Store
+from ._schema import ApprovalRow, ExecutionRow, StepRow
+from ._store import NewEvent, Store, Written, event_of
 from ._supplied import current_supplier
 
 __all__ = [
@@ -102,6 +110,7 @@ class Execution:
         self._verdicts: dict[str, Verdict] = {}
         self._deferred: dict[str, list[Any]] = {"events": [], "steps": [], "approvals": []}
         self._stopped = False
+        self._written = _Written(row) if fresh else None
 
     # -- journal --------------------------------------------------------------------------
 
@@ -122,12 +131,13 @@ class Execution:
         attempt: int = 1,
         approvals: Sequence[dict[str, Any]] = (),
         defer: bool = False,
+        durable: bool = False,
     ) -> None:
-        """Journal a step with its events in one transaction.
+        """Journal a step with its events in one transaction, `durable` when something
+        leaves the process next (a model turn's tool calls run).
 
         A `defer`red step commits with this execution's next write instead; use it only for
-        steps whose loss in a crash costs a repeated model call and nothing else, and call
-        `flush()` before anything leaves the process.
+        steps whose loss in a crash costs a repeated model call and nothing else.
         """
         if kind == "model":
             fault_point("model:after_response")
@@ -139,7 +149,7 @@ class Execution:
             for part, rows in (("events", events), ("steps", [step]), ("approvals", approvals)):
                 self._deferred[part].extend(rows)
         else:
-            self._write(events=events, approvals=approvals, steps=[step])
+            self._write(events=events, approvals=approvals, steps=[step], durable=durable)
 
     def recorded_calls(self) -> set[str]:
         """The call ids of the tool_call events this execution has committed (read from the
@@ -154,30 +164,43 @@ class Execution:
             self._write(events=events)
 
     def flush(self) -> None:
-        """Commit deferred steps now."""
+        """Commit deferred steps now (relaxed)."""
         if self._deferred["steps"]:
             self._write()
+
+    def sync(self) -> None:
+        """Put what this run journaled on disk, before something leaves the process: the
+        deferred steps commit durably, or, when a relaxed commit of this process may not be on
+        disk yet, a durable write of the lease alone flushes it."""
+        if self._deferred["steps"] or self.store.unsynced:
+            self._write(durable=True)
 
     def finish(self, status: Status, events: Sequence[NewEvent], **columns: Any) -> None:
         """Commit the end of the run (with any deferred steps) and give up the lease."""
         self._write(events=events, status=status.value, finished_at=time.time(),
-                    lease_owner=None, lease_expires_at=None, renew=False, **columns)
+                    lease_owner=None, lease_expires_at=None, renew=False, durable=True,
+                    **columns)
 
     def _write(self, *, events: Sequence[NewEvent] = (), steps: Sequence[dict[str, Any]] = (),
                approvals: Sequence[dict[str, Any]] = (), renew: bool = True,
-               **columns: Any) -> None:
+               durable: bool = False, **columns: Any) -> None:
         """One fenced write of these changes after the deferred ones; `renew` the lease.
         Once the run has stopped to wait (or in doubt), nothing more is written: what is still
         unwinding (a framework finishing its other tasks) stops here too."""
         if self._stopped:
             raise _Suspended
         deferred, self._deferred = self._deferred, {"events": [], "steps": [], "approvals": []}
+        events = [*deferred["events"], *events]
+        steps = [*deferred["steps"], *steps]
+        approvals = [*deferred["approvals"], *approvals]
         started = time.time()
-        self.cancel_requested = self.store.write(
-            self.id, self.epoch, events=[*deferred["events"], *events],
-            steps=[*deferred["steps"], *steps], approvals=[*deferred["approvals"], *approvals],
-            lease_seconds=self.lease_seconds if renew else None, **columns,
+        written = self.store.write(
+            self.id, self.epoch, events=events, steps=steps, approvals=approvals,
+            lease_seconds=self.lease_seconds if renew else None, durable=durable, **columns,
         )
+        self.cancel_requested = written.cancel_requested
+        if self._written is not None:
+            self._written.add(written, events, steps, approvals, columns)
         if renew:  # the store dated it a moment later: this is on the safe side
             self.lease_expires_at = started + self.lease_seconds
 
@@ -185,8 +208,17 @@ class Execution:
         """Extend the lease (a heartbeat); LeaseLostError if another process owns the run.
         It writes nothing else: deferred steps wait for the run's own next write."""
         started = time.time()
-        self.store.write(self.id, self.epoch, lease_seconds=self.lease_seconds)
+        written = self.store.write(self.id, self.epoch, lease_seconds=self.lease_seconds,
+                                   durable=False)
+        if self._written is not None:
+            self._written.add(written, [], [], [], {})
         self.lease_expires_at = started + self.lease_seconds
+
+    def written(self) -> tuple[ExecutionRow, list[Event], list[ApprovalRow],
+                               dict[str, StepRow]] | None:
+        """A fresh execution's rows as this process wrote them, as `Store.snapshot()` reads
+        them; None when another process wrote to it too (read the store then)."""
+        return self._written.rows() if self._written is not None else None
 
     def confirm_lease(self) -> None:
         """Before a tool runs: renew a lease that may have run out (this process was paused,
@@ -263,7 +295,7 @@ class Execution:
                 "forever; fix the tool's arguments (or the model) and start a new run."
             )
         self._write(events=events, approvals=rows, status=Status.WAITING.value,
-                    lease_owner=None, lease_expires_at=None, renew=False)
+                    lease_owner=None, lease_expires_at=None, renew=False, durable=True)
         self._stopped = True
         fault_point("approval:after_request")
 
@@ -275,7 +307,8 @@ class Execution:
                   "fail the run.")
         self._write(events=[NewEvent("in_doubt", run.agent, {
             "tool_name": run.tool_name, "call_id": run.call_id, "reason": reason})],
-            status=Status.IN_DOUBT.value, lease_owner=None, lease_expires_at=None, renew=False)
+            status=Status.IN_DOUBT.value, lease_owner=None, lease_expires_at=None, renew=False,
+            durable=True)
         self._stopped = True
         raise _Suspended
 
@@ -370,10 +403,10 @@ class Execution:
             self.record(
                 key, kind="tool", name=tool_name, status="intent", attempt=run.attempt,
                 payload={"args": args, "unsafe": True} if unsafe else {"args": args},
-                approvals=approvals,
+                approvals=approvals, durable=True,
             )
         self.check_cancelled()
-        self.flush()  # the turn that asked for this call is durable before the call runs
+        self.sync()  # the turn that asked for this call is on disk before the call runs
         fault_point("tool:after_intent")
         self.confirm_lease()
         return run
@@ -464,6 +497,43 @@ class ToolRun:
         )
         fault_point("tool:after_commit")
         return output
+
+
+class _Written:
+    """Everything written to a fresh execution, kept as this process wrote it, so that its
+    result needs no read. Incomplete once the event numbers show another writer's events."""
+
+    def __init__(self, row: ExecutionRow) -> None:
+        self.id = row.id
+        self.columns = {name: getattr(row, name) for name in ExecutionRow.model_fields}
+        self.last_seq = row.last_seq or 0
+        self.events: list[dict[str, Any]] = []
+        self.approvals: list[dict[str, Any]] = []
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.complete = True
+
+    def add(self, written: Written, events: Sequence[NewEvent],
+            steps: Sequence[dict[str, Any]], approvals: Sequence[dict[str, Any]],
+            columns: dict[str, Any]) -> None:
+        self.complete &= written.last_seq - len(events) == self.last_seq
+        self.last_seq = written.last_seq
+        self.events += event_rows(self.id, written.last_seq, events, written.at)
+        self.approvals += approvals
+        for step in steps:
+            self.steps[step["step_key"]] = {
+                "started_at": written.at, **self.steps.get(step["step_key"], {}), **step}
+        self.columns.update(columns, last_seq=written.last_seq)
+
+    def rows(self) -> tuple[ExecutionRow, list[Event], list[ApprovalRow],
+                            dict[str, StepRow]] | None:
+        if not self.complete:
+            return None
+        approvals = sorted(self.approvals, key=lambda a: (a["requested_at"], a["call_id"]))
+        return (ExecutionRow.model_construct(**self.columns),
+                [event_of(dict(row)) for row in self.events],
+                [ApprovalRow.model_construct(**a) for a in approvals],
+                {key: StepRow.model_construct(execution_id=self.id, **step)
+                 for key, step in self.steps.items()})
 
 
 class _Step(NamedTuple):

@@ -1,21 +1,28 @@
 """The per-step write: one fenced transaction on a bare driver connection.
 
 Every journaled step of every run makes exactly one of these, so it skips SQLAlchemy's statement
-layer (which cost more than the commit itself) and runs fixed SQL on a pooled DBAPI connection:
-the UPDATE of the execution row, fenced by the lease epoch, which also allocates the events'
+layer (which cost more than the commit itself) and runs fixed SQL on a DBAPI connection: the
+UPDATE of the execution row, fenced by the lease epoch, which also allocates the events'
 sequence numbers; the events; the step (an upsert: a result completes its intent row); and any
 approval rows. Everything else in the store goes through SQLAlchemy as usual.
+
+A write is *durable* (it returns once the commit is on disk) or *relaxed* (it returns once the
+database has it: it survives the death of this process, not a power cut, until the next durable
+commit, which flushes it too; SQLite's synchronous=NORMAL, PostgreSQL's synchronous_commit=off).
+The execution decides which: a commit must be durable before anything leaves the process.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy.exc
 from sqlalchemy import Engine
@@ -24,7 +31,7 @@ from .._errors import LeaseLostError, StoreError, StoreUnavailableError
 from ._json import dumps
 from ._schema import ExecutionRow
 
-__all__ = ["NOTIFY_WORK", "FencedWriter", "NewEvent", "event_rows", "pyformat"]
+__all__ = ["NOTIFY_WORK", "FencedWriter", "NewEvent", "Written", "event_rows", "pyformat"]
 
 NOTIFY_WORK = "SELECT pg_notify('keel_work', %(id)s)"
 """PostgreSQL: wake the workers (they LISTEN on keel_work) when this transaction commits."""
@@ -37,6 +44,16 @@ class NewEvent:
     type: str
     agent: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+class Written(NamedTuple):
+    """What a fenced write tells its writer."""
+
+    cancel_requested: bool
+    last_seq: int
+    """The execution's last event number after the write."""
+    at: float
+    """The time the write gave its rows."""
 
 
 _EXECUTION_COLUMNS = frozenset(ExecutionRow.model_fields)
@@ -60,12 +77,15 @@ _INSERT_APPROVAL = (
 
 
 class FencedWriter:
-    """Writes on behalf of the lease holder; counts its commits (benchmarks and tests)."""
+    """Writes on behalf of the lease holder; counts its commits (benchmarks and tests) and
+    knows whether a relaxed one may not be on disk yet."""
 
     def __init__(self, engine: Engine, *, sqlite: bool) -> None:
         self.engine = engine
         self.commits = 0
+        self.durability = Durability()
         self._postgres = not sqlite
+        self._sqlite = None if self._postgres else _SqliteConnection(engine)
         # sqlite3 takes :name placeholders; psycopg takes %(name)s.
         self._sql = (lambda sql: sql) if sqlite else pyformat
         self._fences: dict[tuple[str, ...], str] = {}
@@ -78,14 +98,22 @@ class FencedWriter:
             (("event", _INSERT_EVENT), ("step", _UPSERT_STEP), ("approval", _INSERT_APPROVAL))
         }
 
-    def insert_execution(self, values: dict[str, Any]) -> bool:
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+    def insert_execution(self, values: dict[str, Any], *, durable: bool) -> bool:
         """Admit an execution in one transaction; False when its idempotency key is taken.
         A QUEUED one wakes the workers (PostgreSQL's NOTIFY, delivered at commit)."""
         sql = self._sql(f"INSERT INTO keel_executions ({', '.join(values)}) VALUES "
                         f"({', '.join(f':{c}' for c in values)})")
-        with self._connection(f"admit execution {values['id']!r}") as connection:
+        mark = self.durability.mark()
+        with self._connection(f"admit execution {values['id']!r}", durable) as connection:
             cursor = connection.cursor()
-            if not self._postgres:
+            if self._postgres:
+                if not durable:
+                    cursor.execute(_RELAXED_TRANSACTION)
+            else:
                 cursor.execute("BEGIN IMMEDIATE")
             try:
                 cursor.execute(sql, values)
@@ -97,7 +125,7 @@ class FencedWriter:
             if self._postgres and values["status"] == "QUEUED":
                 cursor.execute(NOTIFY_WORK, {"id": values["id"]})
             connection.commit()
-        self.commits += 1
+        self._committed(durable, mark)
         return True
 
     def write(
@@ -110,43 +138,70 @@ class FencedWriter:
         steps: Sequence[dict[str, Any]],
         approvals: Sequence[dict[str, Any]],
         columns: dict[str, Any],
-    ) -> bool:
-        """Commit everything or nothing; returns whether cancellation was requested."""
+        durable: bool,
+    ) -> Written:
+        """Commit everything or nothing."""
         params = {**columns, "_id": execution_id, "_epoch": epoch, "_events": len(events),
                   "_now": now}
         steps = [{"execution_id": execution_id, "started_at": now, "payload": None,
                   "attempt": 1, "finished_at": now if s.get("status") == "done" else None, **s}
                  for s in steps]
-        with self._connection(f"journal a step of execution {execution_id!r}") as connection:
+        mark = self.durability.mark()
+        what = f"journal a step of execution {execution_id!r}"
+        with self._connection(what, durable) as connection:
             write = self._at_once if self._postgres else self._in_steps
-            row = write(connection, tuple(columns), params,
+            row = write(connection, self._fence(tuple(columns), durable), params,
                         event_rows(execution_id, 0, events, now), steps, list(approvals))
             if row is None:
                 raise LeaseLostError(
                     f"Execution {execution_id!r} was taken over by another process (lease "
                     f"epoch {epoch} is stale); this process stopped writing to it."
                 )
+        self._committed(durable, mark)
+        return Written(bool(row[1]), row[0], now)
+
+    def _committed(self, durable: bool, mark: int) -> None:
         self.commits += 1
-        return bool(row[1])
+        if durable:
+            self.durability.synced(mark)
+        else:
+            self.durability.relaxed()
 
     @contextmanager
-    def _connection(self, what: str) -> Iterator[Any]:
-        """A pooled driver connection; a failure rolls back and, from the driver, becomes a
-        StoreError saying that keel could not do `what`."""
+    def _connection(self, what: str, durable: bool) -> Iterator[Any]:
+        """A driver connection (SQLite: the process's one writer, set to `durable`; else
+        pooled); a failure rolls back and, from the driver, becomes a StoreError saying that
+        keel could not do `what`."""
         try:
-            connection = self.engine.raw_connection()
+            connection = self._sqlite.acquire(durable) if self._sqlite else \
+                self.engine.raw_connection()
         except sqlalchemy.exc.DBAPIError as exc:
             raise self.error(what, exc.orig) from exc
+        except self.driver_errors as exc:
+            raise self.error(what, exc) from exc
         try:
             yield connection
         except self.driver_errors as exc:
-            _rollback(connection)
+            self._rollback(connection)
             raise self.error(what, exc) from exc
         except BaseException:
-            _rollback(connection)
+            self._rollback(connection)
             raise
         finally:
-            connection.close()  # back to the pool
+            if self._sqlite:
+                self._sqlite.release()
+            else:
+                connection.close()  # back to the pool
+
+    def _rollback(self, connection: Any) -> None:
+        """Roll back, unless the connection is gone (then there is nothing to roll back)."""
+        try:
+            connection.rollback()
+        except Exception:
+            if self._sqlite:
+                self._sqlite.discard()
+            else:
+                connection.invalidate()
 
     def error(self, what: str, exc: BaseException | None) -> StoreError:
         """The StoreError for a driver's `exc`: StoreUnavailableError when the connection
@@ -156,13 +211,13 @@ class FencedWriter:
         return kind(f"Could not {what}: {reason} Check that the database is reachable "
                     "and not locked by a stuck process.")
 
-    def _in_steps(self, connection: Any, columns: tuple[str, ...], params: dict[str, Any],
+    def _in_steps(self, connection: Any, fence: str, params: dict[str, Any],
                   events: list[dict[str, Any]], steps: list[dict[str, Any]],
                   approvals: list[dict[str, Any]]) -> Any:
         """SQLite: BEGIN IMMEDIATE, the statements one by one, COMMIT (all local calls)."""
         cursor = connection.cursor()
         cursor.execute("BEGIN IMMEDIATE")
-        cursor.execute(self._fence(columns), params)
+        cursor.execute(fence, params)
         row = cursor.fetchone()
         if row is None:
             return None
@@ -174,24 +229,27 @@ class FencedWriter:
         connection.commit()
         return row
 
-    def _at_once(self, connection: Any, columns: tuple[str, ...], params: dict[str, Any],
+    def _at_once(self, connection: Any, fence: str, params: dict[str, Any],
                  events: list[dict[str, Any]], steps: list[dict[str, Any]],
                  approvals: list[dict[str, Any]]) -> Any:
         """PostgreSQL: one statement in autocommit, so one round trip to the server."""
         driver = connection.driver_connection
         driver.autocommit = True
         try:
-            return driver.execute(self._fence(columns, at_once=True), {
+            return driver.execute(fence, {
                 **params, "_event_rows": json.dumps(events), "_step_rows": json.dumps(steps),
                 "_approval_rows": json.dumps(approvals),
             }).fetchone()
         finally:
             driver.autocommit = False
 
-    def _fence(self, columns: tuple[str, ...], *, at_once: bool = False) -> str:
-        """The fenced UPDATE setting `columns` too; `at_once` wraps it with the inserts in
-        one statement. Built once per set of columns."""
-        sql = self._fences.get((*columns, str(at_once)))
+    def _fence(self, columns: tuple[str, ...], durable: bool) -> str:
+        """The fenced UPDATE setting `columns` too; on PostgreSQL wrapped with the inserts in
+        one statement, which a relaxed write commits asynchronously. Built once per set of
+        columns."""
+        at_once = self._postgres
+        key = (*columns, str(at_once and durable))
+        sql = self._fences.get(key)
         if sql is None:
             unknown = set(columns) - _EXECUTION_COLUMNS
             if unknown:
@@ -203,10 +261,87 @@ class FencedWriter:
                 "RETURNING last_seq, cancel_requested"
             )
             if at_once:
-                sql = _AT_ONCE.format(fence=sql)
-            sql = self._fences[(*columns, str(at_once))] = self._sql(sql)
+                sql = _AT_ONCE.format(fence=sql, relaxed="" if durable else _RELAXED_COMMIT)
+            sql = self._fences[key] = self._sql(sql)
         return sql
 
+
+class Durability:
+    """Whether every relaxed commit of this process is known to be on disk.
+
+    Relaxed commits are counted; a durable commit flushes every commit that finished before it
+    began (`mark()` reads the count then, `synced()` records it), so commits racing with it on
+    other threads stay unsynced, to be on the safe side.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._relaxed = 0
+        self._synced = 0
+
+    @property
+    def unsynced(self) -> bool:
+        return self._relaxed > self._synced
+
+    def mark(self) -> int:
+        return self._relaxed
+
+    def relaxed(self) -> None:
+        with self._lock:
+            self._relaxed += 1
+
+    def synced(self, mark: int) -> None:
+        with self._lock:
+            self._synced = max(self._synced, mark)
+
+
+class _SqliteConnection:
+    """SQLite's writer: one connection per process, used under a lock (SQLite admits one
+    writer at a time anyway, and a pool checkout per write cost a third of a step). It comes
+    from the engine's pool, so it has keel's pragmas; its `synchronous` follows each write."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._pooled: Any = None
+        self._pid = os.getpid()
+        self._durable = True  # synchronous=FULL, as the pool's connect hook sets it
+
+    def acquire(self, durable: bool) -> Any:
+        if self._pid != os.getpid():  # a forked child: its parent's connection is not its own
+            self._lock, self._pooled, self._pid = threading.Lock(), None, os.getpid()
+        self._lock.acquire()
+        try:
+            if self._pooled is None:
+                self._pooled = self._engine.raw_connection()
+                self._durable = True
+            connection = self._pooled.driver_connection
+            if durable != self._durable:
+                connection.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
+            return connection
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def discard(self) -> None:
+        """Drop a broken connection (the caller holds it); the next write opens another."""
+        self._pooled.invalidate()
+        self._pooled = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pooled is not None:
+                self._pooled.close()
+                self._pooled = None
+
+
+_RELAXED_TRANSACTION = "SET LOCAL synchronous_commit TO OFF"
+# In the final SELECT, so that it is evaluated; it holds for the statement's own transaction.
+_RELAXED_COMMIT = ", set_config('synchronous_commit', 'off', true)"
 
 # The fence decides for the whole statement: with a stale epoch it returns no row, and then
 # nothing is inserted either (every insert selects FROM fence).
@@ -233,15 +368,7 @@ ap AS (INSERT INTO keel_approvals (id, execution_id, call_id, tool_name, kind, a
     id text, execution_id text, call_id text, tool_name text, kind text, agent text, args text,
     status text, rule text, requested_at double precision, decided_at double precision,
     reviewer text, reason text))
-SELECT last_seq, cancel_requested FROM fence"""
-
-
-def _rollback(connection: Any) -> None:
-    """Roll back, unless the connection is gone (then there is nothing to roll back)."""
-    try:
-        connection.rollback()
-    except Exception:
-        connection.invalidate()
+SELECT last_seq, cancel_requested{relaxed} FROM fence"""
 
 
 def event_rows(

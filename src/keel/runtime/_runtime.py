@@ -138,7 +138,8 @@ class AgentRuntime:
     ) -> AgentResult:
         """`run()` for async code; the agent runs in the caller's event loop."""
         given = RunOptions(**options)
-        execution_id, row = self._admit(agent, input, given, idempotency_key)
+        execution_id, row = self._admit(agent, input, given, idempotency_key,
+                                        returns=self.workers)
         if self.workers:
             return await asyncio.to_thread(self._follow, execution_id)
         if row is None:  # an execution with this idempotency key exists: carry it on
@@ -154,7 +155,7 @@ class AgentRuntime:
         from ._handle import AgentHandle
 
         given = RunOptions(**options)
-        execution_id, row = self._admit(agent, input, given, idempotency_key)
+        execution_id, row = self._admit(agent, input, given, idempotency_key, returns=True)
         if self.workers:
             pass  # a worker claims it
         elif row is not None:
@@ -237,8 +238,11 @@ class AgentRuntime:
     # -- internals ------------------------------------------------------------------------
 
     def _admit(
-        self, agent: Any, input: Any, options: RunOptions, idempotency_key: str | None
+        self, agent: Any, input: Any, options: RunOptions, idempotency_key: str | None, *,
+        returns: bool,
     ) -> tuple[str, Any]:
+        """Insert the execution; durable when its id `returns` to the caller (or another
+        process) before this call runs it, else its run's first durable write flushes it."""
         from ..adapters import adapter_for
 
         adapter = adapter_for(agent)
@@ -273,8 +277,8 @@ class AgentRuntime:
         if self.workers:  # nobody owns it until a worker claims it
             values.update(status=Status.QUEUED.value, lease_owner=None, lease_epoch=0,
                           lease_expires_at=None)
-        if not self.store.insert_execution(values):  # another caller took the key just now
-            return self._admit(agent, input, options, idempotency_key)
+        if not self.store.insert_execution(values, durable=returns):  # the key was just taken
+            return self._admit(agent, input, options, idempotency_key, returns=returns)
         if not self.workers:
             self._launches[execution_id] = _Launch(agent, options)
         return execution_id, ExecutionRow.model_construct(**values)  # as inserted: no read-back
@@ -284,11 +288,13 @@ class AgentRuntime:
     ) -> AgentResult:
         """Drive a claimed execution to its end or its next pause; returns its result."""
         self._launches[row.id] = _Launch(agent, options)
-        output = await self.drive(row, agent, options, fresh=fresh)
+        ex = self._claimed(row, fresh)
+        output = await self._drive(ex, agent, options)
         if output is TAKEN_OVER:
             self._launches.pop(row.id, None)
             return await asyncio.to_thread(self._follow, row.id)
-        result = self.result(row.id)
+        written = ex.written()  # a fresh run's rows, as this process wrote them
+        result = build_result(*written) if written else self.result(row.id)
         if result.status is Status.COMPLETED:
             result.output = output  # the live object, not its JSON copy
         if result.status.is_terminal:
@@ -304,11 +310,17 @@ class AgentRuntime:
         live output (None unless it completed), or `TAKEN_OVER` when another process owns
         it now. A lost store connection propagates (StoreUnavailableError): the execution
         stays RUNNING, and is carried on once its lease expires."""
+        return await self._drive(self._claimed(row, fresh), agent, options)
+
+    def _claimed(self, row: Any, fresh: bool) -> Execution:
+        return Execution(self.store, row, epoch=row.lease_epoch, rules=self.rules,
+                         lease_seconds=self.lease_seconds, fresh=fresh)
+
+    async def _drive(self, ex: Execution, agent: Any, options: RunOptions) -> Any:
         from ..adapters import adapter_named
 
+        row = ex.row
         adapter: Adapter = adapter_named(row.framework)
-        ex = Execution(self.store, row, epoch=row.lease_epoch, rules=self.rules,
-                       lease_seconds=self.lease_seconds, fresh=fresh)
         heartbeat = asyncio.create_task(self._heartbeat(ex))
         try:
             outcome = await adapter.execute(ex, agent, loads(row.input), options)

@@ -4,7 +4,7 @@ SQLite (the embedded default) runs in WAL mode with synchronous=FULL; write tran
 with BEGIN IMMEDIATE so that two processes never deadlock upgrading a read lock. PostgreSQL is
 chosen by a `postgresql+psycopg://` URL. Every write made on behalf of a running execution goes
 through `write()`, one transaction that is fenced by the lease epoch and allocates the event
-sequence numbers on the execution row itself.
+sequence numbers on the execution row itself; it is durable or relaxed (`_fenced`).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from .._errors import ExecutionNotFoundError, StoreError
 from ._changes import CHANGES
 from ._events import EVENT_ADAPTER, Event
 from ._faults import application_name
-from ._fenced import NOTIFY_WORK, FencedWriter, NewEvent, event_rows, pyformat
+from ._fenced import NOTIFY_WORK, FencedWriter, NewEvent, Written, event_rows, pyformat
 from ._json import loads
 from ._schema import ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
 
-__all__ = ["NewEvent", "Store", "default_database_url"]
+__all__ = ["NewEvent", "Store", "Written", "default_database_url", "event_of"]
 
 EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
@@ -88,20 +88,30 @@ class Store:
         return _safe_url(self.url)
 
     def close(self) -> None:
+        self._writer.close()
         self.engine.dispose()
         self._reader.dispose()
 
     # -- transactions ---------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
+    def transaction(self, *, writes: bool = False) -> Iterator[Connection]:
+        """A durable write transaction (BEGIN IMMEDIATE on SQLite). `writes`: it certainly
+        writes, so its commit puts every relaxed commit before it on disk too."""
+        mark = self._writer.durability.mark()
         try:
             with self.engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
             raise self._writer.error(f"use the database at {_safe_url(self.url)}",
                                      exc.orig) from exc
+        if writes:
+            self._writer.durability.synced(mark)
+
+    @property
+    def unsynced(self) -> bool:
+        """Whether a relaxed commit of this process may not be on disk yet."""
+        return self._writer.durability.unsynced
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -123,9 +133,11 @@ class Store:
 
     # -- executions -----------------------------------------------------------------------
 
-    def insert_execution(self, values: dict[str, Any]) -> bool:
-        """Admit an execution; False when its idempotency key is taken (nothing written)."""
-        admitted = self._writer.insert_execution(values)
+    def insert_execution(self, values: dict[str, Any], *, durable: bool = True) -> bool:
+        """Admit an execution; False when its idempotency key is taken (nothing written).
+        Relaxed (not `durable`) when this process runs it at once: its first durable write
+        then flushes the admission too."""
+        admitted = self._writer.insert_execution(values, durable=durable)
         if admitted:
             CHANGES.notify(values["id"])
         return admitted
@@ -197,24 +209,26 @@ class Store:
         steps: Sequence[dict[str, Any]] = (),
         approvals: Sequence[dict[str, Any]] = (),
         lease_seconds: float | None = None,
+        durable: bool = True,
         **execution: Any,
-    ) -> bool:
+    ) -> Written:
         """One fenced write transaction on behalf of the lease holder.
 
         Appends `events`, upserts journal `steps`, inserts `approvals` and sets `execution`
-        columns. Raises `LeaseLostError` if the epoch is no longer current. Returns whether a
-        cancellation has been requested.
+        columns; a relaxed (not `durable`) write survives this process's death but not a
+        power cut until the next durable commit. Raises `LeaseLostError` if the epoch is no
+        longer current.
         """
         now = time.time()
         columns = dict(execution)
         if lease_seconds is not None:
             columns["lease_expires_at"] = now + lease_seconds
-        cancel_requested = self._writer.write(
+        written = self._writer.write(
             execution_id, epoch, now, events=events, steps=steps, approvals=approvals,
-            columns=columns,
+            columns=columns, durable=durable,
         )
         CHANGES.notify(execution_id)
-        return cancel_requested
+        return written
 
     def locked_status(self, conn: Connection, execution_id: str) -> str:
         """The execution's status, its row locked until `conn`'s transaction ends (decisions
@@ -371,10 +385,11 @@ def _approvals(read: _Reads, execution_id: str) -> list[ApprovalRow]:
 def _events(read: _Reads, execution_id: str, after: int) -> list[Event]:
     rows = read("SELECT * FROM keel_events WHERE execution_id = :id AND seq > :after "
                 "ORDER BY seq", id=execution_id, after=after)
-    return [_event(r) for r in rows]
+    return [event_of(r) for r in rows]
 
 
-def _event(row: dict[str, Any]) -> Event:
+def event_of(row: dict[str, Any]) -> Event:
+    """The event a stored row holds (the row loses its `data`)."""
     data = loads(row.pop("data"))
     data.update(row)
     return EVENT_ADAPTER.validate_python(data)

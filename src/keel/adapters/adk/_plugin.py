@@ -97,11 +97,11 @@ class KeelPlugin(BasePlugin):
         for index, call in enumerate(calls):
             if not call.id:  # deterministic, so that a replay finds the journaled results
                 call.id = f"{key}:{index}"
+        tools = any(call.name != _TRANSFER for call in calls)
         self.execution.record(
             key, kind="model", name=agent,
             payload=response.model_dump(mode="json", exclude_none=True),
-            events=_model_events(response, agent, calls),
-            defer=not any(call.name != _TRANSFER for call in calls),
+            events=_model_events(response, agent, calls), defer=not tools, durable=tools,
         )
         return response
 

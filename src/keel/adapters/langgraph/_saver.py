@@ -171,7 +171,7 @@ class KeelSaver(BaseCheckpointSaver[str]):
         checkpoint_type, checkpoint_bytes = self.serde.dumps_typed(stored)
         metadata_type, metadata_bytes = self.serde.dumps_typed(
             get_checkpoint_metadata(config, metadata))
-        with self.store.transaction() as conn:
+        with self.store.transaction(writes=True) as conn:
             if blobs:
                 conn.execute(_PUT_BLOB, blobs)
             conn.execute(_PUT_CHECKPOINT, {
@@ -202,7 +202,7 @@ class KeelSaver(BaseCheckpointSaver[str]):
         special = [row for row in rows if row["idx"] < 0]
         if not rows:
             return
-        with self.store.transaction() as conn:
+        with self.store.transaction(writes=True) as conn:
             if regular:
                 conn.execute(_PUT_WRITE, regular)
             if special:

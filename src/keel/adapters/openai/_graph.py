@@ -29,7 +29,7 @@ from agents.models.interface import Model
 from ..._tool import ToolSpec, tool_spec
 from ...runtime._approvals import ApprovalRules
 from ...runtime._supplied import current_supplier
-from ._items import ContextState, parse_args
+from ._items import JOURNALED_INVOKES, ContextState, parse_args
 from ._journal import JournaledModel, current_journal
 
 __all__ = ["wrapped_graph"]
@@ -142,6 +142,7 @@ def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, rules: ApprovalRules,
             state=ContextState.of(context.context),
         )
 
+    JOURNALED_INVOKES.add(on_invoke_tool)
     changes: dict[str, Any] = {"on_invoke_tool": on_invoke_tool}
     if gated:
         changes["needs_approval"] = needs_approval
@@ -188,9 +189,9 @@ def _parts(root: Agent[Any]) -> list[Any]:
 
 
 def _fields(obj: Any) -> list[Any]:
-    if not dataclasses.is_dataclass(obj):
-        return [obj]
-    return [obj, *(getattr(obj, f.name) for f in dataclasses.fields(obj))]
+    """The object and its attributes' values (a dataclass's fields are among them)."""
+    values = getattr(obj, "__dict__", None)
+    return [obj] if values is None else [obj, *values.values()]
 
 
 def _same(a: list[Any], b: list[Any]) -> bool:

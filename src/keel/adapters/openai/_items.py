@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import weakref
 from typing import Any
 
 from agents import Handoff, ModelResponse, Usage
@@ -99,14 +100,20 @@ def first_handoff(
                  if isinstance(item, ResponseFunctionToolCall) and item.name in names), None)
 
 
-def calls_tools(response: ModelResponse, handoffs: list[Handoff]) -> bool:
-    """Whether the response asks for anything besides messages, reasoning and handoffs."""
-    names = {h.tool_name for h in handoffs}
+def runs_unjournaled(response: ModelResponse, tools: list[Any], handoffs: list[Handoff]) -> bool:
+    """Whether the response asks for something that runs outside keel's journal (a hosted,
+    computer or MCP tool), besides messages, reasoning, handoffs and journaled tools."""
+    names = {h.tool_name for h in handoffs} | {
+        t.name for t in tools if getattr(t, "on_invoke_tool", None) in JOURNALED_INVOKES}
     return any(
         not isinstance(item, ResponseOutputMessage | ResponseReasoningItem)
         and not (isinstance(item, ResponseFunctionToolCall) and item.name in names)
         for item in response.output
     )
+
+
+JOURNALED_INVOKES: weakref.WeakSet[Any] = weakref.WeakSet()
+"""The `on_invoke_tool` functions of the tools keel wraps: their calls sync the journal."""
 
 
 def as_items(input: Any) -> list[Any]:

@@ -26,12 +26,12 @@ from ._items import (
     ContextState,
     as_items,
     call_ids,
-    calls_tools,
     decode,
     encode,
     first_handoff,
     model_events,
     parse_args,
+    runs_unjournaled,
     unique_call_ids,
 )
 
@@ -103,7 +103,7 @@ class _Journal:
 
     async def model_turn(
         self, call: Callable[[Any], Awaitable[ModelResponse]], input: Any,
-        handoffs: list[Handoff],
+        tools: list[Any], handoffs: list[Handoff],
     ) -> ModelResponse:
         """Answer a model turn from the journal, or call the model and journal its response.
 
@@ -112,7 +112,7 @@ class _Journal:
         """
         ex = self.execution
         key = f"model:{ex.model_turn}"
-        response = await self._journaled(key, partial(call, input), handoffs)
+        response = await self._journaled(key, partial(call, input), tools, handoffs)
         rejected = 0
         while (gate := first_handoff(response, handoffs)) is not None and \
                 ex.rules.may_gate(gate.name, flagged=False):
@@ -139,7 +139,8 @@ class _Journal:
                      {"type": "function_call_output", "call_id": gate.call_id,
                       "output": rejection_message(gate.name, verdict.reason)}]
             key = f"{key}:after-rejection"
-            response = await self._journaled(key, partial(call, input), handoffs, decided)
+            response = await self._journaled(key, partial(call, input), tools, handoffs,
+                                             decided)
         self.handoff_call = first_handoff(response, handoffs)
         ex.model_turn += 1
         return response
@@ -170,8 +171,8 @@ class _Journal:
         return agent
 
     async def _journaled(
-        self, key: str, call: Callable[[], Awaitable[ModelResponse]], handoffs: list[Handoff],
-        decided: Sequence[dict[str, Any]] = (),
+        self, key: str, call: Callable[[], Awaitable[ModelResponse]], tools: list[Any],
+        handoffs: list[Handoff], decided: Sequence[dict[str, Any]] = (),
     ) -> ModelResponse:
         ex = self.execution
         agent = self.agent_name or "?"
@@ -187,13 +188,15 @@ class _Journal:
             self.call_ids.update(call_ids(response))
             return response
         ex.check_cancelled()
-        ex.flush()  # what earlier turns journaled is durable before the model is asked again
+        ex.flush()  # what earlier turns journaled is kept before the model is asked again
         response = unique_call_ids(await call(), self.call_ids, key)
-        # A turn that calls no tool has no effect to guard: it commits with the run's next
-        # write (its handoff or its completion), one commit fewer per such turn.
+        # A turn commits with the run's next write: its handoff, its completion, or the
+        # durable one before its first tool runs (with that tool's intent, if it has one).
+        # Only what runs outside keel's journal needs the turn on disk at once.
+        unjournaled = runs_unjournaled(response, tools, handoffs)
         ex.record(key, kind="model", name=agent, payload=encode(response, agent),
                   events=model_events(response, agent, handoffs), approvals=decided,
-                  defer=not calls_tools(response, handoffs))
+                  defer=not unjournaled, durable=unjournaled)
         return response
 
 
@@ -213,6 +216,7 @@ class JournaledModel(Model):
                 handoffs, tracing, **kwargs,
             ),
             input,
+            tools,
             handoffs,
         )
 
