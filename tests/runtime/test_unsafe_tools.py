@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, TypedDict
 
 import pytest
@@ -139,3 +140,43 @@ def test_an_unsafe_call_that_raised_in_a_node_raises_again_when_the_node_reruns(
     assert result.status is Status.COMPLETED, result.error
     assert CHARGES == [40]
     assert result.output == {"note": "not posted: bank timeout", "approved": True}
+
+
+def test_an_unsafe_call_whose_result_could_not_be_journaled_is_in_doubt_not_failed(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store going away as the result commits is keel's failure, not the tool's: the call
+    ran, so a resume finds its intent without a result and parks the run IN_DOUBT (it once
+    journaled the store's error as the tool's and replayed it, failing the run)."""
+    shipped: list[str] = []
+
+    @keel.tool(side_effects="unsafe")
+    @function_tool
+    def ship(order: str) -> str:
+        """Ship an order."""
+        shipped.append(order)
+        return "shipped"
+
+    shipper = Agent(name="shipper", instructions="shipper: ship", tools=[ship],
+                    model=ScriptedModel(lambda agent, outputs: [say(outputs["ship"])]
+                                        if "ship" in outputs else [call("ship", "s1",
+                                                                        order="o-7")]))
+    record = keel.runtime._execution.Execution.record
+
+    def store_lost_at_the_result(self: Any, step_key: str, **step: Any) -> None:
+        if step_key == "tool:s1" and step.get("status", "done") == "done":
+            raise keel.StoreUnavailableError("Could not journal a step: the connection is lost")
+        record(self, step_key, **step)
+
+    with AgentRuntime(database_url, auto_resume=False, lease_seconds=0.5) as runtime:
+        monkeypatch.setattr(keel.runtime._execution.Execution, "record", store_lost_at_the_result)
+        with pytest.raises(keel.StoreUnavailableError):
+            runtime.run(shipper, "ship o-7", idempotency_key="o-7")
+        monkeypatch.undo()
+        execution_id = runtime.store.find_by_idempotency_key("o-7")
+        assert execution_id is not None
+        step = runtime.store.step(execution_id, "tool:s1")
+        assert step is not None and step.status == "intent"
+        time.sleep(0.6)  # the lease this process left expires, as a dead process's would
+        result = runtime.resume(execution_id)
+    assert result.status is Status.IN_DOUBT, result.error
+    assert shipped == ["o-7"]

@@ -322,9 +322,10 @@ class Execution:
         run = self.start_tool(**call)
         if run.done:
             return run.result
-        with run.running():
+        with run.running():  # what the tool raises is its own failure; journaling's is not
             found, supplied = run.supplied()
-            return run.finish(supplied if found else await invoke())
+            output = supplied if found else await invoke()
+        return run.finish(output)
 
     def run_tool_sync(self, *, invoke: Callable[[], Any], **call: Any) -> Any:
         """`run_tool()` for a tool called from synchronous code."""
@@ -333,7 +334,8 @@ class Execution:
             return run.result
         with run.running():
             found, supplied = run.supplied()
-            return run.finish(supplied if found else invoke())
+            output = supplied if found else invoke()
+        return run.finish(output)
 
     def start_tool(
         self,
