@@ -57,8 +57,9 @@ pauses the others with SIGSTOP while they are idle (they hold no run and claim n
    no drop: >= 0.9x 1 worker's rate (10% for noise).
 6. Claim throughput against the raw SKIP LOCKED ceiling, same harness: P (2, 4) claimer
    processes per arm, started once, drain J rows inserted directly as queued runs, one row
-   per claim, each completed before the next claim. keel: `claim_batch(limit=1)` then the
-   `Store.write` a finished run commits (fenced, a done event, status COMPLETED). Raw: psycopg
+   per claim, each completed before the next claim. keel: `claim_batch(limit=1)` (one
+   statement, relaxed) then the durable `Store.write` a finished run commits (fenced, a done
+   event, status COMPLETED). Raw: psycopg
    `SELECT id ... FOR UPDATE SKIP LOCKED LIMIT 1` + `UPDATE ... RETURNING` in one
    transaction, then a fenced autocommit UPDATE to COMPLETED, on `raw_executions (LIKE
    keel_executions INCLUDING ALL)`. Drain time: from "go" to the last completion; arms

@@ -3,9 +3,10 @@
 P claimer processes drain a table of J queued rows, one row per claim (a busy worker claims
 for each slot that frees), each completing its row before claiming the next:
 
-- keel: `claim_batch(store, {ref}, limit=1)` (SELECT ... FOR UPDATE SKIP LOCKED, UPDATE ...
-  RETURNING, one transaction), then the completion a finished run commits
-  (`Store.write`: fenced by the lease epoch, a `done` event, status COMPLETED, lease cleared).
+- keel: `claim_batch(store, {ref}, limit=1)` (one statement: SELECT ... FOR UPDATE SKIP LOCKED
+  and UPDATE ... RETURNING in CTEs, committed without waiting for the disk, as keel's claims
+  are), then the completion a finished run commits (`Store.write`: fenced by the lease epoch,
+  a `done` event, status COMPLETED, lease cleared; durable).
 - raw: psycopg on `raw_executions` (`CREATE TABLE ... (LIKE keel_executions INCLUDING ALL)`,
   so the same columns and indexes): one transaction of SELECT id ... WHERE status = 'QUEUED'
   ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED and UPDATE ... RETURNING, then one

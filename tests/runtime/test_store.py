@@ -156,3 +156,45 @@ def test_an_unreachable_database_is_a_clear_store_error() -> None:
     with pytest.raises(StoreUnavailableError, match="Could not use the database at .*: "
                                                     "connection failed"):
         AgentRuntime("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+@pytest.mark.postgres
+def test_pooled_connections_cut_while_resting_are_replaced_unseen(postgres_url: str) -> None:
+    """A checkout pings a connection that rested over a second (not every checkout: that cost
+    a round trip per write); one cut meanwhile, by a server restart or a proxy, is replaced."""
+    import psycopg
+
+    store = Store(postgres_url)
+    _execution(store)
+    store.write("e1", 1, events=[NewEvent("message", "a", {"content": "before"})])
+    time.sleep(1.2)
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url.replace("+psycopg", "").rsplit("/", 1)[0] + "/postgres",
+                         autocommit=True) as admin:
+        cut = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE datname = %s AND pid <> pg_backend_pid()",
+                            (database,)).fetchone()
+    assert cut is not None and cut[0] >= 1
+    store.write("e1", 1, events=[NewEvent("message", "a", {"content": "after"})])
+    assert [e.content for e in store.events("e1")] == ["before", "after"]
+    store.close()
+
+
+@pytest.mark.postgres
+def test_pooled_connections_cut_just_after_use_are_replaced_unseen(postgres_url: str) -> None:
+    """A server that closes a connection tells it so first: a checkout that finds that
+    message waiting pings, and the pool replaces the connection, however briefly it rested."""
+    import psycopg
+
+    store = Store(postgres_url)
+    _execution(store)
+    store.write("e1", 1, events=[NewEvent("message", "a", {"content": "before"})])
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url.replace("+psycopg", "").rsplit("/", 1)[0] + "/postgres",
+                         autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+    time.sleep(0.1)  # the termination notice reaches the pooled connections
+    store.write("e1", 1, events=[NewEvent("message", "a", {"content": "after"})])
+    assert [e.content for e in store.events("e1")] == ["before", "after"]
+    store.close()

@@ -38,7 +38,7 @@ POINTS = (
     "model:after_response",    # the model answered; its turn is not journaled yet
     "approval:after_request",  # the pending approval and WAITING committed
     "approval:after_decision",  # a decision committed; the run has not resumed
-    "claim:inside",            # inside a worker's claim transaction, before its commit
+    "claim:taken",             # a claim committed (its lease is held); the run has not started
     "lease:renew",             # a heartbeat is about to renew a lease
 )
 

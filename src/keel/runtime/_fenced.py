@@ -31,7 +31,10 @@ from .._errors import LeaseLostError, StoreError, StoreUnavailableError
 from ._json import dumps
 from ._schema import ExecutionRow
 
-__all__ = ["NOTIFY_WORK", "FencedWriter", "NewEvent", "Written", "event_rows", "pyformat"]
+__all__ = [
+    "NOTIFY_WORK", "RELAXED_COMMIT", "FencedWriter", "NewEvent", "Written", "event_rows",
+    "pyformat",
+]
 
 NOTIFY_WORK = "SELECT pg_notify('keel_work', %(id)s)"
 """PostgreSQL: wake the workers (they LISTEN on keel_work) when this transaction commits."""
@@ -160,6 +163,24 @@ class FencedWriter:
         self._committed(durable, mark)
         return Written(bool(row[1]), row[0], now)
 
+    def statement(self, sql: str, params: dict[str, Any], *, what: str,
+                  durable: bool) -> list[dict[str, Any]]:
+        """PostgreSQL: one statement that commits on its own (in autocommit), so one round
+        trip; `durable` says whether its SQL lets the commit wait for the disk (a relaxed one
+        selects RELAXED_COMMIT). Returns its rows as dicts."""
+        mark = self.durability.mark()
+        with self._connection(what, durable) as connection:
+            driver = connection.driver_connection
+            driver.autocommit = True
+            try:
+                cursor = driver.execute(sql, params)
+                names = [column.name for column in cursor.description or ()]
+                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            finally:
+                driver.autocommit = False
+        self._committed(durable, mark)
+        return rows
+
     def _committed(self, durable: bool, mark: int) -> None:
         self.commits += 1
         if durable:
@@ -261,7 +282,7 @@ class FencedWriter:
                 "RETURNING last_seq, cancel_requested"
             )
             if at_once:
-                sql = _AT_ONCE.format(fence=sql, relaxed="" if durable else _RELAXED_COMMIT)
+                sql = _AT_ONCE.format(fence=sql, relaxed="" if durable else f", {RELAXED_COMMIT}")
             sql = self._fences[key] = self._sql(sql)
         return sql
 
@@ -340,8 +361,9 @@ class _SqliteConnection:
 
 
 _RELAXED_TRANSACTION = "SET LOCAL synchronous_commit TO OFF"
-# In the final SELECT, so that it is evaluated; it holds for the statement's own transaction.
-_RELAXED_COMMIT = ", set_config('synchronous_commit', 'off', true)"
+RELAXED_COMMIT = "set_config('synchronous_commit', 'off', true)"
+"""PostgreSQL: selected by a statement's final SELECT (so that it is evaluated), it makes the
+statement's own transaction commit without waiting for the disk."""
 
 # The fence decides for the whole statement: with a stale epoch it returns no row, and then
 # nothing is inserted either (every insert selects FROM fence).

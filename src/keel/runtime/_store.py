@@ -9,11 +9,13 @@ sequence numbers on the execution row itself; it is durable or relaxed (`_fenced
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from select import select as wait_readable
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +29,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from .._errors import ExecutionNotFoundError, StoreError
@@ -65,8 +67,7 @@ class Store:
             self._reader = _sqlite_engine(url, writer=False)
         else:
             try:
-                self.engine = create_engine(url, pool_pre_ping=True, connect_args={
-                    "application_name": application_name()})
+                self.engine = _postgres_engine(url)
             except ImportError as exc:  # the driver is an extra
                 from .._errors import MissingExtraError
 
@@ -107,6 +108,11 @@ class Store:
                                      exc.orig) from exc
         if writes:
             self._writer.durability.synced(mark)
+
+    def statement(self, sql: str, *, durable: bool, **params: Any) -> list[dict[str, Any]]:
+        """PostgreSQL: one statement that commits on its own (one round trip); its rows."""
+        return self._writer.statement(pyformat(sql), params, durable=durable,
+                                      what=f"use the database at {_safe_url(self.url)}")
 
     @property
     def unsynced(self) -> bool:
@@ -310,6 +316,8 @@ class Store:
         try:
             yield _Reads(connection, pyformat=not self.is_sqlite)
         except self._writer.driver_errors as exc:
+            if isinstance(exc, self._writer.unavailable_errors):
+                connection.invalidate()  # not back into the pool: it may be broken
             raise self._writer.error(what, exc) from exc
         finally:
             connection.close()  # back to the pool (which ends its transaction)
@@ -419,6 +427,43 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+_IDLE_BEFORE_PING = 1.0
+"""Seconds a pooled PostgreSQL connection may rest before a checkout pings it first."""
+
+
+def _postgres_engine(url: str) -> Engine:
+    """A checkout pings a pooled connection only when it may be dead: when the server has
+    said something to it while it was idle (a server closing a connection, on shutdown or
+    pg_terminate_backend, says so first; an idle connection hears nothing else), or when it
+    rested long enough to have been cut quietly. A ping on every checkout cost a round trip
+    per write."""
+    engine = create_engine(url, connect_args={"application_name": application_name()})
+
+    @event.listens_for(engine, "checkin")
+    def _rested_since(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_in_doubt(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        rested = time.monotonic() - record.info.get("checked_in", math.inf)
+        if rested > _IDLE_BEFORE_PING or _server_spoke(dbapi_connection):
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except engine.dialect.loaded_dbapi.Error as exc:
+                raise DisconnectionError(str(exc)) from exc  # the pool reconnects
+
+    return engine
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """Whether an idle connection has input waiting (no round trip: a poll of its socket)."""
+    try:
+        readable, _, _ = wait_readable([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _ensure_sqlite_directory(url: str) -> None:
