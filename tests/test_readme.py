@@ -31,3 +31,6 @@ def test_readme_snippets_run(database_url: str, monkeypatch: pytest.MonkeyPatch,
     assert "COMPLETED ['get_invoice', 'process_refund']" in printed  # the mock run
     assert "WAITING ['process_refund']" in printed  # the LangGraph graph
     assert "COMPLETED I've refunded $99.00 for invoice INV-8821" in printed
+    assert "COMPLETED Escalate: yes" in printed  # the pipeline
+    assert "[('classifier', 'responder'), ('responder', 'escalation_checker')]" in printed
+    assert "WAITING ['add_internal_note']\nCOMPLETED" in printed

@@ -2,6 +2,8 @@
 
     KeelError
      ├── UnsupportedAgentError      runtime.run() got an object no adapter recognises
+     ├── PipelineError              a pipeline was put together wrongly (an empty sequence, ...)
+     ├── StageFailedError           a pipeline's stage failed (the pipeline fails with it)
      ├── MissingExtraError          the framework's extra is not installed
      ├── StoreError                 the database cannot be used
      │    ├── StoreUnavailableError the connection failed or was lost; runs wait for it
@@ -33,10 +35,12 @@ __all__ = [
     "LeaseLostError",
     "MissingExtraError",
     "NotWaitingError",
+    "PipelineError",
     "ReplayMismatchError",
     "ReplayedToolError",
     "NotInDoubtError",
     "SchemaTooNewError",
+    "StageFailedError",
     "StoreError",
     "StoreUnavailableError",
     "UnsupportedAgentError",
@@ -49,6 +53,16 @@ class KeelError(Exception):
 
 class UnsupportedAgentError(KeelError, TypeError):
     """The object passed to the runtime is not an agent of a supported framework."""
+
+
+class PipelineError(KeelError, ValueError):
+    """A pipeline (`keel.sequence`, `keel.parallel`, `>>`) was put together wrongly, or a stage's
+    input does not fit what the stage declares it takes."""
+
+
+class StageFailedError(KeelError):
+    """A stage of a pipeline failed; the pipeline fails with it (the stage's own execution
+    holds its error and events)."""
 
 
 class MissingExtraError(KeelError, ImportError):

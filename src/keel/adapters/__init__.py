@@ -52,11 +52,13 @@ class _Known:
     framework: str
     module: str  # the adapter module
     marker: str  # the framework module whose presence in sys.modules means "maybe"
-    extra: str
+    extra: str | None  # None: keel's own, nothing to install
     description: str
 
 
 _KNOWN = (
+    # keel's own pipelines of agents (stages of any framework): first, as the cheapest check.
+    _Known("pipeline", "keel.pipelines._adapter", "keel.pipelines", None, "keel pipelines"),
     _Known("openai", "keel.adapters.openai", "agents", "openai",
            "OpenAI Agents SDK agents (agents.Agent)"),
     _Known("langgraph", "keel.adapters.langgraph", "langgraph", "langgraph",
@@ -73,10 +75,12 @@ def adapter_for(obj: Any) -> Adapter:
             adapter = adapter_named(known.framework)
             if adapter.detect(obj):
                 return adapter
-    supported = "; ".join(f"{k.description}: pip install 'keel[{k.extra}]'" for k in _KNOWN)
+    supported = "; ".join(f"{k.description}: pip install 'keel[{k.extra}]'" for k in _KNOWN
+                          if k.extra)
     raise UnsupportedAgentError(
         f"keel cannot run an object of type {type(obj).__module__}.{type(obj).__qualname__}. "
-        f"It runs {supported}."
+        f"It runs {supported}; and pipelines of them (keel.agent(a) >> b, keel.sequence, "
+        "keel.parallel)."
     )
 
 

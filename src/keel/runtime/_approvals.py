@@ -25,6 +25,7 @@ from .._errors import (
 )
 from ._changes import CHANGES
 from ._events import Status
+from ._family import PIPELINE, ancestors, descendants, lock_family, wake_ancestors
 from ._faults import fault_point
 from ._json import dumps
 from ._rules import Rule, RuleList
@@ -189,21 +190,27 @@ def decide(
 ) -> list[str]:
     """Approve or reject pending calls of a waiting execution; returns the decided call ids.
 
-    `response` (with an approval) is the value the framework's pause is answered with.
+    `response` (with an approval) is the value the framework's pause is answered with. On a
+    pipeline, the pending calls are those of its stages that wait; each decision is recorded
+    on the stage and, as an event, on every pipeline above it.
 
     Runs in one write transaction, so of two concurrent decisions exactly one wins. When no
-    call is left pending the execution becomes QUEUED, ready to resume.
+    call is left pending the execution becomes QUEUED, ready to resume (and so do the
+    pipelines above it that wait for nothing else).
     """
     status = "approved" if approve else "rejected"
     with store.transaction() as conn:
-        execution_status = store.locked_status(conn, execution_id)
+        execution_status, framework = lock_family(store, conn, execution_id)
+        if framework == PIPELINE:  # its stages hold the calls
+            waiting = [i for i, _ in descendants(conn, execution_id, [Status.WAITING.value])]
+        else:
+            waiting = [execution_id] if execution_status == Status.WAITING.value else []
         rows = conn.execute(
-            select(APPROVALS).where(APPROVALS.c.execution_id == execution_id)
+            select(APPROVALS).where(APPROVALS.c.execution_id.in_([execution_id, *waiting]))
+            .order_by(APPROVALS.c.requested_at, APPROVALS.c.call_id)
         ).all()
-        pending = [r for r in rows if r.status == "pending"]
+        pending = [r for r in rows if r.status == "pending" and r.execution_id in waiting]
         targets = [r for r in pending if call_id is None or r.call_id == call_id]
-        if execution_status != Status.WAITING.value:
-            targets = []
         if not targets:
             _explain_nothing_to_decide(execution_id, execution_status, rows, call_id)
         conn.execute(
@@ -212,28 +219,27 @@ def decide(
             .values(status=status, decided_at=time.time(), reviewer=reviewer, reason=reason,
                     response=None if response is None else dumps(response))
         )
-        events = [
-            NewEvent(
-                status,
-                agent=r.agent,
-                data={
-                    "approval_id": r.id,
-                    "tool_name": r.tool_name,
-                    "call_id": r.call_id,
-                    "reviewer": reviewer,
-                    "reason": reason,
-                },
-            )
-            for r in targets
-        ]
-        left = len(pending) - len(targets)
-        store.append_events(
-            conn, execution_id, events, **({} if left else {"status": Status.QUEUED.value})
-        )
-        if not left:
-            store.notify_work(conn, execution_id)
+        events: dict[str, list[NewEvent]] = {}  # per execution: the stage and those above it
+        for r in targets:
+            event = NewEvent(status, agent=r.agent, data={
+                "approval_id": r.id, "tool_name": r.tool_name, "call_id": r.call_id,
+                "reviewer": reviewer, "reason": reason})
+            for member in [r.execution_id, *(i for i, _ in ancestors(conn, r.execution_id))]:
+                events.setdefault(member, []).append(event)
+        decided = {r.id for r in targets}
+        ready = {r.execution_id for r in targets} - {
+            r.execution_id for r in pending if r.id not in decided}
+        for member, appended in events.items():
+            store.append_events(
+                conn, member, appended, **({"status": Status.QUEUED.value} if member in ready
+                                           else {}))
+        woken = []
+        for member in ready:
+            store.notify_work(conn, member)
+            woken += wake_ancestors(store, conn, member)
     fault_point("approval:after_decision")
-    CHANGES.notify(execution_id)
+    for member in {*events, *woken}:
+        CHANGES.notify(member)
     return [r.call_id for r in targets]
 
 

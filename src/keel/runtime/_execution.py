@@ -312,6 +312,14 @@ class Execution:
         self._stopped = True
         raise _Suspended
 
+    def pause(self, status: Literal[Status.WAITING, Status.IN_DOUBT]) -> None:
+        """Stop the run WAITING or IN_DOUBT on a decision asked for elsewhere (by a pipeline's
+        stage, which holds the pending call): commit the status and give up the lease. The
+        caller then unwinds with _Suspended."""
+        self._write(status=status.value, lease_owner=None, lease_expires_at=None, renew=False,
+                    durable=True)
+        self._stopped = True
+
     # -- tools ----------------------------------------------------------------------------
 
     async def run_tool(

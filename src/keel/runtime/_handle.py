@@ -7,15 +7,16 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 
 from .._errors import StoreError
 from ._approvals import decide
 from ._changes import CHANGES
 from ._events import Event, Status
+from ._family import PIPELINE, descendants, lock_family, wake_ancestors
 from ._in_doubt import Resolution, resolve
 from ._result import AgentResult
-from ._store import APPROVALS, EXECUTIONS, NewEvent
+from ._store import APPROVALS, EXECUTIONS, NewEvent, Store
 
 if TYPE_CHECKING:
     from ._runtime import AgentRuntime
@@ -83,29 +84,18 @@ class AgentHandle:
                        reason=reason, reviewer=reviewer)
 
     def cancel(self, reason: str | None = None) -> Status:
-        """Cancel: at once if queued or waiting, at the next step if running elsewhere."""
+        """Cancel: at once if queued or waiting, at the next step if running elsewhere. A
+        pipeline's unfinished stages are cancelled with it."""
         store = self.runtime.store
         with store.transaction() as conn:
-            status = Status(store.locked_status(conn, self.execution_id))
-            if status in (Status.QUEUED, Status.WAITING, Status.IN_DOUBT):
-                conn.execute(
-                    update(APPROVALS)
-                    .where(APPROVALS.c.execution_id == self.execution_id,
-                           APPROVALS.c.status == "pending")
-                    .values(status="cancelled", decided_at=time.time(), reason=reason)
-                )
-                store.append_events(
-                    conn, self.execution_id, [NewEvent("cancelled", data={"reason": reason})],
-                    status=Status.CANCELLED.value, finished_at=time.time(),
-                )
-                status = Status.CANCELLED
-            elif status is Status.RUNNING:
-                conn.execute(
-                    update(EXECUTIONS)
-                    .where(EXECUTIONS.c.id == self.execution_id)
-                    .values(cancel_requested=1)
-                )
-        CHANGES.notify(self.execution_id)
+            status, framework = lock_family(store, conn, self.execution_id)
+            status = _cancel(store, conn, self.execution_id, Status(status), reason)
+            if framework == PIPELINE:
+                for stage, stage_status in descendants(conn, self.execution_id, _UNFINISHED):
+                    _cancel(store, conn, stage, Status(stage_status), reason)
+            touched = wake_ancestors(store, conn, self.execution_id)  # a stage cancelled alone
+        for execution_id in (self.execution_id, *touched):
+            CHANGES.notify(execution_id)
         return status
 
     def stream(self, *, after: int = 0, timeout: float | None = None) -> EventStream:
@@ -128,6 +118,31 @@ def cancel_agent(runtime: AgentRuntime, agent_name: str, *,
                                                       limit=100_000)]
     return {execution_id: AgentHandle(execution_id, runtime=runtime).cancel(reason)
             for execution_id in unfinished}
+
+
+_UNFINISHED = [Status.QUEUED.value, Status.RUNNING.value, Status.WAITING.value,
+               Status.IN_DOUBT.value]
+
+
+def _cancel(store: Store, conn: Connection, execution_id: str, status: Status,
+            reason: str | None) -> Status:
+    """Cancel one execution inside `conn`'s transaction; returns its status after."""
+    if status in (Status.QUEUED, Status.WAITING, Status.IN_DOUBT):
+        conn.execute(
+            update(APPROVALS)
+            .where(APPROVALS.c.execution_id == execution_id, APPROVALS.c.status == "pending")
+            .values(status="cancelled", decided_at=time.time(), reason=reason)
+        )
+        store.append_events(
+            conn, execution_id, [NewEvent("cancelled", data={"reason": reason})],
+            status=Status.CANCELLED.value, finished_at=time.time(),
+        )
+        return Status.CANCELLED
+    if status is Status.RUNNING:
+        conn.execute(
+            update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(cancel_requested=1)
+        )
+    return status
 
 
 class EventStream:

@@ -8,12 +8,24 @@ from typing import Any, TextIO
 
 from pydantic import TypeAdapter
 
-from ._events import Event, Status
+from ._events import (
+    ApprovedEvent,
+    Event,
+    InDoubtEvent,
+    RejectedEvent,
+    Status,
+    ToolCallEvent,
+    ToolResultEvent,
+    WaitingEvent,
+)
 from ._json import jsonable, loads
 from ._references import resolve
 from ._schema import ApprovalRow, ExecutionRow, StepRow
 
-__all__ = ["AgentResult", "PendingApproval", "TokenUsage", "ToolCall", "build_result"]
+__all__ = [
+    "AgentResult", "PendingApproval", "TokenUsage", "ToolCall", "build_result", "load_output",
+    "total_usage", "typed_output",
+]
 
 
 @dataclass(frozen=True)
@@ -117,58 +129,80 @@ def build_result(
     approvals: list[ApprovalRow],
     steps: dict[str, StepRow],
 ) -> AgentResult:
-    """Assemble a result from stored rows."""
+    """Assemble a result from stored rows. A pipeline's execution has no approval rows of its
+    own: its stages hold them, and its pending calls are those its events show waiting."""
+    status = Status(row.status)
+    pending = [PendingApproval(a.id, a.call_id, a.tool_name, loads(a.args), a.agent, a.rule,
+                               a.requested_at) for a in approvals if a.status == "pending"]
+    if row.framework == "pipeline" and not status.is_terminal:
+        pending = _pending_in_stages(events)
     return AgentResult(
         execution_id=row.id,
-        status=Status(row.status),
+        status=status,
         output=load_output(row),
         error=row.error,
         events=events,
         tool_calls=_tool_calls(events, approvals),
-        pending_approvals=[
-            PendingApproval(a.id, a.call_id, a.tool_name, loads(a.args), a.agent, a.rule,
-                            a.requested_at)
-            for a in approvals
-            if a.status == "pending"
-        ],
-        token_usage=_usage(steps),
+        pending_approvals=pending,
+        token_usage=total_usage(steps),
         agent=row.agent_name,
     )
 
 
 def load_output(row: ExecutionRow) -> Any:
     """The stored output, rebuilt as its declared type when that type can be imported."""
-    data = loads(row.output)
-    if data is None or not row.output_type:
+    return typed_output(loads(row.output), row.output_type)
+
+
+def typed_output(data: Any, type_ref: str | None) -> Any:
+    """JSON `data` rebuilt as the type `type_ref` names, when that type can be imported."""
+    if data is None or not type_ref:
         return data
     try:
-        return TypeAdapter(resolve(row.output_type)).validate_python(data)
+        return TypeAdapter(resolve(type_ref)).validate_python(data)
     except Exception:  # the type moved or cannot be imported here: plain JSON data
         return data
 
 
+def _pending_in_stages(events: list[Event]) -> list[PendingApproval]:
+    """The calls a pipeline's events show waiting (copied from its stages) and undecided."""
+    decided = {e.approval_id for e in events if isinstance(e, ApprovedEvent | RejectedEvent)}
+    return [PendingApproval(e.approval_id, e.call_id, e.tool_name, e.args, e.agent, e.reason,
+                            e.ts) for e in events
+            if isinstance(e, WaitingEvent) and e.approval_id not in decided]
+
+
 def _tool_calls(events: list[Event], approvals: list[ApprovalRow]) -> list[ToolCall]:
-    results = {e.call_id: e for e in events if e.type == "tool_result"}
-    status_of = {a.call_id: a.status for a in approvals}
-    doubted = {e.call_id for e in events if e.type == "in_doubt"}
-    calls = []
+    """Each tool_call event with its result: the first tool_result of the same call id after
+    it (a pipeline's stages, executions of their own, may use the same call ids)."""
+    rejected = {a.call_id for a in approvals if a.status == "rejected"} | {
+        e.call_id for e in events if isinstance(e, RejectedEvent)}
+    doubted = {e.call_id for e in events if isinstance(e, InDoubtEvent)}
+    calls: list[tuple[ToolCallEvent, ToolResultEvent | None]] = []
+    unanswered: dict[str, list[int]] = {}
     for e in events:
-        if e.type != "tool_call":
-            continue
-        done = results.get(e.call_id)
+        if isinstance(e, ToolCallEvent):
+            unanswered.setdefault(e.call_id, []).append(len(calls))
+            calls.append((e, None))
+        elif isinstance(e, ToolResultEvent) and unanswered.get(e.call_id):
+            index = unanswered[e.call_id].pop(0)
+            calls[index] = (calls[index][0], e)
+    made = []
+    for call, done in calls:
         if done is not None:
-            status = "rejected" if status_of.get(e.call_id) == "rejected" else "done"
+            status = "rejected" if call.call_id in rejected else "done"
         else:
-            status = "in_doubt" if e.call_id in doubted else "pending"
-        calls.append(ToolCall(e.tool_name, e.call_id, e.args, done.result if done else None,
-                              e.agent, status))
-    return calls
+            status = "in_doubt" if call.call_id in doubted else "pending"
+        made.append(ToolCall(call.tool_name, call.call_id, call.args,
+                             done.result if done else None, call.agent, status))
+    return made
 
 
-def _usage(steps: dict[str, StepRow]) -> TokenUsage | None:
+def total_usage(steps: dict[str, StepRow]) -> TokenUsage | None:
+    """The tokens of an execution's model turns, and of its finished stages (a pipeline's)."""
     totals = [0, 0, 0, 0]
     for step in steps.values():
-        if step.kind != "model" or step.status != "done":
+        if step.kind not in ("model", "stage") or step.status != "done":
             continue
         usage = (loads(step.payload) or {}).get("usage") or {}
         for i, key in enumerate(("requests", "input_tokens", "output_tokens", "total_tokens")):

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +38,21 @@ if TYPE_CHECKING:
     from ..adapters import Adapter
     from ._handle import AgentHandle, EventStream
 
-__all__ = ["AgentRuntime"]
+__all__ = ["AgentRuntime", "driving_runtime"]
 
 TAKEN_OVER: Any = object()
 """What `drive()` returns when another process took the execution over."""
+
+_driving: ContextVar[AgentRuntime | None] = ContextVar("keel_driving_runtime", default=None)
+
+
+def driving_runtime() -> AgentRuntime:
+    """The runtime driving the current execution (a pipeline drives its stages on it)."""
+    runtime = _driving.get()
+    if runtime is None:
+        raise KeelError("No execution is being driven here; run pipelines with an "
+                        "AgentRuntime (runtime.run(pipeline, input)).")
+    return runtime
 
 
 @dataclass(frozen=True)
@@ -322,6 +334,7 @@ class AgentRuntime:
         row = ex.row
         adapter: Adapter = adapter_named(row.framework)
         heartbeat = asyncio.create_task(self._heartbeat(ex))
+        driving = _driving.set(self)
         try:
             outcome = await adapter.execute(ex, agent, loads(row.input), options)
             if outcome.status == "completed":
@@ -353,6 +366,7 @@ class AgentRuntime:
                       error=message)
         finally:
             heartbeat.cancel()
+            _driving.reset(driving)
         return None
 
     async def _heartbeat(self, ex: Execution) -> None:
@@ -425,6 +439,11 @@ def _require_ref(row: Any) -> str:
     if not row.agent_ref:
         from .._errors import AgentNotFoundError
 
+        if row.parent_id:
+            raise AgentNotFoundError(
+                f"Execution {row.id!r} is a stage of the pipeline execution "
+                f"{row.parent_id!r}, which runs it: resume that one, "
+                f"runtime.resume({row.parent_id!r}).")
         raise AgentNotFoundError(
             f"Execution {row.id!r} recorded no reference to its agent {row.agent_name!r} (it "
             "was not a module-level name when the run started). Pass it: "

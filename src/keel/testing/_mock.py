@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+from .._errors import UnsupportedAgentError
 from ..adapters import adapter_for
 from ..runtime._approvals import ApprovalRules
 from ..runtime._events import Status
@@ -65,6 +66,10 @@ async def mock_run_async(
     """`mock_run()` for async tests."""
     script = Script(events, strict=strict)
     framework = adapter_for(agent).framework
+    if framework == "pipeline":
+        raise UnsupportedAgentError(
+            "mock_run scripts one agent; a pipeline runs several. Test each stage with "
+            "mock_run(stage, ...), and the pipeline with AgentRuntime on scripted models.")
     mocking = importlib.import_module(f"keel.testing._{framework}")
     rules = {name: options.pop(name) for name in _RUNTIME_OPTIONS if name in options}
     if runtime is not None and rules:
