@@ -47,12 +47,15 @@ def find_reference(obj: Any) -> str | None:
     cached = _found.get(id(obj))
     if cached is not None and cached[0] is obj:
         return cached[1]
-    modules = [(name, module) for name, module in list(sys.modules.items()) if module is not None]
+    # Copies, not iterations: another thread may import meanwhile (a finalizer run by the
+    # garbage collector mid-iteration did), and dict.copy() runs no Python code.
+    modules = [(name, module) for name, module in sys.modules.copy().items()
+               if module is not None]
     for kind in (0, 1):
         for name, module in modules:
             if _kind(name, module) != kind:
                 continue
-            for attribute, value in list(vars(module).items()):
+            for attribute, value in vars(module).copy().items():
                 if value is obj and not attribute.startswith("_"):
                     location = _module_reference(name, module)
                     if location is None:
