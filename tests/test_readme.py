@@ -31,3 +31,5 @@ def test_readme_snippets_run(database_url: str, monkeypatch: pytest.MonkeyPatch,
     assert "COMPLETED ['get_invoice', 'process_refund']" in printed  # the mock run
     assert "WAITING ['process_refund']" in printed  # the LangGraph graph
     assert "COMPLETED I've refunded $99.00 for invoice INV-8821" in printed
+    assert "max_tool_calls the tool call process_refund" in printed  # a budget stopped it
+    assert "Reach me at [redacted:email]; our key is [redacted:api_key]" in printed

@@ -26,7 +26,7 @@ from .._errors import (
 from ._changes import CHANGES
 from ._events import Status
 from ._faults import fault_point
-from ._json import dumps
+from ._json import dumps, jsonable
 from ._rules import Rule, RuleList
 from ._store import APPROVALS, NewEvent, Store
 
@@ -197,6 +197,10 @@ def decide(
     status = "approved" if approve else "rejected"
     with store.transaction() as conn:
         execution_status = store.locked_status(conn, execution_id)
+        redactor = store.redactor_for(conn, execution_id)
+        if redactor is not None:  # what the reviewer wrote is stored as the run stores data
+            reason = redactor.redact_value(reason)
+            response = redactor.redact_value(jsonable(response))
         rows = conn.execute(
             select(APPROVALS).where(APPROVALS.c.execution_id == execution_id)
         ).all()

@@ -87,6 +87,9 @@ class AgentHandle:
         store = self.runtime.store
         with store.transaction() as conn:
             status = Status(store.locked_status(conn, self.execution_id))
+            redactor = store.redactor_for(conn, self.execution_id)
+            if redactor is not None:
+                reason = redactor.redact_value(reason)
             if status in (Status.QUEUED, Status.WAITING, Status.IN_DOUBT):
                 conn.execute(
                     update(APPROVALS)

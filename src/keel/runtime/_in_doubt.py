@@ -47,6 +47,9 @@ def resolve(
             raise NotInDoubtError(
                 f"Execution {execution_id!r} is {status}, not IN_DOUBT: there is no cut-off "
                 "call to resolve. Check AgentHandle.status() first.")
+        redactor = store.redactor_for(conn, execution_id)
+        if redactor is not None:  # stored as the run stores its tools' results
+            result, reason = redactor.redact_value(jsonable(result)), redactor.redact_value(reason)
         calls = [step for step in (StepRow.model_construct(**r._mapping) for r in conn.execute(
             select(STEPS).where(STEPS.c.execution_id == execution_id,
                                 STEPS.c.status == "intent", STEPS.c.kind == "tool")))
