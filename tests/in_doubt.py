@@ -49,10 +49,10 @@ refunder = Agent(name="refunder", instructions="refunder: refund", tools=[wire_r
                  model=ScriptedModel(_script))
 
 
-def in_doubt_execution(url: str) -> str:
+def in_doubt_execution(url: str, *, redact: bool = False) -> str:
     """An execution of `refunder` that is IN_DOUBT about its wire_refund call."""
     REFUNDS.clear()
-    with AgentRuntime(url, lease_seconds=LEASE) as crashed:
+    with AgentRuntime(url, lease_seconds=LEASE, redact=redact) as crashed:
         _dying.set()
         try:
             crashed.run(refunder, "refund INV-8821")

@@ -47,7 +47,7 @@ def test_run_list_show_approve_resume_from_the_terminal(database_url: str) -> No
     assert [p["tool_name"] for p in waiting["pending_approvals"]] == ["process_refund"]
 
     listed = keel("ls", "--status", "waiting", url=url).stdout.splitlines()
-    assert listed[0].split() == ["ID", "STATUS", "AGENT", "CREATED", "UPDATED"]
+    assert listed[0].split() == ["ID", "STATUS", "AGENT", "CREATED", "UPDATED", "REASON"]
     assert listed[1].split()[:3] == [execution_id, "WAITING", "support_triage"]
     assert [r["id"] for r in json.loads(keel("ls", "--json", url=url).stdout)] == [execution_id]
 
@@ -67,6 +67,27 @@ def test_run_list_show_approve_resume_from_the_terminal(database_url: str) -> No
     assert [json.loads(line)["seq"] for line in events.splitlines()][0] == 6
     followed = keel("events", execution_id, "--follow", url=url).stdout.splitlines()
     assert followed[-1].split()[2] == "done"  # it replays, then stops: the run has settled
+
+
+def test_a_run_with_a_budget_and_redaction_is_listed_shown_and_exported(
+    sqlite_url: str
+) -> None:
+    ran = keel("run", AGENT, f"{TICKET} Write to bob@example.com.", "--max-tool-calls", "1",
+               "--redact", "--json", url=sqlite_url, ok=False)  # FAILED: a non-zero exit
+    stopped = json.loads(ran.stdout)
+    exceeded = {"budget": "max_tool_calls", "limit": 1, "used": 1,
+                "next_step": "the tool call process_refund"}
+    assert (stopped["status"], stopped["budget_exceeded"]) == ("FAILED", exceeded)
+    listed = keel("ls", url=sqlite_url).stdout.splitlines()
+    assert listed[1].split()[1] == "FAILED" and listed[1].endswith("budget max_tool_calls")
+    assert json.loads(keel("ls", "--json", url=sqlite_url).stdout)[0]["status_reason"] == {
+        "budget_exceeded": exceeded}
+    shown = keel("show", stopped["execution_id"], url=sqlite_url).stdout
+    assert "; budget max_tool_calls=1" in shown
+    assert "stopped by its budget: max_tool_calls=1, used 1, before the tool call " \
+        "process_refund" in shown
+    exported = keel("export", stopped["execution_id"], url=sqlite_url).stdout
+    assert "bob@example.com" not in exported and "Write to [redacted:email]." in exported
 
 
 def test_reject_then_resume_and_cancel(sqlite_url: str) -> None:

@@ -23,7 +23,8 @@ from test_crash_recovery import Child, Recovery, Workspace
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
 BOTH_TOOLS = ("get_invoice", "process_refund")
-# The journal's steps (kind:name), from the scripted model's call names.
+# The journal's steps (kind:name), from the scripted model's call names. Model calls are
+# journaled in both frameworks (a graph's as their token usage, with the run's next write).
 GRAPH_HANDOFF, INVOICE, REFUND = (
     "tool:transfer_to_billing_specialist", "tool:get_invoice", "tool:process_refund")
 ADK_HANDOFF, TRIAGE, BILLING = (
@@ -49,19 +50,22 @@ KILL_POINTS = {
         GRAPH, "model:1:after", journaled=(), crashed_model_calls=1, crashed_tools=(),
         resumed_model_calls=4, resumed_tools=BOTH_TOOLS),
     "graph-inside-the-refund-after-its-effect": KillPoint(
-        GRAPH, "tool:process_refund:after_effect", journaled=(GRAPH_HANDOFF, INVOICE),
+        GRAPH, "tool:process_refund:after_effect",
+        journaled=(TRIAGE, GRAPH_HANDOFF, BILLING, INVOICE, BILLING),
         crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
         resumed_model_calls=1, resumed_tools=("process_refund",)),
     # The refund's result is journaled and its step's writes are saved, but not the
     # checkpoint that closes the step: the subgraph resumes from the step before.
     "graph-after-the-refund-step-wrote-before-its-checkpoint": KillPoint(
-        GRAPH, "saver:put:12", journaled=(GRAPH_HANDOFF, INVOICE, REFUND),
+        GRAPH, "saver:put:12",
+        journaled=(TRIAGE, GRAPH_HANDOFF, BILLING, INVOICE, BILLING, REFUND),
         crashed_model_calls=3, crashed_tools=BOTH_TOOLS,
         resumed_model_calls=1, resumed_tools=()),
     # Every agent has finished; only the root's last checkpoint is missing. LangGraph's state
     # alone cannot tell this run from one that never started its last step.
     "graph-after-the-last-step-wrote-before-the-final-checkpoint": KillPoint(
-        GRAPH, "saver:put:14", journaled=(GRAPH_HANDOFF, INVOICE, REFUND),
+        GRAPH, "saver:put:14",
+        journaled=(TRIAGE, GRAPH_HANDOFF, BILLING, INVOICE, BILLING, REFUND, BILLING),
         crashed_model_calls=4, crashed_tools=BOTH_TOOLS,
         resumed_model_calls=0, resumed_tools=()),
     "adk-first-model-answer-not-journaled": KillPoint(

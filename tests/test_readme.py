@@ -34,3 +34,5 @@ def test_readme_snippets_run(database_url: str, monkeypatch: pytest.MonkeyPatch,
     assert "COMPLETED Escalate: yes" in printed  # the pipeline
     assert "[('classifier', 'responder'), ('responder', 'escalation_checker')]" in printed
     assert "WAITING ['add_internal_note']\nCOMPLETED" in printed
+    assert "max_tool_calls the tool call process_refund" in printed  # a budget stopped it
+    assert "Reach me at [redacted:email]; our key is [redacted:api_key]" in printed

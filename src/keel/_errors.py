@@ -25,6 +25,8 @@ Suspension for approval and cancellation are not errors: they derive from BaseEx
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AgentNotFoundError",
     "AlreadyDecidedError",
@@ -131,8 +133,11 @@ class _Suspended(BaseException):
 
 
 class _Stopped(BaseException):
-    """Unwinds a run that a policy stopped (`Deny(reason, stop=True)`): it fails with the
-    message, whatever the framework does with a tool's errors."""
+    """Unwinds a run that a policy or a budget stopped (`Deny(reason, stop=True)`): it fails
+    with the message, whatever the framework does with a tool's errors."""
+
+    status_reason: dict[str, Any] | None = None
+    """Why, as data for the execution row and the `error` event (a budget sets it)."""
 
 
 class _Cancelled(BaseException):

@@ -1,6 +1,7 @@
 """The `keel` command: run agents and operate executions from a terminal, on any keel store.
 
-    keel run MODULE:ATTR "input" [--follow]      start a run (and watch its events)
+    keel run MODULE:ATTR "input" [--follow] [--max-steps N ...] [--redact]
+                                                  start a run (and watch its events)
     keel ls [--status S] [--agent A] [--since 2h] executions, newest first
     keel show ID                                  the timeline of one execution
     keel events ID [--follow] [--after N]         its events (and new ones as they come)
@@ -39,9 +40,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._errors import KeelError
+from .runtime._budget import Budget
 from .runtime._events import Status
 from .runtime._handle import AgentHandle
-from .runtime._json import jsonable
+from .runtime._json import jsonable, loads
 from .runtime._references import load_agent
 from .runtime._result import AgentResult
 from .runtime._runtime import AgentRuntime
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         # Only a long-lived server resumes runs once their approvals are decided.
-        with AgentRuntime(args.db, auto_resume=args.command is _serve) as runtime:
+        with AgentRuntime(args.db, auto_resume=args.command is _serve,
+                          redact=getattr(args, "redact", False)) as runtime:
             return int(args.command(runtime, args) or 0)
     except KeelError as exc:
         print(f"keel: {exc}", file=sys.stderr)
@@ -68,14 +71,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(runtime: AgentRuntime, args: argparse.Namespace) -> int:
     agent = load_agent(args.agent)
+    budget = Budget(max_steps=args.max_steps, max_seconds=args.max_seconds,
+                    max_tool_calls=args.max_tool_calls, max_tokens=args.max_tokens)
     if args.follow:
-        stream = runtime.stream(agent, args.input)
+        stream = runtime.stream(agent, args.input, budget=budget)
         for event in stream:
             _print_event(event, args.json)
         result = stream.get_result()
     else:
         with _spinner(f"running {args.agent}"):
-            result = runtime.run(agent, args.input)
+            result = runtime.run(agent, args.input, budget=budget)
     _print_result(result, args.json)
     return 0 if result.status in (Status.COMPLETED, Status.WAITING) else 1
 
@@ -86,11 +91,12 @@ def _ls(runtime: AgentRuntime, args: argparse.Namespace) -> None:
         since=time.time() - _seconds(args.since) if args.since else None, limit=args.limit)
     if args.json:
         _print_json([{"id": r.id, "status": r.status, "agent": r.agent_name,
-                      "created_at": r.created_at, "updated_at": r.updated_at} for r in rows])
+                      "created_at": r.created_at, "updated_at": r.updated_at,
+                      "status_reason": loads(r.status_reason)} for r in rows])
         return
-    _table(["ID", "STATUS", "AGENT", "CREATED", "UPDATED"],
-           [[r.id, r.status, r.agent_name, _when(r.created_at), _when(r.updated_at)]
-            for r in rows])
+    _table(["ID", "STATUS", "AGENT", "CREATED", "UPDATED", "REASON"],
+           [[r.id, r.status, r.agent_name, _when(r.created_at), _when(r.updated_at),
+             _reason(r.status_reason)] for r in rows])
 
 
 def _show(runtime: AgentRuntime, args: argparse.Namespace) -> None:
@@ -113,6 +119,12 @@ def _show(runtime: AgentRuntime, args: argparse.Namespace) -> None:
         usage = result.token_usage
         print(f"tokens: {usage.input_tokens} in, {usage.output_tokens} out, "
               f"{usage.requests} requests")
+    limits = ", ".join(f"{name}={limit:g}" for name, limit in (loads(row.budget) or {}).items())
+    print(f"ran {row.run_seconds:.1f} s" + (f"; budget {limits}" if limits else ""))
+    if result.budget_exceeded:
+        exceeded = result.budget_exceeded
+        print(f"stopped by its budget: {exceeded.budget}={exceeded.limit:g}, used "
+              f"{exceeded.used:g}, before {exceeded.next_step}")
     if result.error:
         print(f"error: {result.error}")
 
@@ -340,6 +352,12 @@ def _print_decision(verb: str, decided: list[str], as_json: bool) -> None:
         print(f"{verb}: {', '.join(decided)}")
 
 
+def _reason(status_reason: str | None) -> str:
+    """A stored status reason, in a word: the budget that stopped the run."""
+    exceeded = (loads(status_reason) or {}).get("budget_exceeded")
+    return f"budget {exceeded['budget']}" if exceeded else ""
+
+
 def _decision(event: Any) -> str:
     if event.type in ("approved", "rejected") and event.reviewer:
         return f"  by {event.reviewer}"
@@ -366,6 +384,17 @@ def _seconds(text: str, option: str = "--since") -> float:
     except (KeyError, ValueError, IndexError):
         raise KeelError(f"{option} takes a duration like 90s, 15m, 2h or 3d, not {text!r}.")\
             from None
+
+
+def _positive(kind: type[float]) -> Callable[[str], float]:
+    """An argparse type: a positive number of `kind`."""
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"a limit is a positive number, not {text}")
+        return value
+
+    return parse
 
 
 @contextmanager
@@ -416,6 +445,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("agent", help="module:attribute")
     run.add_argument("input")
     run.add_argument("--follow", action="store_true", help="print events as they happen")
+    for limit, kind, what in (("steps", int, "model and tool calls"),
+                              ("seconds", float, "seconds of running time"),
+                              ("tool-calls", int, "tool calls"), ("tokens", int, "tokens")):
+        run.add_argument(f"--max-{limit}", type=_positive(kind),
+                         help=f"stop the run past this many {what}")
+    run.add_argument("--redact", action="store_true",
+                     help="store e-mail addresses, API keys, tokens and card numbers redacted")
     ls = command("ls", _ls, "list executions, newest first")
     ls.add_argument("--status", help="RUNNING, WAITING, COMPLETED, FAILED, ...")
     ls.add_argument("--agent", help="the agent's name")

@@ -12,7 +12,7 @@ from examples.support_triage.agents import triage_agent
 from fastapi.testclient import TestClient
 
 from in_doubt import REFUNDS, in_doubt_execution
-from keel import AgentRuntime, Status
+from keel import AgentRuntime, Budget, Status
 from keel.server import create_app
 
 TOKEN = "s3cret-token"
@@ -54,6 +54,20 @@ def test_the_inbox_a_decision_with_its_reviewer_and_the_finished_run(
     assert [e["id"] for e in listed] == [waiting.execution_id]
     events = client.get(f"{url}/events", params={"after": 5}).json()
     assert events[0]["seq"] == 6 and events[-1]["type"] == "done"
+
+
+def test_a_run_its_budget_stopped_says_so_in_the_list_and_the_detail(
+    client: TestClient, runtime: AgentRuntime
+) -> None:
+    stopped = runtime.run(triage_agent, TICKET, budget=Budget(max_steps=2))
+    exceeded = {"budget": "max_steps", "limit": 2, "used": 2,
+                "next_step": "the tool call get_invoice"}
+    (listed,) = client.get("/api/executions").json()
+    assert (listed["status"], listed["status_reason"]) == (
+        "FAILED", {"budget_exceeded": exceeded})
+    detail = client.get(f"/api/executions/{stopped.execution_id}").json()
+    assert (detail["budget"], detail["budget_exceeded"]) == ({"max_steps": 2}, exceeded)
+    assert detail["events"][-1]["budget_exceeded"] == exceeded and detail["run_seconds"] > 0
 
 
 def test_reject_needs_a_reason_and_unknown_ids_are_404(

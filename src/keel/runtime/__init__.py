@@ -1,9 +1,11 @@
 """The executor, journal, store, events and approvals (framework-neutral)."""
 
 from ._approvals import Allow, ApprovalPolicy, Ask, Deny, PolicyContext
+from ._budget import Budget, BudgetExceeded
 from ._events import Event, EventType, Status
 from ._execution import CallContext, current_call
 from ._handle import AgentHandle, EventStream
+from ._redact import Redactor
 from ._result import AgentResult, PendingApproval, TokenUsage, ToolCall
 from ._rules import Rule
 from ._runtime import AgentRuntime
@@ -16,6 +18,8 @@ __all__ = [
     "Allow",
     "ApprovalPolicy",
     "Ask",
+    "Budget",
+    "BudgetExceeded",
     "CallContext",
     "Deny",
     "Event",
@@ -23,6 +27,7 @@ __all__ = [
     "EventType",
     "PendingApproval",
     "PolicyContext",
+    "Redactor",
     "Rule",
     "Status",
     "TokenUsage",

@@ -27,7 +27,7 @@ from ._changes import CHANGES
 from ._events import Status
 from ._family import PIPELINE, ancestors, descendants, lock_family, wake_ancestors
 from ._faults import fault_point
-from ._json import dumps
+from ._json import dumps, jsonable
 from ._rules import Rule, RuleList
 from ._store import APPROVALS, NewEvent, Store
 
@@ -205,6 +205,10 @@ def decide(
             waiting = [i for i, _ in descendants(conn, execution_id, [Status.WAITING.value])]
         else:
             waiting = [execution_id] if execution_status == Status.WAITING.value else []
+        redactor = store.redactor_for(conn, execution_id)
+        if redactor is not None:  # what the reviewer wrote is stored as the run stores data
+            reason = redactor.redact_value(reason)
+            response = redactor.redact_value(jsonable(response))
         rows = conn.execute(
             select(APPROVALS).where(APPROVALS.c.execution_id.in_([execution_id, *waiting]))
             .order_by(APPROVALS.c.requested_at, APPROVALS.c.call_id)

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from ._budget import BudgetExceeded
+
 __all__ = [
     "ApprovedEvent",
     "CancelledEvent",
@@ -171,6 +173,8 @@ class CancelledEvent(_EventBase):
 class ErrorEvent(_EventBase):
     type: Literal["error"] = "error"
     content: str
+    budget_exceeded: BudgetExceeded | None = None
+    """Set when a budget stopped the run."""
 
 
 class DoneEvent(_EventBase):

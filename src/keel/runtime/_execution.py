@@ -9,10 +9,15 @@ while the commits between them (tool results, handoffs, turns before the next mo
 relaxed: they survive a crash of this process, and a power cut costs at most the steps since
 the last durable commit, which then run again exactly as after a crash just before them (a
 tool with the same idempotency key; an unsafe one parks IN_DOUBT).
+
+Every write is redacted first when the run has a redactor (`_redact`), and carries the run's
+running time so far; each model call and tool call first passes the run's budget (`_budget`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,10 +27,12 @@ from typing import Any, Literal, NamedTuple, NoReturn, Protocol
 
 from .._errors import KeelError, ReplayedToolError, _Cancelled, _Stopped, _Suspended
 from ._approvals import ApprovalRules, PolicyContext, Verdict, new_approval_row
+from ._budget import Budget, Meter
 from ._events import Event, Status
 from ._faults import fault_point
 from ._fenced import event_rows
 from ._json import dumps, jsonable, loads
+from ._redact import Redactor, redacted_approval, redacted_event, redacted_json
 from ._schema import ApprovalRow, ExecutionRow, StepRow
 from ._store import NewEvent, Store, Written, event_of
 from ._supplied import current_supplier
@@ -101,8 +108,12 @@ class Execution:
         self.cancel_requested = bool(row.cancel_requested)
         self.model_turn = 0
         self._steps: dict[str, _Step] = {} if fresh else {
-            key: _Step(s.status, s.attempt, s.payload) for key, s in store.steps(row.id).items()
+            key: _Step(s.status, s.attempt, s.payload, s.kind)
+            for key, s in store.steps(row.id).items()
         }
+        self.redactor = Redactor.combine(store.redactor, row.redaction)
+        self.meter = Meter(Budget.from_json(row.budget), run_seconds=row.run_seconds or 0.0,
+                           journal=[(s.kind, s.status, s.payload) for s in self._steps.values()])
         approvals = [] if fresh else store.approvals(row.id)
         self._decisions: dict[str, Verdict] = {a.call_id: _stored_verdict(a) for a in approvals}
         self._responses: dict[str, Any] = {
@@ -111,6 +122,8 @@ class Execution:
         self._deferred: dict[str, list[Any]] = {"events": [], "steps": [], "approvals": []}
         self._stopped = False
         self._written = _Written(row) if fresh else None
+        self._tools_running = 0
+        self._tools_ended = threading.Condition()  # tools may run in threads
 
     # -- journal --------------------------------------------------------------------------
 
@@ -141,10 +154,13 @@ class Execution:
         """
         if kind == "model":
             fault_point("model:after_response")
+            self.meter.answered(payload)
+        if self.redactor is not None:  # kept redacted here too: a replay sees what is stored
+            payload = self.redactor.redact_value(jsonable(payload))
         text = dumps(payload)
         step = {"step_key": step_key, "kind": kind, "name": name, "status": status,
                 "attempt": attempt, "payload": text}
-        self._steps[step_key] = _Step(status, attempt, text)
+        self._steps[step_key] = _Step(status, attempt, text, kind)
         if defer:
             for part, rows in (("events", events), ("steps", [step]), ("approvals", approvals)):
                 self._deferred[part].extend(rows)
@@ -175,6 +191,12 @@ class Execution:
         if self._deferred["steps"] or self.store.unsynced:
             self._write(durable=True)
 
+    def before_model_call(self) -> None:
+        """A step boundary: a model call is about to start. Stops the run here if it was
+        cancelled or has no budget left for the call."""
+        self.check_cancelled()
+        self.meter.start("model")
+
     def finish(self, status: Status, events: Sequence[NewEvent], **columns: Any) -> None:
         """Commit the end of the run (with any deferred steps) and give up the lease."""
         self._write(events=events, status=status.value, finished_at=time.time(),
@@ -193,6 +215,9 @@ class Execution:
         events = [*deferred["events"], *events]
         steps = [*deferred["steps"], *steps]
         approvals = [*deferred["approvals"], *approvals]
+        if self.redactor is not None:
+            events, approvals = self._redacted(events, approvals, columns)
+        columns["run_seconds"] = self.meter.seconds
         started = time.time()
         written = self.store.write(
             self.id, self.epoch, events=events, steps=steps, approvals=approvals,
@@ -204,14 +229,28 @@ class Execution:
         if renew:  # the store dated it a moment later: this is on the safe side
             self.lease_expires_at = started + self.lease_seconds
 
+    def _redacted(self, events: list[NewEvent], approvals: list[dict[str, Any]],
+                  columns: dict[str, Any]) -> tuple[list[NewEvent], list[dict[str, Any]]]:
+        """The rows of a write as they are stored: redacted (`columns` in place)."""
+        redactor = self.redactor
+        assert redactor is not None
+        if "output" in columns:
+            columns["output"] = redacted_json(redactor, columns["output"])
+        if "error" in columns:
+            columns["error"] = redactor.redact_value(columns["error"])
+        return ([redacted_event(redactor, e) for e in events],
+                [redacted_approval(redactor, a) for a in approvals])
+
     def renew_lease(self) -> None:
         """Extend the lease (a heartbeat); LeaseLostError if another process owns the run.
-        It writes nothing else: deferred steps wait for the run's own next write."""
+        It writes nothing else (but the running time): deferred steps wait for the run's own
+        next write."""
         started = time.time()
+        seconds = self.meter.seconds
         written = self.store.write(self.id, self.epoch, lease_seconds=self.lease_seconds,
-                                   durable=False)
+                                   durable=False, run_seconds=seconds)
         if self._written is not None:
-            self._written.add(written, [], [], [], {})
+            self._written.add(written, [], [], [], {"run_seconds": seconds})
         self.lease_expires_at = started + self.lease_seconds
 
     def written(self) -> tuple[ExecutionRow, list[Event], list[ApprovalRow],
@@ -249,6 +288,10 @@ class Execution:
         stored = self._decisions.get(call_id)
         if stored is not None:
             return stored
+        if self.recorded(f"tool:{call_id}") is not None:
+            # It ran, undecided: never asked about again (its replayed arguments may differ,
+            # redacted, from those the rules saw).
+            return Verdict("run")
         if call_id not in self._verdicts:
             context = PolicyContext(self.id, call_id, agent, kind)
             self._verdicts[call_id] = self.rules.evaluate(
@@ -262,6 +305,8 @@ class Execution:
         for request in requests:
             if request.call_id in self._decisions:
                 continue
+            if request.kind == "tool":  # nobody is asked about a call that could not run
+                self.meter.check("tool", request.tool_name)
             verdict = self._verdicts.get(request.call_id) or Verdict(
                 "ask", rule=request.rule or "the framework could not check the call's arguments")
             row = new_approval_row(
@@ -327,7 +372,11 @@ class Execution:
     ) -> Any:
         """Run a tool call exactly as the journal allows: replay, reject, or run and record.
         `call`: the arguments of `start_tool()`."""
-        run = self.start_tool(**call)
+        try:
+            run = self.start_tool(**call)
+        except (_Stopped, _Cancelled):
+            await self.tools_settled()
+            raise
         if run.done:
             return run.result
         with run.running():  # what the tool raises is its own failure; journaling's is not
@@ -337,13 +386,36 @@ class Execution:
 
     def run_tool_sync(self, *, invoke: Callable[[], Any], **call: Any) -> Any:
         """`run_tool()` for a tool called from synchronous code."""
-        run = self.start_tool(**call)
+        try:
+            run = self.start_tool(**call)
+        except (_Stopped, _Cancelled):
+            self._wait_for_tools()
+            raise
         if run.done:
             return run.result
         with run.running():
             found, supplied = run.supplied()
             output = supplied if found else invoke()
         return run.finish(output)
+
+    async def tools_settled(self) -> None:
+        """Wait until the tool calls this run has running end. A run that stops at a tool
+        call (its budget, a policy, a cancellation) lets the calls already running beside it
+        finish and journal their results first, instead of having its framework cut them
+        off."""
+        if self._tools_running:
+            await asyncio.to_thread(self._wait_for_tools)
+
+    def _wait_for_tools(self) -> None:
+        if _current_call.get() is not None:
+            return  # a tool that calls a tool is running itself: it cannot finish first
+        with self._tools_ended:
+            self._tools_ended.wait_for(lambda: not self._tools_running)
+
+    def _tool_running(self, change: int) -> None:
+        with self._tools_ended:
+            self._tools_running += change
+            self._tools_ended.notify_all()
 
     def start_tool(
         self,
@@ -407,6 +479,7 @@ class Execution:
                 f"The gated call {call_id!r} to {tool_name} was invoked before a decision was "
                 "recorded. This is a keel bug; please report it with the execution id."
             )
+        self.meter.start("tool", tool_name, again=previous is not None)
         run.attempt = previous.attempt + 1 if previous is not None else 1
         fault_point("tool:before_intent")
         if verdict.action == "approve" or unsafe:
@@ -478,6 +551,7 @@ class ToolRun:
         ex = self.execution
         token = _current_call.set(CallContext(
             ex.id, self.call_id, self.tool_name, f"{ex.id}:{self.call_id}", self.attempt))
+        ex._tool_running(+1)
         try:
             yield
         except Exception as exc:
@@ -486,6 +560,7 @@ class ToolRun:
                           attempt=self.attempt, payload={"args": self.args, "error": str(exc)})
             raise
         finally:
+            ex._tool_running(-1)
             _current_call.reset(token)
 
     def supplied(self) -> tuple[bool, Any]:
@@ -550,6 +625,7 @@ class _Step(NamedTuple):
     status: str
     attempt: int
     payload: str | None
+    kind: str
 
 
 def _stored_verdict(row: ApprovalRow) -> Verdict:

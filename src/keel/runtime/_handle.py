@@ -89,6 +89,9 @@ class AgentHandle:
         store = self.runtime.store
         with store.transaction() as conn:
             status, framework = lock_family(store, conn, self.execution_id)
+            redactor = store.redactor_for(conn, self.execution_id)
+            if redactor is not None:
+                reason = redactor.redact_value(reason)
             status = _cancel(store, conn, self.execution_id, Status(status), reason)
             if framework == PIPELINE:
                 for stage, stage_status in descendants(conn, self.execution_id, _UNFINISHED):

@@ -68,6 +68,9 @@ def _resolve(
 ) -> list[str]:
     """Resolve the in-doubt calls of one IN_DOUBT execution inside `conn`'s transaction."""
     by = f" by {reviewer}" if reviewer else ""
+    redactor = store.redactor_for(conn, execution_id)
+    if redactor is not None:  # stored as the run stores its tools' results
+        result, reason = redactor.redact_value(jsonable(result)), redactor.redact_value(reason)
     calls = [step for step in (StepRow.model_construct(**r._mapping) for r in conn.execute(
         select(STEPS).where(STEPS.c.execution_id == execution_id,
                             STEPS.c.status == "intent", STEPS.c.kind == "tool")))

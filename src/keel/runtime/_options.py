@@ -8,9 +8,10 @@ from typing import Any, TypedDict
 
 from .._errors import KeelError
 from ._json import jsonable, loads
+from ._redact import Redactor
 from ._references import resolve, type_reference
 
-__all__ = ["FrameworkOptions", "RunOptions"]
+__all__ = ["FrameworkOptions", "RunOptions", "redacted_options"]
 
 
 class FrameworkOptions(TypedDict, total=False):
@@ -101,6 +102,26 @@ class RunOptions:
                    else live and live.run_config, context=context,
                    **{name: pick(name) for name in ("max_turns", "config", "user_id",
                                                     "session_id")})
+
+
+_KEYS = ("user_id", "session_id")
+_CONFIG_KEYS = ("thread_id", "checkpoint_ns", "checkpoint_id")
+
+
+def redacted_options(stored: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """Stored options, redacted, but for the identifiers keel finds a run's state by (an ADK
+    user and session, a LangGraph thread): a marker there would lose the conversation."""
+    redacted: dict[str, Any] = redactor.redact_value(stored)
+    if redacted is stored:
+        return stored
+    redacted = {**redacted, **{key: stored.get(key) for key in _KEYS}}
+    configurable = (stored.get("config") or {}).get("configurable")
+    if isinstance(configurable, dict):
+        config = dict(redacted["config"])
+        config["configurable"] = {**config.get("configurable", {}), **{
+            key: configurable[key] for key in _CONFIG_KEYS if key in configurable}}
+        redacted["config"] = config
+    return redacted
 
 
 def _json_entries(mapping: dict[str, Any]) -> dict[str, Any]:

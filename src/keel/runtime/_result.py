@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from pydantic import TypeAdapter
 
+from ._budget import BudgetExceeded, model_usage
 from ._events import (
     ApprovedEvent,
     Event,
@@ -75,6 +76,8 @@ class AgentResult:
     token_usage: TokenUsage | None = None
     agent: str | None = None
     """The agent the run started with."""
+    budget_exceeded: BudgetExceeded | None = None
+    """The budget that stopped the run (FAILED), and by how much."""
 
     @property
     def is_success(self) -> bool:
@@ -92,6 +95,7 @@ class AgentResult:
             "tool_calls": jsonable(self.tool_calls),
             "pending_approvals": jsonable(self.pending_approvals),
             "token_usage": jsonable(self.token_usage),
+            "budget_exceeded": jsonable(self.budget_exceeded),
             "events": [event.model_dump(mode="json") for event in self.events],
         }
 
@@ -146,6 +150,7 @@ def build_result(
         pending_approvals=pending,
         token_usage=total_usage(steps),
         agent=row.agent_name,
+        budget_exceeded=_budget_exceeded(row),
     )
 
 
@@ -204,10 +209,14 @@ def total_usage(steps: dict[str, StepRow]) -> TokenUsage | None:
     for step in steps.values():
         if step.kind not in ("model", "stage") or step.status != "done":
             continue
-        usage = (loads(step.payload) or {}).get("usage") or {}
-        for i, key in enumerate(("requests", "input_tokens", "output_tokens", "total_tokens")):
-            totals[i] += int(usage.get(key) or 0)
+        for i, count in enumerate(model_usage(loads(step.payload))):
+            totals[i] += count
     return TokenUsage(*totals) if any(totals[1:]) else None
+
+
+def _budget_exceeded(row: ExecutionRow) -> BudgetExceeded | None:
+    reason = (loads(row.status_reason) or {}).get("budget_exceeded")
+    return BudgetExceeded.model_validate(reason) if reason else None
 
 
 def _short(value: Any, limit: int = 80) -> str:

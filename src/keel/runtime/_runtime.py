@@ -21,6 +21,7 @@ from .._errors import (
     _Suspended,
 )
 from ._approvals import ApprovalRules, Policy
+from ._budget import Budget
 from ._changes import CHANGES
 from ._events import Status
 from ._execution import Execution
@@ -28,7 +29,8 @@ from ._faults import fault_point
 from ._json import dumps, jsonable, loads
 from ._leases import claim, lease_owner
 from ._loop import Tasks, run_on_keel_loop
-from ._options import FrameworkOptions, RunOptions
+from ._options import FrameworkOptions, RunOptions, redacted_options
+from ._redact import RedactOption, redactor_of
 from ._references import find_reference, load_agent, type_reference
 from ._result import AgentResult, build_result
 from ._schema import ExecutionRow
@@ -53,6 +55,10 @@ def driving_runtime() -> AgentRuntime:
         raise KeelError("No execution is being driven here; run pipelines with an "
                         "AgentRuntime (runtime.run(pipeline, input)).")
     return runtime
+
+
+_STORED: Any = object()
+"""Run on the input as stored (redacted, if the run redacts), not the caller's own."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ class AgentRuntime:
         workers: bool = False,
         lease_seconds: float = 10.0,
         poll_interval: float = 0.1,
+        budget: Budget | None = None,
+        redact: RedactOption = None,
     ) -> None:
         """
         Args:
@@ -99,9 +107,15 @@ class AgentRuntime:
                 whose owner stopped heartbeating (a dead owner on this host is seen at once).
             poll_interval: how often streams and the background thread look at the store for
                 changes made by other processes.
+            budget: every run's default limits (`Budget(max_steps=..., max_seconds=...,
+                max_tool_calls=..., max_tokens=...)`); a run's own `budget=` takes
+                precedence field by field.
+            redact: redact secrets and personal data before anything is stored: True (the
+                built-in kinds), a `Redactor`, or a hook `(text) -> text` (with them).
         """
         self.database_url = database_url or default_database_url()
-        self.store = Store(self.database_url)
+        self.store = Store(self.database_url, redactor=redactor_of(redact))
+        self.budget = budget or Budget()
         self.rules = ApprovalRules(tuple(require_approval), approval_policy)
         self.auto_resume = auto_resume and not workers
         self.workers = workers
@@ -138,70 +152,77 @@ class AgentRuntime:
 
     def run(
         self, agent: Any, input: Any, *, idempotency_key: str | None = None,
-        **options: Unpack[FrameworkOptions],
+        budget: Budget | None = None, **options: Unpack[FrameworkOptions],
     ) -> AgentResult:
-        """Run `agent` on `input` to completion or to its first pause; returns the result."""
+        """Run `agent` on `input` to completion or to its first pause; returns the result.
+        `budget`: this run's limits, over the runtime's default field by field."""
         return run_on_keel_loop("runtime.run", self.run_async(
-            agent, input, idempotency_key=idempotency_key, **options))
+            agent, input, idempotency_key=idempotency_key, budget=budget, **options))
 
     async def run_async(
         self, agent: Any, input: Any, *, idempotency_key: str | None = None,
-        **options: Unpack[FrameworkOptions],
+        budget: Budget | None = None, **options: Unpack[FrameworkOptions],
     ) -> AgentResult:
         """`run()` for async code; the agent runs in the caller's event loop."""
         given = RunOptions(**options)
         execution_id, row = self._admit(agent, input, given, idempotency_key,
-                                        returns=self.workers)
+                                        returns=self.workers, budget=budget)
         if self.workers:
             return await asyncio.to_thread(self._follow, execution_id)
         if row is None:  # an execution with this idempotency key exists: carry it on
             return await self._resume(execution_id, agent, given)
-        return await self._execute(row, agent, given, fresh=True)
+        return await self._execute(row, agent, given, fresh=True, input=input)
 
     def start(
         self, agent: Any, input: Any, *, idempotency_key: str | None = None,
-        **options: Unpack[FrameworkOptions],
+        budget: Budget | None = None, **options: Unpack[FrameworkOptions],
     ) -> AgentHandle:
         """Admit the run and return its handle at once; it runs in a background thread (or
         in a worker, with `workers=True`)."""
         from ._handle import AgentHandle
 
         given = RunOptions(**options)
-        execution_id, row = self._admit(agent, input, given, idempotency_key, returns=True)
+        execution_id, row = self._admit(agent, input, given, idempotency_key, returns=True,
+                                        budget=budget)
         if self.workers:
             pass  # a worker claims it
         elif row is not None:
-            self._background.submit(self._execute(row, agent, given, fresh=True))
+            self._background.submit(self._execute(row, agent, given, fresh=True, input=input))
         else:  # an execution with this idempotency key exists: carry it on if it stopped
             self._background.submit(self._resume(execution_id, agent, given))
         return AgentHandle(execution_id, runtime=self)
 
     def stream(
         self, agent: Any, input: Any, *, idempotency_key: str | None = None,
-        **options: Unpack[FrameworkOptions],
+        budget: Budget | None = None, **options: Unpack[FrameworkOptions],
     ) -> EventStream:
         """Start the run and yield its events live, until it finishes or waits."""
-        return self.start(agent, input, idempotency_key=idempotency_key, **options).stream()
+        return self.start(agent, input, idempotency_key=idempotency_key, budget=budget,
+                          **options).stream()
 
     def resume(
-        self, execution_id: str, agent: Any = None, **options: Unpack[FrameworkOptions]
+        self, execution_id: str, agent: Any = None, *, budget: Budget | None = None,
+        **options: Unpack[FrameworkOptions],
     ) -> AgentResult:
         """Continue a decided or crashed execution here; returns its result.
 
         Journaled model turns and tool calls are answered from the journal. If another live
         process owns the execution, this follows it to its next pause instead. The agent is
         found by the reference recorded at admission unless given; options given now take the
-        place of the recorded ones.
+        place of the recorded ones, and a `budget`'s limits those the execution has (it keeps
+        what it used so far).
         """
         return run_on_keel_loop("runtime.resume",
-                                self.resume_async(execution_id, agent, **options))
+                                self.resume_async(execution_id, agent, budget=budget, **options))
 
     async def resume_async(
-        self, execution_id: str, agent: Any = None, **options: Unpack[FrameworkOptions]
+        self, execution_id: str, agent: Any = None, *, budget: Budget | None = None,
+        **options: Unpack[FrameworkOptions],
     ) -> AgentResult:
-        return await self._resume(execution_id, agent, RunOptions(**options))
+        return await self._resume(execution_id, agent, RunOptions(**options), budget)
 
-    async def _resume(self, execution_id: str, agent: Any, given: RunOptions) -> AgentResult:
+    async def _resume(self, execution_id: str, agent: Any, given: RunOptions,
+                      budget: Budget | None = None) -> AgentResult:
         row = self.store.execution(execution_id)
         if Status(row.status).is_settled:
             return self.result(execution_id)
@@ -215,7 +236,17 @@ class AgentRuntime:
         claimed = claim(self.store, execution_id, lease_seconds=self.lease_seconds)
         if claimed is None:
             return await asyncio.to_thread(self._follow, execution_id)
+        if budget is not None:
+            claimed = self._rebudget(claimed, budget)
         return await self._execute(claimed, agent, options)
+
+    def _rebudget(self, row: ExecutionRow, budget: Budget) -> ExecutionRow:
+        """Give a claimed execution `budget`'s limits in place of its own, for good."""
+        limits = Budget.from_json(row.budget).override(budget).to_json()
+        self.store.write(row.id, row.lease_epoch, budget=limits, durable=False)
+        return ExecutionRow.model_construct(**{
+            **{name: getattr(row, name) for name in ExecutionRow.model_fields},
+            "budget": limits})
 
     # -- results and handles --------------------------------------------------------------
 
@@ -251,10 +282,11 @@ class AgentRuntime:
 
     def _admit(
         self, agent: Any, input: Any, options: RunOptions, idempotency_key: str | None, *,
-        returns: bool,
+        returns: bool, budget: Budget | None = None,
     ) -> tuple[str, Any]:
-        """Insert the execution; durable when its id `returns` to the caller (or another
-        process) before this call runs it, else its run's first durable write flushes it."""
+        """Insert the execution, with its budget and redaction and as redaction leaves its
+        input and options; durable when its id `returns` to the caller (or another process)
+        before this call runs it, else its run's first durable write flushes it."""
         from ..adapters import adapter_for
 
         adapter = adapter_for(agent)
@@ -269,6 +301,10 @@ class AgentRuntime:
         agent_ref = find_reference(agent)
         if self.workers:
             _check_travels(agent, agent_ref, options, stored_options)
+        redactor = self.store.redactor
+        if redactor is not None:
+            input, stored_options = redactor.redact_value(jsonable(input)), \
+                redacted_options(stored_options, redactor)
         values: dict[str, Any] = {
             "id": execution_id,
             "framework": adapter.framework,
@@ -280,6 +316,8 @@ class AgentRuntime:
             "output_type": _type_reference(output_type),
             "idempotency_key": idempotency_key,
             "conversation": options.conversation,
+            "budget": self.budget.override(budget).to_json(),
+            "redaction": redactor.spec() if redactor is not None else None,
             "lease_owner": lease_owner(),
             "lease_epoch": 1,
             "lease_expires_at": now + self.lease_seconds,
@@ -290,18 +328,21 @@ class AgentRuntime:
             values.update(status=Status.QUEUED.value, lease_owner=None, lease_epoch=0,
                           lease_expires_at=None)
         if not self.store.insert_execution(values, durable=returns):  # the key was just taken
-            return self._admit(agent, input, options, idempotency_key, returns=returns)
+            return self._admit(agent, input, options, idempotency_key, returns=returns,
+                               budget=budget)
         if not self.workers:
             self._launches[execution_id] = _Launch(agent, options)
         return execution_id, ExecutionRow.model_construct(**values)  # as inserted: no read-back
 
     async def _execute(
-        self, row: Any, agent: Any, options: RunOptions, *, fresh: bool = False
+        self, row: Any, agent: Any, options: RunOptions, *, fresh: bool = False,
+        input: Any = _STORED,
     ) -> AgentResult:
-        """Drive a claimed execution to its end or its next pause; returns its result."""
+        """Drive a claimed execution to its end or its next pause; returns its result. A
+        fresh run starts on the caller's `input`, a resumed one on the stored input."""
         self._launches[row.id] = _Launch(agent, options)
         ex = self._claimed(row, fresh)
-        output = await self._drive(ex, agent, options)
+        output = await self._drive(ex, agent, options, input)
         if output is TAKEN_OVER:
             self._launches.pop(row.id, None)
             return await asyncio.to_thread(self._follow, row.id)
@@ -328,15 +369,18 @@ class AgentRuntime:
         return Execution(self.store, row, epoch=row.lease_epoch, rules=self.rules,
                          lease_seconds=self.lease_seconds, fresh=fresh)
 
-    async def _drive(self, ex: Execution, agent: Any, options: RunOptions) -> Any:
+    async def _drive(self, ex: Execution, agent: Any, options: RunOptions,
+                     input: Any = _STORED) -> Any:
         from ..adapters import adapter_named
 
         row = ex.row
         adapter: Adapter = adapter_named(row.framework)
         heartbeat = asyncio.create_task(self._heartbeat(ex))
+        # The caller's input as JSON data, as the stored one would be were it not redacted.
+        input = loads(row.input) if input is _STORED else jsonable(input)
         driving = _driving.set(self)
         try:
-            outcome = await adapter.execute(ex, agent, loads(row.input), options)
+            outcome = await adapter.execute(ex, agent, input, options)
             if outcome.status == "completed":
                 ex.finish(Status.COMPLETED, events=[
                     *outcome.events, NewEvent("done", outcome.agent, {"output": jsonable(
@@ -349,8 +393,10 @@ class AgentRuntime:
         except _Cancelled:
             ex.finish(Status.CANCELLED, events=[NewEvent("cancelled")])
         except _Stopped as stopped:
-            ex.finish(Status.FAILED, events=[NewEvent("error", data={"content": str(stopped)})],
-                      error=str(stopped))
+            reason = stopped.status_reason
+            ex.finish(Status.FAILED, events=[NewEvent("error", data={
+                "content": str(stopped), **(reason or {})})], error=str(stopped),
+                status_reason=dumps(reason) if reason else None)
         except LeaseLostError:
             return TAKEN_OVER
         except StoreUnavailableError:

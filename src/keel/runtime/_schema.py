@@ -48,6 +48,14 @@ class ExecutionRow(_KeelModel, table=True):
     created_at: float
     updated_at: float
     finished_at: float | None = None
+    budget: str | None = None
+    """JSON: the run's `Budget` (its limits), set when it was admitted (or resumed with one)."""
+    run_seconds: float = 0.0
+    """Seconds the run has spent running (not queued, not waiting), as of its last write."""
+    status_reason: str | None = None
+    """JSON: why keel stopped the run, e.g. {"budget_exceeded": {...}}."""
+    redaction: str | None = None
+    """JSON: the redaction patterns every process applies to what it writes about the run."""
 
 
 class StepRow(_KeelModel, table=True):
@@ -208,7 +216,15 @@ _V2 = [
     "CREATE INDEX keel_executions_conversation ON keel_executions (conversation, created_at)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+# Budgets and redaction: a run's limits travel with it, and so do its redaction patterns.
+_V3 = [
+    "ALTER TABLE keel_executions ADD COLUMN budget TEXT",
+    "ALTER TABLE keel_executions ADD COLUMN run_seconds DOUBLE PRECISION NOT NULL DEFAULT 0",
+    "ALTER TABLE keel_executions ADD COLUMN status_reason TEXT",
+    "ALTER TABLE keel_executions ADD COLUMN redaction TEXT",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 """Each entry is the statements of one schema version (version = index + 1)."""
 
 

@@ -38,6 +38,7 @@ from ._events import EVENT_ADAPTER, Event
 from ._faults import application_name
 from ._fenced import NOTIFY_WORK, FencedWriter, NewEvent, Written, event_rows, pyformat
 from ._json import loads
+from ._redact import Redactor
 from ._schema import ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
 
 __all__ = ["NewEvent", "Store", "Written", "default_database_url", "event_of"]
@@ -58,8 +59,11 @@ def default_database_url() -> str:
 class Store:
     """keel's database. Safe to share between threads; one per process and URL is enough."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, redactor: Redactor | None = None) -> None:
+        """`redactor`: what the runtime on this store redacts, in every execution it writes
+        and every decision it records."""
         self.url = url
+        self.redactor = redactor
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             _ensure_sqlite_directory(url)
@@ -245,6 +249,12 @@ class Store:
             raise ExecutionNotFoundError(f"No execution {execution_id!r} in the store at "
                                          f"{self.safe_url}.")
         return str(status)
+
+    def redactor_for(self, conn: Connection, execution_id: str) -> Redactor | None:
+        """This store's redactor together with the one recorded with the execution."""
+        recorded = conn.execute(select(EXECUTIONS.c.redaction).where(
+            EXECUTIONS.c.id == execution_id)).scalar()
+        return Redactor.combine(self.redactor, recorded)
 
     def notify_work(self, conn: Connection, execution_id: str) -> None:
         """Wake the workers when `conn`'s transaction commits (PostgreSQL; SQLite polls)."""

@@ -97,14 +97,17 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
             since=time.time() - since if since else None, limit=limit)
         return [{"id": r.id, "status": r.status, "agent": r.agent_name, "framework": r.framework,
                  "created_at": r.created_at, "updated_at": r.updated_at,
-                 "finished_at": r.finished_at} for r in rows]
+                 "finished_at": r.finished_at, "status_reason": loads(r.status_reason)}
+                for r in rows]
 
     @app.get("/api/executions/{execution_id}")
     def execution(execution_id: str) -> dict[str, Any]:
-        """The execution's result, with the input it started from."""
+        """The execution's result, with the input it started from, its budget and its
+        running time."""
         row = runtime.store.execution(execution_id)
         return {**runtime.result(execution_id).to_json(), "input": loads(row.input),
-                "created_at": row.created_at, "finished_at": row.finished_at}
+                "created_at": row.created_at, "finished_at": row.finished_at,
+                "budget": loads(row.budget), "run_seconds": row.run_seconds}
 
     @app.get("/api/executions/{execution_id}/events")
     def events(execution_id: str, after: int = 0) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from google.adk.plugins.base_plugin import BasePlugin
 from google.adk.tools.tool_confirmation import ToolConfirmation
 from google.genai import types
 
-from ..._errors import _Suspended
+from ..._errors import _Cancelled, _Stopped, _Suspended
 from ..._tool import tool_spec
 from ...runtime._execution import ApprovalRequest, Execution, ToolRun
 from ...runtime._json import jsonable
@@ -73,7 +73,7 @@ class KeelPlugin(BasePlugin):
         stored = self.execution.recorded(key)
         if stored is not None:
             return LlmResponse.model_validate(stored)
-        self.execution.check_cancelled()
+        self.execution.before_model_call()
         self.execution.flush()
         supplier = current_supplier()  # a mock run's script answers instead of the model
         if isinstance(supplier, ModelSupplier):
@@ -121,9 +121,13 @@ class KeelPlugin(BasePlugin):
             tool_context.tool_confirmation = ToolConfirmation(
                 confirmed=True, payload=ex.response(call_id))
         spec = tool_spec(tool) or tool_spec(getattr(tool, "func", None))
-        run = ex.start_tool(call_id=call_id, tool_name=name, agent=agent, args=args,
-                            gated=bool(gated), flagged_by=flag, unsafe=bool(spec and spec.unsafe),
-                            state=_ToolActions(tool_context))
+        try:
+            run = ex.start_tool(call_id=call_id, tool_name=name, agent=agent, args=args,
+                                gated=bool(gated), flagged_by=flag,
+                                unsafe=bool(spec and spec.unsafe), state=_ToolActions(tool_context))
+        except (_Stopped, _Cancelled):
+            await ex.tools_settled()
+            raise
         if run.done:  # journaled (replay) or rejected
             result = run.result
             return result if isinstance(result, dict) else {"error": result}

@@ -6,8 +6,9 @@ the execution id in their metadata, so keel knows whether a thread's latest chec
 execution's (continue it) or not (start it). The status is keel's, never inferred from the
 graph's `next` (after a crash between a node's writes and its checkpoint LangGraph reports
 nothing left to do; continuing the thread finishes it). Tool calls in `ToolNode`s are
-journaled and gated (`_tools`); a paused graph, whether keel's gate or the user's own
-`interrupt()` paused it, becomes a WAITING execution and resumes with `Command(resume=...)`.
+journaled and gated (`_tools`), and model calls are step boundaries whose token usage is
+journaled (`_models`); a paused graph, whether keel's gate or the user's own `interrupt()`
+paused it, becomes a WAITING execution and resumes with `Command(resume=...)`.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
-from langgraph.types import Command, Interrupt
+from langgraph.types import Command, Interrupt, StreamMode
 
 from ..._errors import KeelError
 from ...runtime._execution import ApprovalRequest, Execution
 from ...runtime._json import jsonable
 from ...runtime._store import NewEvent, Store
 from .. import Outcome, RunOptions
+from ._models import with_model_steps
 from ._saver import KeelSaver
 from ._tools import APPROVAL_KEY, AnyPregel, instrument, running
 
@@ -53,6 +55,7 @@ class LangGraphAdapter:
         compiled = _compiled(graph, execution)
         config = _config(options.config, execution.id)
         state = await compiled.aget_state(config)
+        config = cast("RunnableConfig", with_model_steps(dict(config), execution))
         if (state.metadata or {}).get(EXECUTION_KEY) != execution.id:
             first: Any = _graph_input(compiled, input)  # nothing of this execution yet
         elif state.interrupts:
@@ -61,11 +64,18 @@ class LangGraphAdapter:
             first = None  # continue from this execution's latest checkpoint
         name = self.agent_name(compiled)
         events = _Events(name, _agents(compiled), execution.recorded_calls())
+        modes: list[StreamMode] = ["tasks", "updates"]
+        if execution.redactor is not None:  # its checkpoints are not the state the graph has
+            modes.append("values")
+        final: Any = None
         with running(execution, name):
             async for namespace, mode, chunk in compiled.astream(
-                first, config, stream_mode=["tasks", "updates"], subgraphs=True,
-                durability="sync",
+                first, config, stream_mode=modes, subgraphs=True, durability="sync",
             ):
+                if mode == "values":
+                    if not namespace:
+                        final = chunk
+                    continue
                 # Live: a node's start and what it said reach streams as they happen.
                 execution.emit(events.of(namespace, mode, chunk))
         state = await compiled.aget_state(config)
@@ -79,8 +89,8 @@ class LangGraphAdapter:
                 "by keel yet. Pause with interrupt() in the node instead."
             )
         # The final state as JSON data (messages as dicts), the same in this process as in
-        # a result loaded anywhere later.
-        return Outcome("completed", output=jsonable(state.values),
+        # a result loaded anywhere later (but for what redaction takes out of the latter).
+        return Outcome("completed", output=jsonable(state.values if final is None else final),
                        agent=self.agent_name(compiled))
 
 

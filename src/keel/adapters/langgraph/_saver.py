@@ -4,6 +4,12 @@ It follows LangGraph's own savers: a checkpoint row without its channel values, 
 value stored once per version, and the pending writes of each checkpoint's tasks. Values go
 through the saver's `serde` (LangGraph's JsonPlusSerializer by default, never pickle). The
 async methods run the same statements as the sync ones; each is one short transaction.
+
+With a redactor (the running execution's, else the store's), channel values, pending writes
+and checkpoint metadata are redacted before they are serialized: their strings, inside dicts,
+lists, tuples, pydantic models (LangChain's messages) and dataclasses; values of other types
+are stored as the serde makes them. The checkpoint's own bookkeeping (ids, versions) is not
+user data and is stored as it is.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from sqlalchemy import Connection, text
 
+from ...runtime._redact import Redactor
 from ...runtime._store import Store
+from ._tools import current_execution
 
 __all__ = ["KeelSaver"]
 
@@ -62,6 +70,9 @@ _CHECKPOINTS = (
     "SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, "
     "metadata_type, metadata FROM keel_lg_checkpoints"
 )
+# LangGraph's own metadata, which it reads back (`parents` finds a subgraph's parent).
+_BOOKKEEPING = frozenset({"source", "step", "parents", "thread_id", "checkpoint_ns",
+                          "checkpoint_id", "keel_execution_id"})
 
 
 class KeelSaver(BaseCheckpointSaver[str]):
@@ -162,15 +173,20 @@ class KeelSaver(BaseCheckpointSaver[str]):
         thread_id, ns = configurable["thread_id"], configurable.get("checkpoint_ns", "")
         stored: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = stored.pop("channel_values")
+        redactor = self._redactor()
         blobs = [
             {"thread_id": thread_id, "ns": ns, "channel": channel, "version": str(version),
-             **(_typed(self.serde, values[channel]) if channel in values
+             **(_typed(self.serde, values[channel], redactor) if channel in values
                 else {"type": "empty", "blob": None})}
             for channel, version in new_versions.items()
         ]
         checkpoint_type, checkpoint_bytes = self.serde.dumps_typed(stored)
-        metadata_type, metadata_bytes = self.serde.dumps_typed(
-            get_checkpoint_metadata(config, metadata))
+        stored_metadata: dict[str, Any] = dict(get_checkpoint_metadata(config, metadata))
+        if redactor is not None:
+            stored_metadata = {
+                key: value if key in _BOOKKEEPING else redactor.redact_value(value)
+                for key, value in stored_metadata.items()}
+        metadata_type, metadata_bytes = self.serde.dumps_typed(stored_metadata)
         with self.store.transaction(writes=True) as conn:
             if blobs:
                 conn.execute(_PUT_BLOB, blobs)
@@ -190,12 +206,13 @@ class KeelSaver(BaseCheckpointSaver[str]):
         task_path: str = "",
     ) -> None:
         configurable = config["configurable"]
+        redactor = self._redactor()
         rows = [
             {"thread_id": configurable["thread_id"],
              "ns": configurable.get("checkpoint_ns", ""),
              "checkpoint_id": configurable["checkpoint_id"], "task_id": task_id,
              "idx": WRITES_IDX_MAP.get(channel, index), "channel": channel,
-             "task_path": task_path, **_typed(self.serde, value)}
+             "task_path": task_path, **_typed(self.serde, value, redactor)}
             for index, (channel, value) in enumerate(writes)
         ]
         regular = [row for row in rows if row["idx"] >= 0]
@@ -207,6 +224,12 @@ class KeelSaver(BaseCheckpointSaver[str]):
                 conn.execute(_PUT_WRITE, regular)
             if special:
                 conn.execute(_REPLACE_WRITE, special)
+
+    def _redactor(self) -> Redactor | None:
+        execution = current_execution()
+        if execution is not None and execution.store is self.store:
+            return execution.redactor
+        return self.store.redactor
 
     def delete_thread(self, thread_id: str) -> None:
         with self.store.transaction() as conn:
@@ -258,8 +281,8 @@ class KeelSaver(BaseCheckpointSaver[str]):
         self.delete_thread(thread_id)
 
 
-def _typed(serde: SerializerProtocol, value: Any) -> dict[str, Any]:
-    kind, data = serde.dumps_typed(value)
+def _typed(serde: SerializerProtocol, value: Any, redactor: Redactor | None) -> dict[str, Any]:
+    kind, data = serde.dumps_typed(value if redactor is None else redactor.redact_value(value))
     return {"type": kind, "blob": data}
 
 

@@ -27,7 +27,8 @@ from ..._tool import ToolSpec, calling, tool_spec
 from ...runtime._execution import Execution
 from ...runtime._json import jsonable
 
-__all__ = ["APPROVAL_KEY", "AnyPregel", "agent_of", "instrument", "running"]
+__all__ = ["APPROVAL_KEY", "AnyPregel", "agent_of", "current_execution", "instrument",
+           "running"]
 
 APPROVAL_KEY = "keel_approval"
 """Marks the payload of the interrupt() keel raises for a gated call (its value: call id)."""
@@ -83,6 +84,12 @@ class _NodeCalls:
         if inspect.iscoroutinefunction(func):
             return self.execution.run_tool(invoke=lambda: func(*args, **kwargs), **call)
         return self.execution.run_tool_sync(invoke=lambda: func(*args, **kwargs), **call)
+
+
+def current_execution() -> Execution | None:
+    """The execution whose graph runs in this task, or None outside keel's runs."""
+    run = _RUN.get()
+    return None if run is None else run.execution
 
 
 def instrument(graph: AnyPregel) -> None:

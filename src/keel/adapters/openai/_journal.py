@@ -187,7 +187,7 @@ class _Journal:
             response = decode(stored)
             self.call_ids.update(call_ids(response))
             return response
-        ex.check_cancelled()
+        ex.before_model_call()
         ex.flush()  # what earlier turns journaled is kept before the model is asked again
         response = unique_call_ids(await call(), self.call_ids, key)
         # A turn commits with the run's next write: its handoff, its completion, or the

@@ -17,6 +17,9 @@ const esc = (text) => String(text ?? "").replace(/[&<>"']/g,
   (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 const when = (ts) => ts ? new Date(ts * 1000).toLocaleString() : "-";
 const show = (value) => typeof value === "string" ? value : JSON.stringify(value);
+// Why keel stopped a run, in a word (the budget it ran out of).
+const reason = (r) => r.status_reason && r.status_reason.budget_exceeded
+  ? ` · budget ${r.status_reason.budget_exceeded.budget}` : "";
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
@@ -95,7 +98,8 @@ async function executions() {
     <table><tr><th>ID</th><th>Status</th><th>Agent</th>
     <th>Started</th><th>Updated</th></tr>${rows.map((r) => `<tr>
     <td><a href="#/executions/${r.id}">${esc(r.id)}</a></td>
-    <td class="status ${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.agent)}</td>
+    <td class="status ${esc(r.status)}">${esc(r.status)}${esc(reason(r))}</td>
+    <td>${esc(r.agent)}</td>
     <td>${when(r.created_at)}</td><td>${when(r.updated_at)}</td></tr>`).join("")}</table>`;
   document.getElementById("status-filter").addEventListener("change", (e) => {
     sessionStorage.setItem("keel-status", e.target.value);
@@ -108,9 +112,13 @@ async function execution(id) {
   const start = r.events.length ? r.events[0].ts : 0;
   const usage = r.token_usage ? `<p class="muted">Tokens: ${r.token_usage.input_tokens} in,
     ${r.token_usage.output_tokens} out, ${r.token_usage.requests} requests</p>` : "";
+  const limits = Object.entries(r.budget || {}).map(([k, v]) => `${k}=${v}`).join(", ");
+  const budget = `<p class="muted" id="budget">Ran ${r.run_seconds.toFixed(1)} s${
+    limits ? ` · budget ${esc(limits)}` : ""}${r.budget_exceeded
+    ? ` · <b>stopped: ${esc(r.budget_exceeded.budget)}</b>` : ""}</p>`;
   view.innerHTML = `<h2>Execution ${esc(id)}</h2>
     <p><span class="status ${esc(r.status)}" id="status">${esc(r.status)}</span>
-    · agent ${esc(r.agent)}</p>${usage}
+    · agent ${esc(r.agent)}</p>${usage}${budget}
     <div class="card"><b>Input</b><p id="input">${esc(show(r.input))}</p></div>
     ${r.output != null ? `<div class="card"><b>Output</b><p id="output">${esc(show(r.output))}</p></div>` : ""}
     ${r.error ? `<p class="error">${esc(r.error)}</p>` : ""}
