@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from in_doubt import in_doubt_execution
 from keel import AgentHandle, AgentRuntime, Redactor, Status
 from keel.runtime._audit import export_records
+from stored import stored_bytes
 from three_frameworks import FRAMEWORKS, SEEN, scripted_agent
 
 EMAIL = "alice.liddell@example.com"
@@ -46,27 +46,6 @@ TICKET = f"Hi, I am {EMAIL}. Why was I charged twice?"
 def _reset() -> None:
     CALLS.clear()
     SEEN.clear()
-
-
-def stored_bytes(runtime: AgentRuntime) -> bytes:
-    """Everything the store holds: the database's files on SQLite; every text and bytea
-    column of keel's tables on PostgreSQL."""
-    store = runtime.store
-    if store.is_sqlite:
-        path = Path(store.url.split(":///", 1)[1])
-        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
-    with store.reading() as conn:
-        columns = conn.execute(text(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE "
-            "table_name LIKE 'keel%' AND data_type IN ('text', 'bytea')")).all()
-        assert len(columns) > 20  # the executions, journal, events, approvals, checkpoints
-        found = []
-        for table, column in columns:
-            for (value,) in conn.execute(text(f'SELECT "{column}" FROM {table}')):
-                found.append(value if isinstance(value, bytes) else
-                             bytes(value) if isinstance(value, memoryview) else
-                             str(value or "").encode())
-        return b"\n".join(found)
 
 
 def assert_never_stored(runtime: AgentRuntime, execution_id: str) -> None:
