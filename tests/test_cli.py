@@ -102,6 +102,14 @@ def test_reject_then_resume_and_cancel(sqlite_url: str) -> None:
     assert refunds() == []
     other = json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)["execution_id"]
     assert keel("cancel", other, url=url).stdout.strip() == f"{other}: CANCELLED"
+    # A resume can give the run a budget (it has used one tool call: the invoice lookup).
+    capped = json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)["execution_id"]
+    keel("approve", capped, url=url)
+    stopped = json.loads(keel("resume", capped, "--max-tool-calls", "1", "--json", url=url,
+                              ok=False).stdout)
+    assert (stopped["status"], stopped["budget_exceeded"]["next_step"]) == (
+        "FAILED", "the tool call process_refund")
+    assert refunds() == []
 
 
 @pytest.mark.parametrize(("args", "message"), [

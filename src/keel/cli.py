@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(runtime: AgentRuntime, args: argparse.Namespace) -> int:
     agent = load_agent(args.agent)
-    budget = Budget(max_steps=args.max_steps, max_seconds=args.max_seconds,
-                    max_tool_calls=args.max_tool_calls, max_tokens=args.max_tokens)
+    budget = _budget(args)
     if args.follow:
         stream = runtime.stream(agent, args.input, budget=budget)
         for event in stream:
@@ -174,7 +173,7 @@ def _resolve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
 
 def _resume(runtime: AgentRuntime, args: argparse.Namespace) -> int:
     with _spinner(f"resuming {args.id}"):
-        result = runtime.resume(args.id)
+        result = runtime.resume(args.id, budget=_budget(args))
     _print_result(result, args.json)
     return 0 if result.status in (Status.COMPLETED, Status.WAITING) else 1
 
@@ -427,6 +426,20 @@ def _spinner(what: str, out: TextIO = sys.stderr) -> Iterator[None]:
 # -- arguments --------------------------------------------------------------------------------
 
 
+def _budget_arguments(command: argparse.ArgumentParser) -> None:
+    for limit, kind, what in (("steps", int, "model and tool calls"),
+                              ("seconds", float, "seconds of running time"),
+                              ("tool-calls", int, "tool calls"), ("tokens", int, "tokens")):
+        command.add_argument(f"--max-{limit}", type=_positive(kind),
+                             help=f"stop the run past this many {what}")
+
+
+def _budget(args: argparse.Namespace) -> Budget | None:
+    budget = Budget(max_steps=args.max_steps, max_seconds=args.max_seconds,
+                    max_tool_calls=args.max_tool_calls, max_tokens=args.max_tokens)
+    return budget if budget.to_json() else None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keel", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -445,11 +458,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("agent", help="module:attribute")
     run.add_argument("input")
     run.add_argument("--follow", action="store_true", help="print events as they happen")
-    for limit, kind, what in (("steps", int, "model and tool calls"),
-                              ("seconds", float, "seconds of running time"),
-                              ("tool-calls", int, "tool calls"), ("tokens", int, "tokens")):
-        run.add_argument(f"--max-{limit}", type=_positive(kind),
-                         help=f"stop the run past this many {what}")
+    _budget_arguments(run)
     run.add_argument("--redact", action="store_true",
                      help="store e-mail addresses, API keys, tokens and card numbers redacted")
     ls = command("ls", _ls, "list executions, newest first")
@@ -457,9 +466,11 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--agent", help="the agent's name")
     ls.add_argument("--since", help="created in the last 90s, 15m, 2h, 3d ...")
     ls.add_argument("--limit", type=int, default=50)
-    for name, handler, help in (("show", _show, "the timeline of one execution"),
-                                ("resume", _resume, "continue a decided or crashed execution")):
-        command(name, handler, help).add_argument("id")
+    command("show", _show, "the timeline of one execution").add_argument("id")
+    resume = command("resume", _resume, "continue a decided or crashed execution (--max-* "
+                                         "replace its budget's limits)")
+    resume.add_argument("id")
+    _budget_arguments(resume)
     cancel = command("cancel", _cancel, "stop an execution (or all of an agent's) at its next "
                                         "step")
     cancel.add_argument("id", nargs="?")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from examples.support_pipeline.cross_framework import TICKET
 from examples.support_pipeline.cross_framework import pipeline as support_pipeline
 from langchain_core.messages import AIMessage
@@ -13,7 +14,7 @@ from langgraph.types import interrupt
 from pipeline_agents import adk_tool_agent
 
 import keel
-from keel import AgentHandle, AgentRuntime, Status
+from keel import AgentHandle, AgentRuntime, ExecutionNotFoundError, KeelError, Status
 
 GATE = ["add_internal_note", "note_*"]
 
@@ -121,3 +122,25 @@ def test_a_stages_own_pause_is_answered_on_the_pipeline(database_url: str) -> No
         done = runtime.resume(waiting.execution_id)
     assert done.status is Status.COMPLETED, done.error
     assert done.output["messages"][-1]["content"] == "filed as P2"
+
+
+def test_a_pipelines_stages_are_kept_while_it_waits_and_deleted_with_it(
+    database_url: str
+) -> None:
+    from keel.runtime._audit import prune
+
+    with AgentRuntime(database_url, require_approval=GATE, auto_resume=False) as runtime:
+        pid = runtime.run(support_pipeline, TICKET).execution_id
+        finished = [f"{pid}.0", f"{pid}.1"]
+        assert [runtime.store.execution(s).status for s in finished] == ["COMPLETED"] * 2
+        # The finished stages of a waiting pipeline are what it resumes from: kept.
+        assert prune(runtime.store, older_than=0) == []
+        with pytest.raises(KeelError, match=rf"stage of the pipeline '{pid}'"):
+            runtime.delete(finished[0])
+        AgentHandle(pid, runtime=runtime).approve(reviewer="dana")
+        done = runtime.resume(pid)
+        assert done.status is Status.COMPLETED
+        assert prune(runtime.store, older_than=0) == [pid]
+        assert runtime.store.executions() == []  # its stages went with it
+        with pytest.raises(ExecutionNotFoundError):
+            runtime.store.execution(f"{pid}.2")

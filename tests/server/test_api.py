@@ -103,6 +103,69 @@ def test_start_a_run_by_reference_then_stream_it_with_last_event_id(
     assert last["type"] == "done"
 
 
+def test_start_a_run_within_a_budget(client: TestClient, runtime: AgentRuntime) -> None:
+    body = {"agent": "examples.support_triage.agents:triage_agent", "input": TICKET}
+    bad = client.post("/api/executions", headers=AUTH, json={**body, "budget": {"max_steps": 0}})
+    assert bad.status_code == 422 and "positive number" in bad.text
+    assert client.get("/api/executions").json() == []  # nothing was admitted
+    started = client.post("/api/executions", headers=AUTH,
+                          json={**body, "budget": {"max_tool_calls": 1}})
+    execution_id = started.json()["execution_id"]
+    result = runtime.handle(execution_id).join(timeout=30)
+    assert result.status is Status.FAILED
+    assert result.budget_exceeded is not None
+    assert result.budget_exceeded.next_step == "the tool call process_refund"
+    assert client.get(f"/api/executions/{execution_id}").json()["budget"] == {
+        "max_tool_calls": 1}
+    assert backend.REFUNDS == []
+
+
+def test_cancel_one_run_or_every_run_of_an_agent(
+    client: TestClient, runtime: AgentRuntime
+) -> None:
+    first, second, third = (runtime.run(triage_agent, TICKET).execution_id for _ in range(3))
+    url = f"/api/executions/{first}/cancel"
+    assert client.post(url).status_code == 401
+    assert client.post(url, headers=AUTH, json={"reason": "duplicate ticket"}).json() == {
+        "status": "CANCELLED"}
+    assert runtime.result(first).status is Status.CANCELLED
+    killed = client.post("/api/agents/support_triage/cancel", headers=AUTH).json()
+    assert killed == {"cancelled": {second: "CANCELLED", third: "CANCELLED"}}
+    assert client.post("/api/executions/nope/cancel", headers=AUTH).status_code == 404
+
+
+def test_the_audit_trail_over_the_api(client: TestClient, runtime: AgentRuntime) -> None:
+    waiting = runtime.run(triage_agent, TICKET)
+    runtime.handle(waiting.execution_id).approve(reviewer="dana", reason="duplicate charge")
+    runtime.resume(waiting.execution_id)
+    (decided,) = client.get("/api/decisions", params={"reviewer": "dana"}).json()
+    assert (decided["execution_id"], decided["tool_name"], decided["reason"]) == (
+        waiting.execution_id, "process_refund", "duplicate charge")
+    assert client.get("/api/decisions", params={"reviewer": "ben"}).json() == []
+    exported = client.get(f"/api/executions/{waiting.execution_id}/export")
+    assert exported.headers["content-type"].startswith("application/x-ndjson")
+    records = [json.loads(line) for line in exported.text.splitlines()]
+    assert records[0]["record"] == "execution" and records[0]["status"] == "COMPLETED"
+    assert [r["reviewer"] for r in records if r["record"] == "approval"] == ["dana"]
+    assert client.get("/api/executions/nope/export").status_code == 404
+
+
+def test_a_pipeline_lists_its_stages_and_each_stage_its_pipeline(
+    client: TestClient, runtime: AgentRuntime
+) -> None:
+    from examples.support_pipeline.cross_framework import TICKET as PIPELINE_TICKET
+    from examples.support_pipeline.cross_framework import pipeline
+
+    pid = runtime.run(pipeline, PIPELINE_TICKET).execution_id
+    detail = client.get(f"/api/executions/{pid}").json()
+    assert [(s["id"], s["framework"]) for s in detail["stages"]] == [
+        (f"{pid}.0", "openai"), (f"{pid}.1", "langgraph"), (f"{pid}.2", "adk")]
+    assert detail["parent_id"] is None
+    assert client.get(f"/api/executions/{pid}.1").json()["parent_id"] == pid
+    assert len(client.get("/api/executions").json()) == 4
+    assert [r["id"] for r in client.get("/api/executions?stages=false").json()] == [pid]
+
+
 def test_the_openapi_schema_is_published(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/executions", "/api/approvals", "/api/executions/{execution_id}/approve",

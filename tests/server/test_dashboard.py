@@ -133,3 +133,34 @@ def test_resolve_an_in_doubt_run_from_the_dashboard(
         working.join(30)
     assert REFUNDS == ["INV-8821"]
     assert runtime.store.execution(execution_id).status == Status.COMPLETED.value
+
+
+def test_a_pipeline_shows_its_stages_and_a_run_is_cancelled_from_its_page(
+    served: tuple[str, AgentRuntime], database_url: str
+) -> None:
+    from examples.support_pipeline.cross_framework import TICKET as PIPELINE_TICKET
+    from examples.support_pipeline.cross_framework import pipeline
+
+    base, _ = served
+    with AgentRuntime(database_url, require_approval=["add_internal_note"],
+                      auto_resume=False) as asking:
+        pid = asking.run(pipeline, PIPELINE_TICKET).execution_id
+    with browser_page() as page:
+        page.goto(f"{base}/#/")
+        expect(page.locator("table")).to_contain_text(pid)
+        expect(page.locator("table")).not_to_contain_text(f"{pid}.0")  # on the pipeline's page
+        page.click(f"a[href='#/executions/{pid}']")
+        stages = page.locator("#stages")
+        expect(stages).to_contain_text(f"{pid}.0")
+        expect(stages.locator("tr")).to_have_count(4)  # the header and three stages
+        expect(stages).to_contain_text("WAITING")
+        stages.locator(f"a[href='#/executions/{pid}.1']").click()
+        expect(page.locator("#parent")).to_have_text(pid)
+        page.click("#parent")
+        page.fill("#token", TOKEN)
+        page.click("#token-form button")
+        page.click("#cancel")
+        expect(page.locator("#status")).to_have_text("CANCELLED", timeout=20_000)
+        expect(page.locator("#cancel")).to_have_count(0)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-pipeline-cancelled.png"), full_page=True)
+    assert served[1].store.execution(f"{pid}.2").status == Status.CANCELLED.value

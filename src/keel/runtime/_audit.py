@@ -60,11 +60,13 @@ def decisions(
 def prune(store: Store, *, older_than: float, dry_run: bool = False) -> list[str]:
     """Delete the executions that finished (COMPLETED, FAILED, CANCELLED) more than
     `older_than` seconds ago, with everything recorded about them; returns their ids.
-    Waiting, in-doubt and running executions are kept whatever their age."""
+    Waiting, in-doubt and running executions are kept whatever their age. A pipeline's stage
+    goes with its pipeline, never before it: the pipeline resumes from its finished stages."""
     cutoff = time.time() - older_than
     with store.reading() as conn:
         ids = list(conn.execute(select(EXECUTIONS.c.id).where(
-            EXECUTIONS.c.status.in_(_TERMINAL), EXECUTIONS.c.finished_at < cutoff)).scalars())
+            EXECUTIONS.c.status.in_(_TERMINAL), EXECUTIONS.c.finished_at < cutoff,
+            EXECUTIONS.c.parent_id.is_(None))).scalars())
     if not dry_run:
         for execution_id in ids:
             store.delete(execution_id)

@@ -255,8 +255,15 @@ class AgentRuntime:
         return build_result(*self.store.snapshot(execution_id))
 
     def delete(self, execution_id: str) -> None:
-        """Remove a settled execution and everything recorded about it from the store."""
-        status = Status(self.store.execution(execution_id).status)
+        """Remove a settled execution and everything recorded about it from the store (a
+        pipeline's stages with it)."""
+        row = self.store.execution(execution_id)
+        if row.parent_id:
+            raise KeelError(
+                f"Execution {execution_id!r} is a stage of the pipeline {row.parent_id!r}, "
+                "which needs it to resume: delete the pipeline, and its stages go with it."
+            )
+        status = Status(row.status)
         if not status.is_settled:
             raise KeelError(
                 f"Execution {execution_id!r} is {status.value}; cancel it (or let it finish) "

@@ -224,7 +224,10 @@ _V3 = [
     "ALTER TABLE keel_executions ADD COLUMN redaction TEXT",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+# A pipeline's stages, found from the pipeline: deleting one deletes them too.
+_V4 = ["CREATE INDEX keel_executions_parent ON keel_executions (parent_id)"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 """Each entry is the statements of one schema version (version = index + 1)."""
 
 

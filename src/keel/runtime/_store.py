@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -49,6 +50,16 @@ APPROVALS = ApprovalRow.__table__  # type: ignore[attr-defined]
 STEPS = StepRow.__table__  # type: ignore[attr-defined]
 
 _INSERT_EVENTS = insert(EVENTS)
+
+# An execution and its stages at any depth (the parent_id index finds each level's stages).
+_FAMILY = text("""
+WITH RECURSIVE family(id) AS (
+    SELECT id FROM keel_executions WHERE id = :id
+  UNION ALL
+    SELECT e.id FROM keel_executions e JOIN family ON e.parent_id = family.id
+)
+SELECT id FROM family
+""")
 
 
 def default_database_url() -> str:
@@ -153,14 +164,16 @@ class Store:
         return admitted
 
     def delete(self, execution_id: str) -> None:
-        """Remove an execution and everything recorded about it: its journal, events and
-        approvals by the foreign keys' cascade, and the LangGraph checkpoints of its own
-        thread (a thread the user named may hold other runs: it is kept)."""
+        """Remove an execution, its stages (a pipeline's, at any depth) and everything recorded
+        about them: journals, events and approvals by the foreign keys' cascade, and the
+        LangGraph checkpoints of their own threads (a thread the user named may hold other
+        runs: it is kept)."""
         with self.transaction() as conn:
-            conn.execute(delete(EXECUTIONS).where(EXECUTIONS.c.id == execution_id))
+            family = list(conn.execute(_FAMILY, {"id": execution_id}).scalars())
+            conn.execute(delete(EXECUTIONS).where(EXECUTIONS.c.id.in_(family)))
             for table in ("keel_lg_checkpoints", "keel_lg_blobs", "keel_lg_writes"):
-                conn.execute(text(f"DELETE FROM {table} WHERE thread_id = :id"),
-                             {"id": execution_id})
+                conn.execute(text(f"DELETE FROM {table} WHERE thread_id IN :ids")
+                             .bindparams(bindparam("ids", expanding=True)), {"ids": family})
 
     def execution(self, execution_id: str) -> ExecutionRow:
         with self._reads() as read:
@@ -186,16 +199,22 @@ class Store:
         return str(rows[0]["id"]) if rows else None
 
     def executions(self, *, status: str | None = None, agent: str | None = None,
-                   since: float | None = None, limit: int = 50) -> list[ExecutionRow]:
-        """The newest executions first, filtered by status, agent name and creation time."""
+                   since: float | None = None, parent: str | None = None,
+                   top_level: bool = False, limit: int = 50) -> list[ExecutionRow]:
+        """The newest executions first, filtered by status, agent name, creation time, the
+        pipeline they are stages of (`parent`), or being no pipeline's stage (`top_level`)."""
         clauses = [f"{column} = :{column}" for column, value in
-                   (("status", status), ("agent_name", agent)) if value is not None]
+                   (("status", status), ("agent_name", agent), ("parent_id", parent))
+                   if value is not None]
         if since is not None:
             clauses.append("created_at >= :since")
+        if top_level:
+            clauses.append("parent_id IS NULL")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._reads() as read:
             rows = read(f"SELECT * FROM keel_executions{where} ORDER BY created_at DESC "
-                        f"LIMIT {int(limit)}", status=status, agent_name=agent, since=since)
+                        f"LIMIT {int(limit)}", status=status, agent_name=agent, since=since,
+                        parent_id=parent)
         return [ExecutionRow.model_construct(**row) for row in rows]
 
     def pending_approvals(self, limit: int = 100) -> list[ApprovalRow]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -28,12 +28,15 @@ from .._errors import (
     NotInDoubtError,
     NotWaitingError,
 )
+from ..runtime._audit import decisions, export_records
+from ..runtime._budget import Budget
 from ..runtime._changes import CHANGES
 from ..runtime._events import Status
 from ..runtime._handle import AgentHandle
 from ..runtime._json import jsonable, loads
 from ..runtime._references import load_agent
 from ..runtime._runtime import AgentRuntime
+from ..runtime._schema import ExecutionRow
 
 __all__ = ["create_app"]
 
@@ -64,11 +67,17 @@ class Resolution(BaseModel):
 
 
 class Start(BaseModel):
-    """Start the agent at `agent` (`module:attribute`, importable by the server) on `input`."""
+    """Start the agent at `agent` (`module:attribute`, importable by the server) on `input`,
+    within `budget` (its limits take the place of the runtime's)."""
 
     agent: str
     input: Any
     idempotency_key: str | None = None
+    budget: Budget | None = None
+
+
+class Cancellation(BaseModel):
+    reason: str | None = None
 
 
 def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
@@ -90,24 +99,38 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
 
     @app.get("/api/executions")
     def executions(status: str | None = None, agent: str | None = None,
-                   since: float | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Executions, newest first; `since` is seconds ago."""
+                   since: float | None = None, stages: bool = True,
+                   limit: int = 50) -> list[dict[str, Any]]:
+        """Executions, newest first; `since` is seconds ago; `stages=false` leaves out
+        pipelines' stages (each pipeline lists its own)."""
         rows = runtime.store.executions(
             status=status.upper() if status else None, agent=agent,
-            since=time.time() - since if since else None, limit=limit)
-        return [{"id": r.id, "status": r.status, "agent": r.agent_name, "framework": r.framework,
-                 "created_at": r.created_at, "updated_at": r.updated_at,
-                 "finished_at": r.finished_at, "status_reason": loads(r.status_reason)}
-                for r in rows]
+            since=time.time() - since if since else None, top_level=not stages, limit=limit)
+        return [_summary(r) for r in rows]
 
     @app.get("/api/executions/{execution_id}")
     def execution(execution_id: str) -> dict[str, Any]:
-        """The execution's result, with the input it started from, its budget and its
-        running time."""
+        """The execution's result, with the input it started from, its budget, its running
+        time, the pipeline it is a stage of (`parent_id`) and its own stages."""
         row = runtime.store.execution(execution_id)
+        stages = runtime.store.executions(parent=execution_id, limit=10_000)
         return {**runtime.result(execution_id).to_json(), "input": loads(row.input),
                 "created_at": row.created_at, "finished_at": row.finished_at,
-                "budget": loads(row.budget), "run_seconds": row.run_seconds}
+                "budget": loads(row.budget), "run_seconds": row.run_seconds,
+                "parent_id": row.parent_id, "stages": [_summary(s) for s in reversed(stages)]}
+
+    @app.get("/api/executions/{execution_id}/export")
+    def export(execution_id: str) -> PlainTextResponse:
+        """The audit record as JSON lines: the execution, its events, approvals and journal."""
+        lines = (json.dumps(jsonable(r)) for r in export_records(runtime.store, execution_id))
+        return PlainTextResponse("\n".join(lines) + "\n", media_type="application/x-ndjson")
+
+    @app.get("/api/decisions")
+    def decided(since: float | None = None, reviewer: str | None = None,
+                agent: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Who approved or rejected what, and when, newest first; `since` is seconds ago."""
+        return decisions(runtime.store, since=time.time() - since if since else None,
+                         reviewer=reviewer, agent=agent, limit=limit)
 
     @app.get("/api/executions/{execution_id}/events")
     def events(execution_id: str, after: int = 0) -> list[dict[str, Any]]:
@@ -150,10 +173,22 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
             body.action, result=body.result, reason=body.reason, reviewer=body.reviewer)
         return {"resolved": resolved, "action": body.action}
 
+    @app.post("/api/executions/{execution_id}/cancel", dependencies=[Depends(authorized)])
+    def cancel(execution_id: str, body: Cancellation | None = None) -> dict[str, Any]:
+        """Cancel: at once if it is not running, at its next step if it is."""
+        status = AgentHandle(execution_id, runtime=runtime).cancel(body.reason if body else None)
+        return {"status": status.value}
+
+    @app.post("/api/agents/{agent}/cancel", dependencies=[Depends(authorized)])
+    def cancel_agent(agent: str, body: Cancellation | None = None) -> dict[str, Any]:
+        """The kill switch: cancel every unfinished execution of the agent."""
+        statuses = runtime.cancel_agent(agent, reason=body.reason if body else None)
+        return {"cancelled": {i: s.value for i, s in statuses.items()}}
+
     @app.post("/api/executions", status_code=202, dependencies=[Depends(authorized)])
     def start(body: Start) -> dict[str, Any]:
         handle = runtime.start(load_agent(body.agent), body.input,
-                               idempotency_key=body.idempotency_key)
+                               idempotency_key=body.idempotency_key, budget=body.budget)
         return {"execution_id": handle.execution_id}
 
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
@@ -163,6 +198,13 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
         return FileResponse(_STATIC / "index.html")
 
     return app
+
+
+def _summary(row: ExecutionRow) -> dict[str, Any]:
+    return {"id": row.id, "status": row.status, "agent": row.agent_name,
+            "framework": row.framework, "parent_id": row.parent_id,
+            "created_at": row.created_at, "updated_at": row.updated_at,
+            "finished_at": row.finished_at, "status_reason": loads(row.status_reason)}
 
 
 async def _sse(runtime: AgentRuntime, execution_id: str, after: int) -> AsyncIterator[str]:

@@ -91,7 +91,8 @@ const STATUSES = ["", "RUNNING", "WAITING", "QUEUED", "COMPLETED", "FAILED", "CA
 
 async function executions() {
   const status = sessionStorage.getItem("keel-status") || "";
-  const rows = await api(`/api/executions${status ? `?status=${status}` : ""}`);
+  // A pipeline's stages are listed on the pipeline's page.
+  const rows = await api(`/api/executions?stages=false${status ? `&status=${status}` : ""}`);
   view.innerHTML = `<h2>Executions</h2><p><label>Status <select id="status-filter">${
     STATUSES.map((s) => `<option value="${s}"${s === status ? " selected" : ""}>${s || "all"}
     </option>`).join("")}</select></label></p>
@@ -116,9 +117,19 @@ async function execution(id) {
   const budget = `<p class="muted" id="budget">Ran ${r.run_seconds.toFixed(1)} s${
     limits ? ` · budget ${esc(limits)}` : ""}${r.budget_exceeded
     ? ` · <b>stopped: ${esc(r.budget_exceeded.budget)}</b>` : ""}</p>`;
+  const parent = r.parent_id ? ` · stage of <a id="parent" href="#/executions/${
+    esc(r.parent_id)}">${esc(r.parent_id)}</a>` : "";
+  const stages = r.stages.length ? `<table id="stages"><tr><th>Stage</th><th>Status</th>
+    <th>Agent</th><th>Framework</th></tr>${r.stages.map((s) => `<tr>
+    <td><a href="#/executions/${esc(s.id)}">${esc(s.id)}</a></td>
+    <td class="status ${esc(s.status)}">${esc(s.status)}${esc(reason(s))}</td>
+    <td>${esc(s.agent)}</td><td>${esc(s.framework)}</td></tr>`).join("")}</table>` : "";
+  const finished = ["COMPLETED", "FAILED", "CANCELLED"].includes(r.status);
   view.innerHTML = `<h2>Execution ${esc(id)}</h2>
     <p><span class="status ${esc(r.status)}" id="status">${esc(r.status)}</span>
-    · agent ${esc(r.agent)}</p>${usage}${budget}
+    · agent ${esc(r.agent)}${parent}
+    ${finished ? "" : `<button id="cancel">Cancel</button> <span class="error"></span>`}</p>
+    ${usage}${budget}${stages}
     <div class="card"><b>Input</b><p id="input">${esc(show(r.input))}</p></div>
     ${r.output != null ? `<div class="card"><b>Output</b><p id="output">${esc(show(r.output))}</p></div>` : ""}
     ${r.error ? `<p class="error">${esc(r.error)}</p>` : ""}
@@ -127,7 +138,13 @@ async function execution(id) {
       <td>${(e.ts - start).toFixed(2)}</td><td>${esc(e.agent || "-")}</td>
       <td>${esc(e.type)}</td><td>${esc(describe(e))}</td></tr>`).join("")}</table>`;
   bindDoubtCards();
-  if (!["COMPLETED", "FAILED", "CANCELLED", "IN_DOUBT"].includes(r.status)) {
+  if (!finished) {
+    document.getElementById("cancel").addEventListener("click", async (e) => {
+      try { await post(id, "cancel", {}); route(); }
+      catch (error) { e.target.nextElementSibling.textContent = error.message; }
+    });
+  }
+  if (!finished && r.status !== "IN_DOUBT") {
     setTimeout(() => { if (location.hash === `#/executions/${id}`) route(); }, 1000);
   }
 }
