@@ -112,6 +112,22 @@ def test_reject_then_resume_and_cancel(sqlite_url: str) -> None:
     assert refunds() == []
 
 
+def test_show_lists_a_pipelines_stages_and_a_stage_names_its_pipeline(
+    sqlite_url: str
+) -> None:
+    from examples.support_pipeline.cross_framework import TICKET as PIPELINE_TICKET
+    from examples.support_pipeline.cross_framework import pipeline
+
+    with AgentRuntime(sqlite_url) as runtime:
+        pid = runtime.run(pipeline, PIPELINE_TICKET).execution_id
+    shown = keel("show", pid, url=sqlite_url).stdout
+    stages = [line.split() for line in shown.splitlines() if line.startswith("  stage ")]
+    assert [(s[1], s[2], s[3]) for s in stages] == [
+        (f"{pid}.0", "COMPLETED", "classifier"), (f"{pid}.1", "COMPLETED", "responder"),
+        (f"{pid}.2", "COMPLETED", "escalation_checker")]
+    assert f"stage of {pid}" in keel("show", f"{pid}.1", url=sqlite_url).stdout
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("show", "nope"), "keel: No execution 'nope' in the store"),
     (("ls", "--since", "2x"), "keel: --since takes a duration like 90s"),

@@ -108,6 +108,10 @@ def _show(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     print(f"started {_when(row.created_at)}"
           + (f", finished {_when(row.finished_at)} ({row.finished_at - row.created_at:.1f} s)"
              if row.finished_at else ""))
+    if row.parent_id:
+        print(f"stage of {row.parent_id} (keel show {row.parent_id})")
+    for stage in reversed(runtime.store.executions(parent=args.id, limit=10_000)):
+        print(f"  stage {stage.id}  {stage.status}  {stage.agent_name} ({stage.framework})")
     for event in result.events:
         print(f"  {event.ts - row.created_at:7.2f}s  {event.agent or '-':<20}  {describe(event)}"
               + _decision(event))
