@@ -81,8 +81,8 @@ def test_the_runtime_names_pipelines_among_what_it_runs(sqlite_url: str) -> None
         runtime.run(object(), "hi")
 
 
-def test_mock_run_says_to_test_the_stages_one_by_one() -> None:
+def test_mock_run_says_to_test_parallel_branches_one_by_one() -> None:
     from keel.testing import mock_run
 
-    with pytest.raises(UnsupportedAgentError, match=r"mock_run\(stage"):
-        mock_run(keel.agent(upper) >> lower, "hi")
+    with pytest.raises(UnsupportedAgentError, match=r"mock_run\(branch"):
+        mock_run(keel.agent(upper) >> keel.parallel(lower, title), "hi")

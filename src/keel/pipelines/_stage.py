@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, TypeVar
 
 from .._errors import ExecutionNotFoundError, ReplayMismatchError
@@ -70,6 +70,7 @@ async def run_stage(
     """Run (or resume, or recall) stage `index` of the pipeline `pipeline` drives, on `input`,
     until it stops; `then`: events to commit with its completion (the handoff to the next)."""
     key, execution_id = f"stage:{index}", f"{pipeline.id}.{index}"
+    options = _options_for(stage, options)
     done = pipeline.recorded(key)
     if done is not None:
         _same_stage(stage, index, done)
@@ -147,6 +148,21 @@ def _admit(runtime: AgentRuntime, pipeline: Execution, stage: Stage, execution_i
     }
     pipeline.store.insert_execution(values, durable=False)
     return ExecutionRow.model_construct(**values)
+
+
+# Where each framework's RunConfig class lives: the OpenAI Agents SDK and ADK both call theirs
+# `run_config=`, and a pipeline's run_config reaches only the stages of its framework.
+_RUN_CONFIG_MODULE = {"openai": "agents.", "adk": "google.adk."}
+
+
+def _options_for(stage: Stage, options: RunOptions) -> RunOptions:
+    run_config = options.run_config
+    if run_config is None or not isinstance(stage, AgentStage):
+        return options
+    module = _RUN_CONFIG_MODULE.get(stage.framework)
+    if module and type(run_config).__module__.startswith(module):
+        return options
+    return replace(options, run_config=None)
 
 
 def _admitted(pipeline: Execution, execution_id: str) -> ExecutionRow | None:

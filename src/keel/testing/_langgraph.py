@@ -44,20 +44,27 @@ def _install() -> None:
 
     def scripted_generate(self: BaseChatModel, messages: Any, stop: Any = None,
                           run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        script = current_supplier()
-        if not isinstance(script, Script):
+        script = _script()
+        if script is None:
             return generate(self, messages, stop, run_manager, **kwargs)
         return _answer(script, run_manager, kwargs)
 
     async def scripted_agenerate(self: BaseChatModel, messages: Any, stop: Any = None,
                                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        script = current_supplier()
-        if not isinstance(script, Script):
+        script = _script()
+        if script is None:
             return await agenerate(self, messages, stop, run_manager, **kwargs)
         return _answer(script, run_manager, kwargs)
 
     BaseChatModel._generate_with_cache = scripted_generate  # type: ignore[method-assign]
     BaseChatModel._agenerate_with_cache = scripted_agenerate  # type: ignore[method-assign]
+
+
+def _script() -> Script | None:
+    """The current mock run's script (as it is, or as ADK's stages of a pipeline ask it)."""
+    supplier = current_supplier()
+    script = getattr(supplier, "script", supplier)
+    return script if isinstance(script, Script) else None
 
 
 def _answer(script: Script, run_manager: Any, kwargs: dict[str, Any]) -> ChatResult:

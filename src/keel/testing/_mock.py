@@ -65,12 +65,8 @@ async def mock_run_async(
 ) -> AgentResult:
     """`mock_run()` for async tests."""
     script = Script(events, strict=strict)
-    framework = adapter_for(agent).framework
-    if framework == "pipeline":
-        raise UnsupportedAgentError(
-            "mock_run scripts one agent; a pipeline runs several. Test each stage with "
-            "mock_run(stage, ...), and the pipeline with AgentRuntime on scripted models.")
-    mocking = importlib.import_module(f"keel.testing._{framework}")
+    mockings = [importlib.import_module(f"keel.testing._{framework}")
+                for framework in _frameworks(agent)]
     rules = {name: options.pop(name) for name in _RUNTIME_OPTIONS if name in options}
     if runtime is not None and rules:
         raise TypeError(f"Pass {', '.join(rules)} to the AgentRuntime you give mock_run.")
@@ -78,9 +74,12 @@ async def mock_run_async(
     if runtime is None:
         runtime = _mock_runtime(ApprovalRules(tuple(rules.get("require_approval", ())),
                                               rules.get("approval_policy")))
-    options = mocking.run_options(script, options)
-    # A framework whose adapter asks for model responses gets the script in its own terms.
-    with supplying(getattr(mocking, "supplier", lambda s: s)(script)):
+    for mocking in mockings:
+        options = mocking.run_options(script, options)
+    # ADK's adapter asks for model responses: it gets the script in its own terms (in which
+    # LangGraph's mock model and the tool suppliers of the other frameworks find it too).
+    supplier = next((m.supplier(script) for m in mockings if hasattr(m, "supplier")), script)
+    with supplying(supplier):
         result = await runtime.run_async(agent, prompt, **options)
         while result.status is Status.WAITING and _decide(runtime, result, script):
             result = await runtime.resume_async(result.execution_id, agent, **options)
@@ -88,6 +87,24 @@ async def mock_run_async(
         runtime.delete(result.execution_id)  # the result holds all a test needs
     _check(script, result)
     return result
+
+
+def _frameworks(agent: Any) -> list[str]:
+    """The frameworks whose models the script answers for: the agent's, or a pipeline's
+    stages' (one script, its turns taken by the stages in order)."""
+    framework = adapter_for(agent).framework
+    if framework != "pipeline":
+        return [framework]
+    from ..pipelines._build import AgentStage, Pipeline
+
+    stages = agent.stages if isinstance(agent, Pipeline) else [agent]
+    agents = [stage for stage in stages if isinstance(stage, AgentStage)]
+    if len(agents) < len(stages):
+        raise UnsupportedAgentError(
+            "mock_run scripts a pipeline's stages one after another, but the branches of "
+            "keel.parallel(...) run at the same time: their turns have no order to script. "
+            "Test each branch with mock_run(branch, ...).")
+    return sorted({stage.framework for stage in agents})
 
 
 def _decide(runtime: AgentRuntime, result: AgentResult, script: Script) -> bool:
