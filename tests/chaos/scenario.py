@@ -120,10 +120,14 @@ class Scenario:
         if not self._fault_seen and state == ("T" if self.fault.kind == "stop" else "X"):
             self._fault_seen = True
             # The failed process writes nothing more (a stopped one, nothing until it wakes):
-            # an unsafe call with an intent and no result now was cut off mid-call.
-            self.obs.crash_intents = sorted(
-                key.removeprefix("tool:") for key, step in store.steps(row.id).items()
-                if step.kind == "tool" and step.name in UNSAFE and step.status == "intent")
+            # if it held the run, an unsafe call with an intent and no result now was cut off
+            # mid-call. (Another process failing, an approver say, cuts off nothing: the
+            # run's owner may be inside such a call and finish it.)
+            owner_pid = (row.lease_owner or "::").rsplit(":", 2)[1]  # host:pid:nonce
+            if owner_pid == str(self._fault_pid):
+                self.obs.crash_intents = sorted(
+                    key.removeprefix("tool:") for key, step in store.steps(row.id).items()
+                    if step.kind == "tool" and step.name in UNSAFE and step.status == "intent")
             if state == "T":
                 self._stopped = (self._fault_pid, time.monotonic(), row.lease_epoch)
         if self._stopped is not None:
