@@ -4,9 +4,6 @@ into tickets (a card number, an e-mail address, an API key) never reaches the st
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +12,10 @@ from examples.support_drafting import helpdesk
 from examples.support_drafting.graph import drafting_agent
 from examples.support_drafting.guardrails import drafting_runtime
 
+from example_process import run_example
 from keel import AgentResult, AgentRuntime, Status
 from stored import stored_bytes
 
-ROOT = Path(__file__).parents[2]
 PASTED = ("4111 1111 1111 1111", "dana.reyes@example.com", "sk-live-9fQ2xLmT8vR3nW7kY1bZc4Hd")
 
 
@@ -71,10 +68,7 @@ def test_what_customers_paste_into_tickets_never_reaches_the_store(
 
 
 def test_the_demo_runs(tmp_path: Path, sqlite_url: str) -> None:
-    env = {**os.environ, "KEEL_DATABASE_URL": sqlite_url, "PYTHONPATH": str(ROOT)}
-    env.pop("OPENAI_API_KEY", None)
-    run = subprocess.run([sys.executable, "-m", "examples.support_drafting"], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=120)
+    run = run_example("examples.support_drafting", tmp_path, sqlite_url)
     assert run.returncode == 0, run.stderr
     assert "T-3302: COMPLETED" in run.stdout and "send_email [rejected]" in run.stdout
     assert "stopped by max_tool_calls (8 of 8)" in run.stdout

@@ -3,26 +3,17 @@ its own, on the offline scripted models."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from examples.support_pipeline.cross_framework import Classification, classify
 
-ROOT = Path(__file__).parents[2]
+from example_process import run_example
 
 
 def test_the_pipeline_example_streams_three_frameworks_and_escalates(
     tmp_path: Path, database_url: str
 ) -> None:
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "KEEL_DATABASE_URL": database_url, "PYTHONPATH": path}
-    for key in ("OPENAI_API_KEY", "GOOGLE_API_KEY"):
-        env.pop(key, None)
-    run = subprocess.run([sys.executable, "-m", "examples.support_pipeline"], cwd=tmp_path,
-                         env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         timeout=120)
+    run = run_example("examples.support_pipeline", tmp_path, database_url)
     assert run.returncode == 0, run.stderr
     out = run.stdout
     order = ["Pipeline: classifier >> responder >> escalation_checker",

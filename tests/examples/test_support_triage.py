@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
+from example_process import run_example
 
 
 def demo(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KEEL_DATABASE_URL": url,
-           "PYTHONPATH": str(ROOT)}
-    env.pop("OPENAI_API_KEY", None)
-    return subprocess.run([sys.executable, "-m", "examples.support_triage", *args], cwd=tmp_path,
-                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=120)
+    return run_example("examples.support_triage", tmp_path, url, *args)
 
 
 def test_demo_streams_waits_approves_and_finishes(tmp_path: Path, database_url: str) -> None:

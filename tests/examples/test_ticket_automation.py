@@ -17,9 +17,9 @@ from examples.ticket_automation.agent import RULES
 from examples.ticket_automation.webhook import Archive, create_app
 from fastapi.testclient import TestClient
 
+from example_process import ROOT, run_example
 from keel import AgentRuntime, Status
 
-ROOT = Path(__file__).parents[2]
 PASSWORD = {"id": "T-1", "customer_email": "ana@example.com",
             "body": "I forgot my password and can't log in."}
 ORDER = {"id": "T-2", "customer_email": "li@example.com", "body": "Where is my order ORD-5521?"}
@@ -115,10 +115,7 @@ def test_the_webhook_queues_runs_for_keel_workers(database_url: str, tmp_path: P
 
 
 def test_the_demo_runs(tmp_path: Path, sqlite_url: str) -> None:
-    env = {**os.environ, "KEEL_DATABASE_URL": sqlite_url, "PYTHONPATH": str(ROOT)}
-    env.pop("OPENAI_API_KEY", None)
-    run = subprocess.run([sys.executable, "-m", "examples.ticket_automation"], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=120)
+    run = run_example("examples.ticket_automation", tmp_path, sqlite_url)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     executions = [line.rsplit(" ", 1)[1] for line in lines if line.startswith("webhook T-1002")]
