@@ -189,7 +189,10 @@ def test_unsupported_objects_name_what_is_supported(runtime: AgentRuntime) -> No
 def test_resume_names_the_recorded_agent_when_it_cannot_be_found(database_url: str) -> None:
     local = Agent(name="local", instructions="local: wait", tools=[slow_lookup],
                   model=ScriptedModel(_slow_script))
-    with AgentRuntime(database_url, require_approval=["slow_lookup"]) as runtime:
+    # Without auto_resume: this runtime knows `local` and would otherwise resume the approved
+    # run itself before closing, so the fresh runtime would find nothing left to resume.
+    with AgentRuntime(database_url, require_approval=["slow_lookup"],
+                      auto_resume=False) as runtime:
         waiting = runtime.run(local, "x")
         runtime.handle(waiting.execution_id).approve()
     with AgentRuntime(database_url) as fresh, pytest.raises(AgentNotFoundError, match="agent="):
