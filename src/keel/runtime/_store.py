@@ -21,13 +21,10 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
-    bindparam,
     create_engine,
-    delete,
     event,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
@@ -52,14 +49,15 @@ STEPS = StepRow.__table__  # type: ignore[attr-defined]
 _INSERT_EVENTS = insert(EVENTS)
 
 # An execution and its stages at any depth (the parent_id index finds each level's stages).
-_FAMILY = text("""
+_FAMILY = """
 WITH RECURSIVE family(id) AS (
     SELECT id FROM keel_executions WHERE id = :id
   UNION ALL
     SELECT e.id FROM keel_executions e JOIN family ON e.parent_id = family.id
 )
 SELECT id FROM family
-""")
+"""
+_LANGGRAPH_TABLES = ("keel_lg_checkpoints", "keel_lg_blobs", "keel_lg_writes")
 
 
 def default_database_url() -> str:
@@ -168,12 +166,15 @@ class Store:
         about them: journals, events and approvals by the foreign keys' cascade, and the
         LangGraph checkpoints of their own threads (a thread the user named may hold other
         runs: it is kept)."""
-        with self.transaction() as conn:
-            family = list(conn.execute(_FAMILY, {"id": execution_id}).scalars())
-            conn.execute(delete(EXECUTIONS).where(EXECUTIONS.c.id.in_(family)))
-            for table in ("keel_lg_checkpoints", "keel_lg_blobs", "keel_lg_writes"):
-                conn.execute(text(f"DELETE FROM {table} WHERE thread_id IN :ids")
-                             .bindparams(bindparam("ids", expanding=True)), {"ids": family})
+        with self._writer.transaction(f"delete execution {execution_id!r}") as execute:
+            family = {f"id{i}": row[0] for i, row in
+                      enumerate(execute(_FAMILY, id=execution_id).fetchall())}
+            if not family:
+                return
+            ids = ", ".join(f":{name}" for name in family)
+            for table in _LANGGRAPH_TABLES:
+                execute(f"DELETE FROM {table} WHERE thread_id IN ({ids})", **family)
+            execute(f"DELETE FROM keel_executions WHERE id IN ({ids})", **family)
 
     def execution(self, execution_id: str) -> ExecutionRow:
         with self._reads() as read:
