@@ -77,8 +77,11 @@ def test_a_follower_rides_out_its_dropped_connections(postgres_url: str) -> None
             time.sleep(0.05)
         url = make_url(postgres_url)
         admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(admin, autocommit=True) as conn:  # drop the others' connections
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        # Drop the others' connections, and wait for each to be gone (the timeout): the
+        # runtime's own, resting until its tool returns, has then heard the termination by
+        # its next write (the checkout replaces it) instead of writing into it.
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
         GATE.set()
         reader.join(30)
