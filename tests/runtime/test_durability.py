@@ -39,7 +39,7 @@ class CommitLog:
 
     def __init__(self, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
         self.entries: list[tuple[Any, ...]] = []
-        writer, transaction = store._writer, store.transaction
+        writer = store._writer
 
         def write(*args: Any, **kwargs: Any) -> Any:
             written = type(writer).write(writer, *args, **kwargs)
@@ -53,14 +53,15 @@ class CommitLog:
             return admitted
 
         @contextmanager
-        def logged_transaction(*, writes: bool = False) -> Iterator[Any]:
-            with transaction(writes=writes) as conn:
-                yield conn
-            self.entries.append(("commit", True, writes))
+        def transaction(what: str, *, durable: bool = True) -> Iterator[Any]:
+            # Every such write is journal data (LangGraph's checkpoints and task writes).
+            with type(writer).transaction(writer, what, durable=durable) as run:
+                yield run
+            self.entries.append(("commit", durable, True))
 
         monkeypatch.setattr(writer, "write", write)
         monkeypatch.setattr(writer, "insert_execution", insert_execution)
-        monkeypatch.setattr(store, "transaction", logged_transaction)
+        monkeypatch.setattr(writer, "transaction", transaction)
 
     def tool(self, name: str) -> None:
         self.entries.append(("tool", name))
@@ -147,9 +148,12 @@ def test_relaxed_writes_are_flushed_by_the_next_durable_one(tmp_path: Any) -> No
         with store.transaction() as conn:  # a transaction that may write nothing syncs nothing
             conn.exec_driver_sql("SELECT 1")
         assert store.unsynced
-        with store.transaction(writes=True) as conn:
-            conn.exec_driver_sql("UPDATE keel_executions SET error = 'x' WHERE id = 'e1'")
+        with store.writing("set an error") as run:
+            run("UPDATE keel_executions SET error = 'x' WHERE id = :id", id="e1")
         assert not store.unsynced
+        with store.writing("set it again", durable=False) as run:
+            run("UPDATE keel_executions SET error = 'x' WHERE id = :id", id="e1")
+        assert store.unsynced
     finally:
         store.close()
     # Everything was committed: another connection reads it all.

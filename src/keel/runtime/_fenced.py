@@ -32,8 +32,8 @@ from ._json import dumps
 from ._schema import ExecutionRow
 
 __all__ = [
-    "NOTIFY_WORK", "RELAXED_COMMIT", "FencedWriter", "NewEvent", "Written", "event_rows",
-    "pyformat",
+    "NOTIFY_WORK", "RELAXED_COMMIT", "FencedWriter", "NewEvent", "Statements", "Written",
+    "event_rows", "pyformat",
 ]
 
 NOTIFY_WORK = "SELECT pg_notify('keel_work', %(id)s)"
@@ -112,12 +112,7 @@ class FencedWriter:
                         f"({', '.join(f':{c}' for c in values)})")
         mark = self.durability.mark()
         with self._connection(f"admit execution {values['id']!r}", durable) as connection:
-            cursor = connection.cursor()
-            if self._postgres:
-                if not durable:
-                    cursor.execute(_RELAXED_TRANSACTION)
-            else:
-                cursor.execute("BEGIN IMMEDIATE")
+            cursor = self._begin(connection, durable)
             try:
                 cursor.execute(sql, values)
             except self._integrity_errors:
@@ -164,19 +159,15 @@ class FencedWriter:
         return Written(bool(row[1]), row[0], now)
 
     @contextmanager
-    def transaction(self, what: str) -> Iterator[Callable[..., Any]]:
-        """A durable write transaction on a bare driver connection (BEGIN IMMEDIATE on
-        SQLite): `execute(sql, **params)` runs a statement with :name placeholders and
-        returns its cursor. For writes outside a run that SQLAlchemy's statement layer made
-        slower than their SQL (deleting a mock run's execution after every test)."""
+    def transaction(self, what: str, *, durable: bool = True) -> Iterator[Statements]:
+        """A write transaction of fixed SQL on a bare driver connection, durable or relaxed,
+        for writes that SQLAlchemy's statement layer made several times slower than their
+        SQL (LangGraph's checkpoints, deleting a mock run's execution)."""
         mark = self.durability.mark()
-        with self._connection(what, durable=True) as connection:
-            cursor = connection.cursor()
-            if not self._postgres:
-                cursor.execute("BEGIN IMMEDIATE")
-            yield lambda sql, **params: cursor.execute(self._sql(sql), params)
+        with self._connection(what, durable) as connection:
+            yield Statements(self._begin(connection, durable), self._sql)
             connection.commit()
-        self._committed(True, mark)
+        self._committed(durable, mark)
 
     def statement(self, sql: str, params: dict[str, Any], *, what: str,
                   durable: bool) -> list[dict[str, Any]]:
@@ -195,6 +186,16 @@ class FencedWriter:
                 driver.autocommit = False
         self._committed(durable, mark)
         return rows
+
+    def _begin(self, connection: Any, durable: bool) -> Any:
+        """Start a write transaction on `connection`; returns its cursor."""
+        cursor = connection.cursor()
+        if self._postgres:
+            if not durable:
+                cursor.execute(_RELAXED_TRANSACTION)
+        else:
+            cursor.execute("BEGIN IMMEDIATE")
+        return cursor
 
     def _committed(self, durable: bool, mark: int) -> None:
         self.commits += 1
@@ -300,6 +301,21 @@ class FencedWriter:
                 sql = _AT_ONCE.format(fence=sql, relaxed="" if durable else f", {RELAXED_COMMIT}")
             sql = self._fences[key] = self._sql(sql)
         return sql
+
+
+class Statements:
+    """The statements of a `FencedWriter.transaction()`, with :name placeholders on every
+    driver: `run(sql, **params)` returns the cursor, `run.many(sql, rows)` inserts rows."""
+
+    def __init__(self, cursor: Any, sql: Callable[[str], str]) -> None:
+        self._cursor = cursor
+        self._sql = sql
+
+    def __call__(self, sql: str, **params: Any) -> Any:
+        return self._cursor.execute(self._sql(sql), params)
+
+    def many(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
+        self._cursor.executemany(self._sql(sql), rows)
 
 
 class Durability:

@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from select import select as wait_readable
 from typing import Any
@@ -34,12 +34,21 @@ from .._errors import ExecutionNotFoundError, StoreError
 from ._changes import CHANGES
 from ._events import EVENT_ADAPTER, Event
 from ._faults import application_name
-from ._fenced import NOTIFY_WORK, FencedWriter, NewEvent, Written, event_rows, pyformat
+from ._fenced import (
+    NOTIFY_WORK,
+    FencedWriter,
+    NewEvent,
+    Statements,
+    Written,
+    event_rows,
+    pyformat,
+)
 from ._json import loads
 from ._redact import Redactor
 from ._schema import ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
 
-__all__ = ["NewEvent", "Store", "Written", "default_database_url", "event_of"]
+__all__ = ["NewEvent", "Reads", "Statements", "Store", "Written", "default_database_url",
+           "event_of"]
 
 EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
@@ -109,18 +118,19 @@ class Store:
     # -- transactions ---------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self, *, writes: bool = False) -> Iterator[Connection]:
-        """A durable write transaction (BEGIN IMMEDIATE on SQLite). `writes`: it certainly
-        writes, so its commit puts every relaxed commit before it on disk too."""
-        mark = self._writer.durability.mark()
+    def transaction(self) -> Iterator[Connection]:
+        """A durable write transaction through SQLAlchemy (BEGIN IMMEDIATE on SQLite)."""
         try:
             with self.engine.begin() as conn:
                 yield conn
         except OperationalError as exc:
             raise self._writer.error(f"use the database at {_safe_url(self.url)}",
                                      exc.orig) from exc
-        if writes:
-            self._writer.durability.synced(mark)
+
+    def writing(self, what: str, *, durable: bool = True) -> AbstractContextManager[Statements]:
+        """A write transaction of fixed SQL (:name placeholders) on a bare driver connection,
+        durable or relaxed; `what` completes "Could not ..." in its errors."""
+        return self._writer.transaction(what, durable=durable)
 
     def statement(self, sql: str, *, durable: bool, **params: Any) -> list[dict[str, Any]]:
         """PostgreSQL: one statement that commits on its own (one round trip); its rows."""
@@ -166,21 +176,21 @@ class Store:
         about them: journals, events and approvals by the foreign keys' cascade, and the
         LangGraph checkpoints of their own threads (a thread the user named may hold other
         runs: it is kept)."""
-        with self._writer.transaction(f"delete execution {execution_id!r}") as execute:
+        with self.writing(f"delete execution {execution_id!r}") as run:
             family = {f"id{i}": row[0] for i, row in
-                      enumerate(execute(_FAMILY, id=execution_id).fetchall())}
+                      enumerate(run(_FAMILY, id=execution_id).fetchall())}
             if not family:
                 return
             ids = ", ".join(f":{name}" for name in family)
             for table in _LANGGRAPH_TABLES:
-                execute(f"DELETE FROM {table} WHERE thread_id IN ({ids})", **family)
-            execute(f"DELETE FROM keel_executions WHERE id IN ({ids})", **family)
+                run(f"DELETE FROM {table} WHERE thread_id IN ({ids})", **family)
+            run(f"DELETE FROM keel_executions WHERE id IN ({ids})", **family)
 
     def execution(self, execution_id: str) -> ExecutionRow:
-        with self._reads() as read:
+        with self.reads() as read:
             return self._execution(read, execution_id)
 
-    def _execution(self, read: _Reads, execution_id: str) -> ExecutionRow:
+    def _execution(self, read: Reads, execution_id: str) -> ExecutionRow:
         rows = read("SELECT * FROM keel_executions WHERE id = :id", id=execution_id)
         if not rows:
             raise ExecutionNotFoundError(
@@ -192,7 +202,7 @@ class Store:
 
     def previous_in_conversation(self, row: ExecutionRow) -> str | None:
         """The last execution that completed in `row`'s conversation before it started."""
-        with self._reads() as read:
+        with self.reads() as read:
             rows = read("SELECT id FROM keel_executions WHERE conversation = :conversation "
                         "AND status = 'COMPLETED' AND created_at < :created_at "
                         "ORDER BY created_at DESC LIMIT 1",
@@ -212,7 +222,7 @@ class Store:
         if top_level:
             clauses.append("parent_id IS NULL")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._reads() as read:
+        with self.reads() as read:
             rows = read(f"SELECT * FROM keel_executions{where} ORDER BY created_at DESC "
                         f"LIMIT {int(limit)}", status=status, agent_name=agent, since=since,
                         parent_id=parent)
@@ -220,13 +230,13 @@ class Store:
 
     def pending_approvals(self, limit: int = 100) -> list[ApprovalRow]:
         """Every call waiting for a decision, oldest first (the approvals inbox)."""
-        with self._reads() as read:
+        with self.reads() as read:
             rows = read("SELECT * FROM keel_approvals WHERE status = 'pending' "
                         f"ORDER BY requested_at LIMIT {int(limit)}")
         return [ApprovalRow.model_construct(**row) for row in rows]
 
     def find_by_idempotency_key(self, key: str) -> str | None:
-        with self._reads() as read:
+        with self.reads() as read:
             rows = read("SELECT id FROM keel_executions WHERE idempotency_key = :key", key=key)
         return str(rows[0]["id"]) if rows else None
 
@@ -309,33 +319,33 @@ class Store:
 
     def step(self, execution_id: str, step_key: str) -> StepRow | None:
         """One journal step, or None."""
-        with self._reads() as read:
+        with self.reads() as read:
             rows = read("SELECT * FROM keel_steps WHERE execution_id = :id AND step_key = :key",
                         id=execution_id, key=step_key)
         return StepRow.model_construct(**rows[0]) if rows else None
 
     def steps(self, execution_id: str) -> dict[str, StepRow]:
-        with self._reads() as read:
+        with self.reads() as read:
             return _steps(read, execution_id)
 
     def approvals(self, execution_id: str) -> list[ApprovalRow]:
-        with self._reads() as read:
+        with self.reads() as read:
             return _approvals(read, execution_id)
 
     def events(self, execution_id: str, after: int = 0) -> list[Event]:
-        with self._reads() as read:
+        with self.reads() as read:
             return _events(read, execution_id, after)
 
     def snapshot(
         self, execution_id: str
     ) -> tuple[ExecutionRow, list[Event], list[ApprovalRow], dict[str, StepRow]]:
         """Everything about one execution, read on one connection."""
-        with self._reads() as read:
+        with self.reads() as read:
             return (self._execution(read, execution_id), _events(read, execution_id, 0),
                     _approvals(read, execution_id), _steps(read, execution_id))
 
     @contextmanager
-    def _reads(self) -> Iterator[_Reads]:
+    def reads(self) -> Iterator[Reads]:
         """Fixed SELECTs on a bare driver connection: keel reads an execution on every result
         and status check, and SQLAlchemy's statement layer cost more than the queries."""
         what = f"read the database at {_safe_url(self.url)}"
@@ -344,7 +354,7 @@ class Store:
         except DBAPIError as exc:
             raise self._writer.error(what, exc.orig) from exc
         try:
-            yield _Reads(connection, pyformat=not self.is_sqlite)
+            yield Reads(connection, pyformat=not self.is_sqlite)
         except self._writer.driver_errors as exc:
             if isinstance(exc, self._writer.unavailable_errors):
                 connection.invalidate()  # not back into the pool: it may be broken
@@ -392,7 +402,7 @@ def _append_events(
         conn.execute(_INSERT_EVENTS, event_rows(execution_id, last_seq, events, now))
 
 
-class _Reads:
+class Reads:
     """`read(sql, **params)`: the rows of one SELECT as dicts."""
 
     def __init__(self, connection: Any, *, pyformat: bool) -> None:
@@ -409,18 +419,18 @@ class _Reads:
             cursor.close()
 
 
-def _steps(read: _Reads, execution_id: str) -> dict[str, StepRow]:
+def _steps(read: Reads, execution_id: str) -> dict[str, StepRow]:
     rows = read("SELECT * FROM keel_steps WHERE execution_id = :id", id=execution_id)
     return {r["step_key"]: StepRow.model_construct(**r) for r in rows}
 
 
-def _approvals(read: _Reads, execution_id: str) -> list[ApprovalRow]:
+def _approvals(read: Reads, execution_id: str) -> list[ApprovalRow]:
     rows = read("SELECT * FROM keel_approvals WHERE execution_id = :id "
                 "ORDER BY requested_at, call_id", id=execution_id)
     return [ApprovalRow.model_construct(**r) for r in rows]
 
 
-def _events(read: _Reads, execution_id: str, after: int) -> list[Event]:
+def _events(read: Reads, execution_id: str, after: int) -> list[Event]:
     rows = read("SELECT * FROM keel_events WHERE execution_id = :id AND seq > :after "
                 "ORDER BY seq", id=execution_id, after=after)
     return [event_of(r) for r in rows]

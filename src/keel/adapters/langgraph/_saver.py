@@ -30,20 +30,19 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from sqlalchemy import Connection, text
 
 from ...runtime._redact import Redactor
-from ...runtime._store import Store
+from ...runtime._store import Reads, Store
 from ._tools import current_execution
 
 __all__ = ["KeelSaver"]
 
-_PUT_BLOB = text(
+_PUT_BLOB = (
     "INSERT INTO keel_lg_blobs (thread_id, checkpoint_ns, channel, version, type, blob) "
     "VALUES (:thread_id, :ns, :channel, :version, :type, :blob) "
     "ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
 )
-_PUT_CHECKPOINT = text(
+_PUT_CHECKPOINT = (
     "INSERT INTO keel_lg_checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
     "parent_checkpoint_id, type, checkpoint, metadata_type, metadata) VALUES (:thread_id, :ns, "
     ":checkpoint_id, :parent, :type, :checkpoint, :metadata_type, :metadata) "
@@ -61,8 +60,8 @@ _WRITE_COLUMNS = (
 # A task's regular writes are kept as first written (a retried task must not change them);
 # the special channels (error, interrupt, resume, scheduled) are replaced, as LangGraph's own
 # savers do.
-_PUT_WRITE = text(_WRITE_COLUMNS + "DO NOTHING")
-_REPLACE_WRITE = text(
+_PUT_WRITE = _WRITE_COLUMNS + "DO NOTHING"
+_REPLACE_WRITE = (
     _WRITE_COLUMNS + "DO UPDATE SET channel = excluded.channel, type = excluded.type, "
     "blob = excluded.blob, task_path = excluded.task_path"
 )
@@ -92,9 +91,9 @@ class KeelSaver(BaseCheckpointSaver[str]):
         if checkpoint_id := get_checkpoint_id(config):
             sql += " AND checkpoint_id = :checkpoint_id"
             where["checkpoint_id"] = checkpoint_id
-        with self.store.reading() as conn:
-            row = conn.execute(text(sql + " ORDER BY checkpoint_id DESC LIMIT 1"), where).first()
-            return None if row is None else self._tuple(conn, row)
+        with self.store.reads() as read:
+            rows = read(sql + " ORDER BY checkpoint_id DESC LIMIT 1", **where)
+            return self._tuple(read, rows[0]) if rows else None
 
     def list(
         self,
@@ -116,48 +115,48 @@ class KeelSaver(BaseCheckpointSaver[str]):
             where["before"] = before_id
         sql = _CHECKPOINTS + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
         sql += " ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC"
-        with self.store.reading() as conn:
-            rows = conn.execute(text(sql), where).all()
+        with self.store.reads() as read:
             found: list[CheckpointTuple] = []
-            for row in rows:
+            for row in read(sql, **where):
                 if limit is not None and len(found) >= limit:
                     break
-                metadata = self.serde.loads_typed((row.metadata_type, row.metadata))
+                metadata = self.serde.loads_typed((row["metadata_type"], row["metadata"]))
                 if filter and any(metadata.get(k) != v for k, v in filter.items()):
                     continue
-                found.append(self._tuple(conn, row, metadata))
+                found.append(self._tuple(read, row, metadata))
         yield from found
 
-    def _tuple(self, conn: Connection, row: Any, metadata: Any = None) -> CheckpointTuple:
+    def _tuple(self, read: Reads, row: dict[str, Any], metadata: Any = None) -> CheckpointTuple:
         """The checkpoint of `row` with its channel values and pending writes."""
-        ids = {"thread_id": row.thread_id, "ns": row.checkpoint_ns}
-        checkpoint: Checkpoint = self.serde.loads_typed((row.type, row.checkpoint))
+        thread_id, ns, checkpoint_id = row["thread_id"], row["checkpoint_ns"], row["checkpoint_id"]
+        checkpoint: Checkpoint = self.serde.loads_typed((row["type"], row["checkpoint"]))
         versions = list(checkpoint["channel_versions"].items())
         wanted = " OR ".join(f"(channel = :c{i} AND version = :v{i})"
                              for i in range(len(versions)))
         pairs = {f"{kind}{i}": str(value) for i, pair in enumerate(versions)
                  for kind, value in zip("cv", pair, strict=True)}
-        blobs = conn.execute(text(
+        blobs = read(
             "SELECT channel, type, blob FROM keel_lg_blobs WHERE thread_id = :thread_id AND "
-            f"checkpoint_ns = :ns AND ({wanted})"
-        ), {**ids, **pairs}).all() if versions else []
-        values = {b.channel: self.serde.loads_typed((b.type, b.blob))
-                  for b in blobs if b.type != "empty"}
-        writes = conn.execute(text(
+            f"checkpoint_ns = :ns AND ({wanted})", thread_id=thread_id, ns=ns, **pairs,
+        ) if versions else []
+        values = {b["channel"]: self.serde.loads_typed((b["type"], b["blob"]))
+                  for b in blobs if b["type"] != "empty"}
+        writes = read(
             "SELECT task_id, channel, type, blob FROM keel_lg_writes WHERE thread_id = "
             ":thread_id AND checkpoint_ns = :ns AND checkpoint_id = :checkpoint_id "
-            "ORDER BY task_path, task_id, idx"
-        ), {**ids, "checkpoint_id": row.checkpoint_id}).all()
+            "ORDER BY task_path, task_id, idx", thread_id=thread_id, ns=ns,
+            checkpoint_id=checkpoint_id,
+        )
         if metadata is None:
-            metadata = self.serde.loads_typed((row.metadata_type, row.metadata))
+            metadata = self.serde.loads_typed((row["metadata_type"], row["metadata"]))
+        parent = row["parent_checkpoint_id"]
         return CheckpointTuple(
-            config=_config(row.thread_id, row.checkpoint_ns, row.checkpoint_id),
+            config=_config(thread_id, ns, checkpoint_id),
             checkpoint={**checkpoint, "channel_values": values},
             metadata=metadata,
-            parent_config=_config(row.thread_id, row.checkpoint_ns, row.parent_checkpoint_id)
-            if row.parent_checkpoint_id else None,
-            pending_writes=[(w.task_id, w.channel, self.serde.loads_typed((w.type, w.blob)))
-                            for w in writes],
+            parent_config=_config(thread_id, ns, parent) if parent else None,
+            pending_writes=[(w["task_id"], w["channel"],
+                             self.serde.loads_typed((w["type"], w["blob"]))) for w in writes],
         )
 
     # -- writes ---------------------------------------------------------------------------
@@ -187,15 +186,14 @@ class KeelSaver(BaseCheckpointSaver[str]):
                 key: value if key in _BOOKKEEPING else redactor.redact_value(value)
                 for key, value in stored_metadata.items()}
         metadata_type, metadata_bytes = self.serde.dumps_typed(stored_metadata)
-        with self.store.transaction(writes=True) as conn:
+        # Durable: the nodes that run next may act outside keel's journal.
+        with self.store.writing(f"checkpoint LangGraph thread {thread_id!r}") as run:
             if blobs:
-                conn.execute(_PUT_BLOB, blobs)
-            conn.execute(_PUT_CHECKPOINT, {
-                "thread_id": thread_id, "ns": ns, "checkpoint_id": checkpoint["id"],
-                "parent": configurable.get("checkpoint_id"), "type": checkpoint_type,
-                "checkpoint": checkpoint_bytes, "metadata_type": metadata_type,
-                "metadata": metadata_bytes,
-            })
+                run.many(_PUT_BLOB, blobs)
+            run(_PUT_CHECKPOINT, thread_id=thread_id, ns=ns, checkpoint_id=checkpoint["id"],
+                parent=configurable.get("checkpoint_id"), type=checkpoint_type,
+                checkpoint=checkpoint_bytes, metadata_type=metadata_type,
+                metadata=metadata_bytes)
         return _config(thread_id, ns, checkpoint["id"])
 
     def put_writes(
@@ -219,11 +217,15 @@ class KeelSaver(BaseCheckpointSaver[str]):
         special = [row for row in rows if row["idx"] < 0]
         if not rows:
             return
-        with self.store.transaction(writes=True) as conn:
+        # Relaxed, as a tool's result is: a finished task's writes survive this process's
+        # death, and the checkpoint that ends the step puts them on disk.
+        thread_id = configurable["thread_id"]
+        with self.store.writing(f"save the writes of a task of LangGraph thread "
+                                f"{thread_id!r}", durable=False) as run:
             if regular:
-                conn.execute(_PUT_WRITE, regular)
+                run.many(_PUT_WRITE, regular)
             if special:
-                conn.execute(_REPLACE_WRITE, special)
+                run.many(_REPLACE_WRITE, special)
 
     def _redactor(self) -> Redactor | None:
         execution = current_execution()
@@ -232,10 +234,9 @@ class KeelSaver(BaseCheckpointSaver[str]):
         return self.store.redactor
 
     def delete_thread(self, thread_id: str) -> None:
-        with self.store.transaction() as conn:
+        with self.store.writing(f"delete LangGraph thread {thread_id!r}") as run:
             for table in ("keel_lg_checkpoints", "keel_lg_blobs", "keel_lg_writes"):
-                conn.execute(text(f"DELETE FROM {table} WHERE thread_id = :thread_id"),
-                             {"thread_id": thread_id})
+                run(f"DELETE FROM {table} WHERE thread_id = :thread_id", thread_id=thread_id)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """Zero-padded counters that sort as text, with a random tail as LangGraph's own
