@@ -14,7 +14,10 @@ from sqlmodel import Field, SQLModel
 
 from .._errors import SchemaTooNewError
 
-__all__ = ["MIGRATIONS", "ApprovalRow", "EventRow", "ExecutionRow", "StepRow", "migrate"]
+__all__ = [
+    "LANGGRAPH_TABLES", "MIGRATIONS", "ApprovalRow", "EventRow", "ExecutionRow", "StepRow",
+    "migrate",
+]
 
 
 _REGISTRY = registry()
@@ -177,6 +180,9 @@ _V1 = [
 # checkpoints without their channel values, each channel value once per version, and the
 # pending writes of each checkpoint's tasks. Values are LangGraph's own serialization
 # (`serde.dumps_typed`: a type name and bytes); BYTEA holds bytes on PostgreSQL and SQLite.
+LANGGRAPH_TABLES = ("keel_lg_checkpoints", "keel_lg_blobs", "keel_lg_writes")
+"""Their rows belong to a thread (`thread_id`): a keel run's own thread is its execution id."""
+
 _V2 = [
     """CREATE TABLE keel_lg_checkpoints (
         thread_id TEXT NOT NULL,

@@ -45,7 +45,7 @@ from ._fenced import (
 )
 from ._json import loads
 from ._redact import Redactor
-from ._schema import ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
+from ._schema import LANGGRAPH_TABLES, ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
 
 __all__ = ["NewEvent", "Reads", "Statements", "Store", "Written", "default_database_url",
            "event_of"]
@@ -66,7 +66,6 @@ WITH RECURSIVE family(id) AS (
 )
 SELECT id FROM family
 """
-_LANGGRAPH_TABLES = ("keel_lg_checkpoints", "keel_lg_blobs", "keel_lg_writes")
 
 
 def default_database_url() -> str:
@@ -182,7 +181,7 @@ class Store:
             if not family:
                 return
             ids = ", ".join(f":{name}" for name in family)
-            for table in _LANGGRAPH_TABLES:
+            for table in LANGGRAPH_TABLES:
                 run(f"DELETE FROM {table} WHERE thread_id IN ({ids})", **family)
             run(f"DELETE FROM keel_executions WHERE id IN ({ids})", **family)
 

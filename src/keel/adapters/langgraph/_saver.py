@@ -32,6 +32,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ...runtime._redact import Redactor
+from ...runtime._schema import LANGGRAPH_TABLES
 from ...runtime._store import Reads, Store
 from ._tools import current_execution
 
@@ -235,7 +236,7 @@ class KeelSaver(BaseCheckpointSaver[str]):
 
     def delete_thread(self, thread_id: str) -> None:
         with self.store.writing(f"delete LangGraph thread {thread_id!r}") as run:
-            for table in ("keel_lg_checkpoints", "keel_lg_blobs", "keel_lg_writes"):
+            for table in LANGGRAPH_TABLES:
                 run(f"DELETE FROM {table} WHERE thread_id = :thread_id", thread_id=thread_id)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
