@@ -195,8 +195,8 @@ def bound_rows(timings: dict[str, Timing], commits: dict[str, Commits]) -> list[
             name=f"demo run, bare + its store writes ({label})", n=None, p50=bound, p99=None,
             baseline="bare Runner.run", base_p50=bare.p50, base_p99=bare.p99,
             ratio=bound / bare.p50,
-            note=f"Derived: bare p50 + the p50 of the time each wrapped run of the row above "
-            f"spent in keel's store writes ({writes:.3f} ms for {len(counted.kinds)} commits, "
+            note=f"Derived: bare p50 + the p50 of the time each wrapped run ({label}) spent "
+            f"in keel's store writes ({writes:.3f} ms for {len(counted.kinds)} commits, "
             f"{counted.durable} of them waiting for the disk; timed inside the runs, so with "
             "the disk as busy as it is then). The least a wrapped run can take with these "
             f"writes: the 1.3x goal leaves {0.3 * bare.p50:.2f} ms for all of keel's work, "
