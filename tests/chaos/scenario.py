@@ -27,6 +27,7 @@ from chaos.observation import Fault, Observation, process_state, read_lines
 from chaos.workload import UNSAFE, Order
 from keel import AgentHandle, AgentRuntime, Status
 from keel.runtime._json import loads
+from keel.runtime._leases import owner_process
 from keel.runtime._store import Store
 
 __all__ = ["LEASE", "Scenario"]
@@ -123,8 +124,8 @@ class Scenario:
             # if it held the run, an unsafe call with an intent and no result now was cut off
             # mid-call. (Another process failing, an approver say, cuts off nothing: the
             # run's owner may be inside such a call and finish it.)
-            owner_pid = (row.lease_owner or "::").rsplit(":", 2)[1]  # host:pid:nonce
-            if owner_pid == str(self._fault_pid):
+            owner = owner_process(row.lease_owner)
+            if owner is not None and owner[1] == self._fault_pid:
                 self.obs.crash_intents = sorted(
                     key.removeprefix("tool:") for key, step in store.steps(row.id).items()
                     if step.kind == "tool" and step.name in UNSAFE and step.status == "intent")

@@ -26,7 +26,7 @@ from ._json import dumps
 from ._schema import ExecutionRow
 from ._store import EXECUTIONS, NewEvent, Store
 
-__all__ = ["claim", "claim_batch", "claimable_refs", "lease_owner"]
+__all__ = ["claim", "claim_batch", "claimable_refs", "lease_owner", "owner_process"]
 
 _HOST = socket.gethostname()
 _owner = ""
@@ -198,15 +198,21 @@ _RECOVERED = "recovered: the previous owner stopped"
 _DECIDED = "decided"
 
 
+def owner_process(owner: str | None) -> tuple[str, int] | None:
+    """The host and pid of a lease owner (`host:pid:nonce`); None when it is not one."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    return (host, int(pid)) if pid.isdigit() else None
+
+
 def _owner_is_dead(owner: str | None) -> bool:
     """Whether `owner` ran on this host and its process no longer exists (or is a zombie)."""
     if not owner:
         return True
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != _HOST or not pid_text.isdigit():
+    process = owner_process(owner)
+    if process is None or process[0] != _HOST:
         return False
-    pid = int(pid_text)
+    pid = process[1]
     if pid == os.getpid():
         return owner != lease_owner()  # an earlier life of this pid
     try:
