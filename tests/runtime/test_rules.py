@@ -123,3 +123,23 @@ def test_rules_for_one_agent_make_an_allow_list(guarded: AgentRuntime) -> None:
 def test_a_policy_list_takes_rules_only() -> None:
     with pytest.raises(TypeError, match="approval_policy lists take Rule"):
         AgentRuntime("sqlite://", approval_policy=["send_reply"])  # type: ignore[list-item]
+
+
+def test_one_name_given_to_require_approval_gates_that_tool(database_url: str) -> None:
+    with AgentRuntime(database_url, require_approval="save_draft", auto_resume=False) as runtime:
+        result = runtime.run(agent_calling(save_draft, text="x"), "go")
+    assert result.status is Status.WAITING
+    assert [(p.tool_name, p.rule) for p in result.pending_approvals] == [
+        ("save_draft", "require_approval 'save_draft'")]
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"require_approval": ["save_*", 3]}, "require_approval takes tool names or globs"),
+    ({"approval_policy": {"process_refund": "ask"}}, "approval_policy takes a function"),
+])
+def test_approval_settings_keel_cannot_read_are_refused_before_the_store_opens(
+    tmp_path: Any, settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        AgentRuntime(f"sqlite:///{tmp_path / 'keel.db'}", **settings)
+    assert not (tmp_path / "keel.db").exists()

@@ -186,6 +186,13 @@ def test_unsupported_objects_name_what_is_supported(runtime: AgentRuntime) -> No
     assert "OpenAI Agents SDK" in message and "pip install 'keel[openai]'" in message
 
 
+def test_an_unknown_option_names_the_ones_there_are(runtime: AgentRuntime) -> None:
+    with pytest.raises(TypeError, match="run\\(\\) got an unexpected keyword argument 'max_turn'. "
+                                        "The options it passes to the framework are run_config"):
+        runtime.run(triage_agent, "hi", max_turn=3)  # type: ignore[call-arg]
+    assert runtime.store.executions() == []  # nothing admitted
+
+
 def test_resume_names_the_recorded_agent_when_it_cannot_be_found(database_url: str) -> None:
     local = Agent(name="local", instructions="local: wait", tools=[slow_lookup],
                   model=ScriptedModel(_slow_script))

@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from keel import AgentRuntime, ExecutionNotFoundError, LeaseLostError, SchemaTooNewError
+from keel import (
+    AgentRuntime,
+    ExecutionNotFoundError,
+    LeaseLostError,
+    SchemaTooNewError,
+    StoreError,
+)
 from keel.runtime import _schema as schema
 from keel.runtime._schema import MIGRATIONS
 from keel.runtime._store import NewEvent, Store
@@ -156,6 +162,28 @@ def test_an_unreachable_database_is_a_clear_store_error() -> None:
     with pytest.raises(StoreUnavailableError, match="Could not use the database at .*: "
                                                     "connection failed"):
         AgentRuntime("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("keel.db", "'keel.db' is not a database URL. Write sqlite:///path/to/keel.db"),
+    ("mysql://app:secret@db/keel", "SQLite or PostgreSQL; 'mysql://…@db/keel' is neither"),
+    ("postgresql+psycopg2://db/keel", "through psycopg 3, not postgresql\\+psycopg2"),
+])
+def test_a_url_keel_cannot_use_is_refused_saying_what_to_write(url: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message):
+        AgentRuntime(url)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_plain_postgres_urls_get_the_psycopg_3_driver(postgres_url: str, scheme: str) -> None:
+    url = postgres_url.replace("postgresql+psycopg://", f"{scheme}://", 1)
+    store = Store(url)
+    assert store.engine.dialect.driver == "psycopg"
+    _execution(store)  # the fenced writes speak psycopg 3's API
+    store.write("e1", 1, events=[NewEvent("message", "a", {"content": "one"})])
+    assert [e.content for e in store.events("e1")] == ["one"]
+    store.close()
 
 
 @pytest.mark.postgres

@@ -97,12 +97,26 @@ Policy = ApprovalPolicy | RuleList | Sequence[Rule]
 
 @dataclass(frozen=True)
 class ApprovalRules:
-    require_approval: tuple[str, ...] = ()
+    require_approval: Sequence[str] = ()
     policy: Policy | None = None
 
     def __post_init__(self) -> None:
+        # A misread setting would let gated calls run unasked, so anything unexpected is an
+        # error; a single name is taken as one (iterated, it would be single letters).
+        names = self.require_approval
+        names = (names,) if isinstance(names, str) else tuple(names)
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"require_approval takes tool names or globs (strings), not "
+                                f"{name!r}.")
+        object.__setattr__(self, "require_approval", names)
         if isinstance(self.policy, list | tuple):  # a rule list
             object.__setattr__(self, "policy", RuleList(self.policy))
+        elif self.policy is not None and not callable(self.policy):
+            raise TypeError(
+                f"approval_policy takes a function (tool_name, args, ctx) -> Allow() | Deny() | "
+                f"Ask() | None, or a list of Rule(...), not {self.policy!r}."
+            )
 
     def may_gate(self, name: str, *, flagged: bool) -> bool:
         """Whether any rule could gate calls of this tool (cheap; no arguments needed)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -47,6 +48,18 @@ class RunOptions:
     """Google ADK: the user the session belongs to."""
     session_id: str | None = None
     """Google ADK: the session (a conversation) that the run continues."""
+
+    @classmethod
+    def given(cls, call: str, options: Mapping[str, Any]) -> RunOptions:
+        """The options a call was given; an unknown one is a TypeError that lists them."""
+        unknown = sorted(set(options) - set(FrameworkOptions.__annotations__))
+        if unknown:
+            raise TypeError(
+                f"{call}() got an unexpected keyword argument {unknown[0]!r}. The options it "
+                "passes to the framework are run_config, context and max_turns (OpenAI Agents "
+                "SDK), config (LangGraph), and user_id, session_id and run_config (Google ADK)."
+            )
+        return cls(**options)
 
     @property
     def conversation(self) -> str | None:

@@ -93,8 +93,8 @@ class AgentRuntime:
         Args:
             database_url: SQLAlchemy URL of the store; default `$KEEL_DATABASE_URL`, else
                 SQLite at `.keel/keel.db`.
-            require_approval: tool (or `transfer_to_*` handoff) names or globs whose calls
-                wait for a human, for agents you do not want to modify.
+            require_approval: tool (or `transfer_to_*` handoff) names or globs, or one of
+                them, whose calls wait for a human, for agents you do not want to modify.
             approval_policy: `(tool_name, args, ctx) -> Allow() | Deny(reason) | Ask() | None`,
                 or a list of `Rule(tool_glob, when=..., then=..., otherwise=...)`;
                 consulted for every call first; None defers to the other rules.
@@ -113,10 +113,11 @@ class AgentRuntime:
             redact: redact secrets and personal data before anything is stored: True (the
                 built-in kinds), a `Redactor`, or a hook `(text) -> text` (with them).
         """
+        # Checked first: a misconfigured runtime fails before it opens the store.
+        self.rules = ApprovalRules(require_approval, approval_policy)
         self.database_url = database_url or default_database_url()
         self.store = Store(self.database_url, redactor=redactor_of(redact))
         self.budget = budget or Budget()
-        self.rules = ApprovalRules(tuple(require_approval), approval_policy)
         self.auto_resume = auto_resume and not workers
         self.workers = workers
         self.lease_seconds = lease_seconds
@@ -164,7 +165,7 @@ class AgentRuntime:
         budget: Budget | None = None, **options: Unpack[FrameworkOptions],
     ) -> AgentResult:
         """`run()` for async code; the agent runs in the caller's event loop."""
-        given = RunOptions(**options)
+        given = RunOptions.given("run", options)
         execution_id, row = self._admit(agent, input, given, idempotency_key,
                                         returns=self.workers, budget=budget)
         if self.workers:
@@ -181,7 +182,7 @@ class AgentRuntime:
         in a worker, with `workers=True`)."""
         from ._handle import AgentHandle
 
-        given = RunOptions(**options)
+        given = RunOptions.given("start", options)
         execution_id, row = self._admit(agent, input, given, idempotency_key, returns=True,
                                         budget=budget)
         if self.workers:
@@ -219,7 +220,8 @@ class AgentRuntime:
         self, execution_id: str, agent: Any = None, *, budget: Budget | None = None,
         **options: Unpack[FrameworkOptions],
     ) -> AgentResult:
-        return await self._resume(execution_id, agent, RunOptions(**options), budget)
+        return await self._resume(execution_id, agent, RunOptions.given("resume", options),
+                                  budget)
 
     async def _resume(self, execution_id: str, agent: Any, given: RunOptions,
                       budget: Budget | None = None) -> AgentResult:

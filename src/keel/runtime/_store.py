@@ -79,7 +79,7 @@ class Store:
     def __init__(self, url: str, *, redactor: Redactor | None = None) -> None:
         """`redactor`: what the runtime on this store redacts, in every execution it writes
         and every decision it records."""
-        self.url = url
+        self.url = url = store_url(url)
         self.redactor = redactor
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -503,6 +503,26 @@ def _server_spoke(dbapi_connection: Any) -> bool:
     except (OSError, ValueError):
         return True
     return bool(readable)
+
+
+def store_url(url: str) -> str:
+    """`url` as keel opens it. keel speaks to PostgreSQL through psycopg 3, so postgresql://
+    and postgres:// URLs get that driver (SQLAlchemy would pick psycopg2, or reject
+    postgres://); anything but SQLite and PostgreSQL is refused, saying what to write."""
+    scheme, separator, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    if scheme in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        return url
+    forms = ("sqlite:///path/to/keel.db for a SQLite file, or "
+             "postgresql://user@host:5432/database for PostgreSQL")
+    if not separator:
+        raise StoreError(f"{url!r} is not a database URL. Write {forms}.")
+    if scheme.startswith("postgresql+"):
+        raise StoreError(f"keel talks to PostgreSQL through psycopg 3, not {scheme}: begin "
+                         "the URL with postgresql:// instead.")
+    raise StoreError(f"keel keeps its store in SQLite or PostgreSQL; {_safe_url(url)!r} is "
+                     f"neither. Write {forms}.")
 
 
 def _ensure_sqlite_directory(url: str) -> None:

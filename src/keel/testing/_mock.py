@@ -72,7 +72,7 @@ async def mock_run_async(
         raise TypeError(f"Pass {', '.join(rules)} to the AgentRuntime you give mock_run.")
     own = runtime is None
     if runtime is None:
-        runtime = _mock_runtime(ApprovalRules(tuple(rules.get("require_approval", ())),
+        runtime = _mock_runtime(ApprovalRules(rules.get("require_approval", ()),
                                               rules.get("approval_policy")))
     for mocking in mockings:
         options = mocking.run_options(script, options)
