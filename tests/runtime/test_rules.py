@@ -133,13 +133,28 @@ def test_one_name_given_to_require_approval_gates_that_tool(database_url: str) -
         ("save_draft", "require_approval 'save_draft'")]
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"require_approval": ["save_*", 3]}, "require_approval takes tool names or globs"),
-    ({"approval_policy": {"process_refund": "ask"}}, "approval_policy takes a function"),
+@pytest.mark.parametrize(("settings", "error", "message"), [
+    ({"require_approval": ["save_*", 3]}, TypeError, "require_approval takes tool names"),
+    ({"approval_policy": {"process_refund": "ask"}}, TypeError, "approval_policy takes a f"),
+    ({"budget": {"max_steps": 3}}, TypeError, "budget= takes a keel.Budget"),
+    ({"lease_seconds": 0}, ValueError, r"lease_seconds=0\): a time in seconds, more than 0"),
+    ({"poll_interval": -1}, ValueError, r"poll_interval=-1\): a time in seconds"),
 ])
-def test_approval_settings_keel_cannot_read_are_refused_before_the_store_opens(
-    tmp_path: Any, settings: dict[str, Any], message: str
+def test_settings_keel_cannot_use_are_refused_before_the_store_opens(
+    tmp_path: Any, settings: dict[str, Any], error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(error, match=message):
         AgentRuntime(f"sqlite:///{tmp_path / 'keel.db'}", **settings)
     assert not (tmp_path / "keel.db").exists()
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"tool": "delete_*", "then": "deny"}, "then and otherwise take Allow"),
+    ({"tool": "send_reply", "when": True}, r"when=...\) takes a function"),
+    ({"tool": 3}, "tool and agent are globs"),
+])
+def test_a_rule_keel_cannot_apply_is_refused_when_written(
+    rule: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        Rule(**rule)

@@ -63,6 +63,9 @@ class Budget:
         """This budget with every limit `other` sets taking the place of this one's."""
         if other is None:
             return self
+        if not isinstance(other, Budget):
+            raise TypeError(f"budget= takes a keel.Budget(max_steps=..., max_seconds=..., "
+                            f"max_tool_calls=..., max_tokens=...), not {other!r}.")
         return Budget(**{f.name: getattr(other, f.name) if getattr(other, f.name) is not None
                          else getattr(self, f.name) for f in fields(self)})
 

@@ -44,11 +44,23 @@ class Rule:
 
     tool: str = "*"
     when: Callable[[dict[str, Any]], bool] | None = None
-    then: Allow | Deny | Ask = field(default_factory=_allow)
+    then: Allow | Deny | Ask | None = field(default_factory=_allow)
     otherwise: Allow | Deny | Ask | None = None
     agent: str = "*"
     name: str | None = None
     """How decisions name this rule; default `rule N (tool)`."""
+
+    def __post_init__(self) -> None:
+        from ._approvals import Allow, Ask, Deny
+
+        if not (isinstance(self.tool, str) and isinstance(self.agent, str)):
+            raise TypeError(f"Rule's tool and agent are globs (strings): {self!r}")
+        if self.when is not None and not callable(self.when):
+            raise TypeError(f"Rule(when=...) takes a function (args) -> bool, not {self.when!r}.")
+        for outcome in (self.then, self.otherwise):
+            if outcome is not None and not isinstance(outcome, Allow | Deny | Ask):
+                raise TypeError(f"A Rule's then and otherwise take Allow(), Deny(reason), Ask() "
+                                f"or None (the next rules decide), not {outcome!r}.")
 
     def label(self, index: int) -> str:
         if self.name:

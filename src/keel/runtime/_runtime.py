@@ -115,9 +115,14 @@ class AgentRuntime:
         """
         # Checked first: a misconfigured runtime fails before it opens the store.
         self.rules = ApprovalRules(require_approval, approval_policy)
+        self.budget = Budget().override(budget)
+        for name, seconds in (("lease_seconds", lease_seconds), ("poll_interval", poll_interval)):
+            if not isinstance(seconds, int | float) or seconds <= 0:
+                raise ValueError(f"AgentRuntime({name}={seconds!r}): a time in seconds, more "
+                                 "than 0.")
+        redactor = redactor_of(redact)
         self.database_url = database_url or default_database_url()
-        self.store = Store(self.database_url, redactor=redactor_of(redact))
-        self.budget = budget or Budget()
+        self.store = Store(self.database_url, redactor=redactor)
         self.auto_resume = auto_resume and not workers
         self.workers = workers
         self.lease_seconds = lease_seconds
