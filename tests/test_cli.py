@@ -131,7 +131,9 @@ def test_show_lists_a_pipelines_stages_and_a_stage_names_its_pipeline(
 @pytest.mark.parametrize(("args", "message"), [
     (("show", "nope"), "keel: No execution 'nope' in the store"),
     (("ls", "--since", "2x"), "keel: --since takes a duration like 90s"),
-    (("run", "examples.nowhere:agent", "hi"), "keel: "),
+    (("run", "examples.nowhere:agent", "hi"), "keel: Cannot load the agent "
+     "'examples.nowhere:agent' (No module named 'examples.nowhere'). Name it as module:attr"),
+    (("ls", "--db", "keel.db"), "keel: 'keel.db' is not a database URL. Write sqlite:///"),
 ])
 def test_errors_are_one_line_and_a_failing_exit(
     database_url: str, args: tuple[str, ...], message: str

@@ -78,15 +78,22 @@ def resolve(reference: str) -> Any:
     return target
 
 
-def load_agent(reference: str) -> Any:
-    """The agent a reference names; raises AgentNotFoundError with what was recorded."""
+def load_agent(reference: str, *, recorded: bool = False) -> Any:
+    """The agent a reference names (a `recorded` one: an execution's, to resume); raises
+    AgentNotFoundError saying what to do when it cannot be loaded here."""
     try:
         return resolve(reference)
     except Exception as exc:
+        importable = "importable (run from the project directory or install it)"
+        if recorded:
+            raise AgentNotFoundError(
+                f"The execution's agent was recorded as {reference!r}, which cannot be loaded "
+                f"here ({exc}). Make that module {importable}, or pass the agent: "
+                "runtime.resume(execution_id, agent=...)."
+            ) from exc
         raise AgentNotFoundError(
-            f"The execution's agent was recorded as {reference!r}, which cannot be loaded "
-            f"here ({exc}). Make that module importable (run from the project directory or "
-            "install it), or pass the agent: runtime.resume(execution_id, agent=...)."
+            f"Cannot load the agent {reference!r} ({exc}). Name it as module:attribute (or "
+            f"path/to/script.py:attribute), and make that module {importable}."
         ) from exc
 
 

@@ -238,7 +238,7 @@ class AgentRuntime:
         adapter_named(row.framework)  # a missing extra is named before anything else
         launch = self._launches.get(execution_id)
         if agent is None:
-            agent = launch.agent if launch else load_agent(_require_ref(row))
+            agent = launch.agent if launch else load_agent(_require_ref(row), recorded=True)
         options = RunOptions.for_resume(row.options, launch.options if launch else None, given)
         claimed = claim(self.store, execution_id, lease_seconds=self.lease_seconds)
         if claimed is None:
