@@ -142,6 +142,11 @@ def test_errors_are_one_line_and_a_failing_exit(
     assert failed.stderr.startswith(message) and len(failed.stderr.strip().splitlines()) == 1
 
 
+def test_a_misspelt_status_is_refused_with_the_statuses_there_are(sqlite_url: str) -> None:
+    failed = keel("ls", "--status", "complete", url=sqlite_url, ok=False)
+    assert "invalid choice: 'COMPLETE' (choose from 'QUEUED', 'RUNNING'" in failed.stderr
+
+
 def test_an_unreachable_store_is_one_line(tmp_path: Path) -> None:
     failed = keel("ls", url="postgresql+psycopg://nobody@127.0.0.1:9/none", ok=False)
     assert failed.stderr.startswith("keel: Could not use the database at ")

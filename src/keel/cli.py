@@ -86,7 +86,7 @@ def _run(runtime: AgentRuntime, args: argparse.Namespace) -> int:
 
 def _ls(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     rows = runtime.store.executions(
-        status=args.status.upper() if args.status else None, agent=args.agent,
+        status=args.status, agent=args.agent,
         since=time.time() - _seconds(args.since) if args.since else None, limit=args.limit)
     if args.json:
         _print_json([{"id": r.id, "status": r.status, "agent": r.agent_name,
@@ -466,7 +466,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--redact", action="store_true",
                      help="store e-mail addresses, API keys, tokens and card numbers redacted")
     ls = command("ls", _ls, "list executions, newest first")
-    ls.add_argument("--status", help="RUNNING, WAITING, COMPLETED, FAILED, ...")
+    ls.add_argument("--status", type=str.upper, choices=[s.value for s in Status],
+                    help="RUNNING, WAITING, COMPLETED, FAILED, ... (any case)")
     ls.add_argument("--agent", help="the agent's name")
     ls.add_argument("--since", help="created in the last 90s, 15m, 2h, 3d ...")
     ls.add_argument("--limit", type=int, default=50)

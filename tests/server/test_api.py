@@ -82,6 +82,9 @@ def test_reject_needs_a_reason_and_unknown_ids_are_404(
     assert rejected.status_code == 200
     missing = client.get("/api/executions/nope")
     assert missing.status_code == 404 and "No execution 'nope'" in missing.json()["error"]
+    misspelt = client.get("/api/executions", params={"status": "complete"})
+    assert misspelt.status_code == 422
+    assert misspelt.json()["error"].startswith("status is one of QUEUED, RUNNING, WAITING")
 
 
 def test_start_a_run_by_reference_then_stream_it_with_last_event_id(

@@ -103,6 +103,8 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
                    limit: int = 50) -> list[dict[str, Any]]:
         """Executions, newest first; `since` is seconds ago; `stages=false` leaves out
         pipelines' stages (each pipeline lists its own)."""
+        if status is not None and status.upper() not in Status.__members__:
+            raise HTTPException(422, f"status is one of {', '.join(Status)}, not {status!r}.")
         rows = runtime.store.executions(
             status=status.upper() if status else None, agent=agent,
             since=time.time() - since if since else None, top_level=not stages, limit=limit)
