@@ -568,17 +568,19 @@ class ToolRun:
         supplier = current_supplier()
         return supplier.tool_result(self.call_id) if supplier else (False, None)
 
-    def finish(self, output: Any, events: Sequence[NewEvent] = ()) -> Any:
-        """Journal the tool's output (with its events, and `events` after them); returns it."""
+    def finish(self, output: Any, events: Sequence[NewEvent] | None = None) -> Any:
+        """Journal the tool's output with its events: its `tool_result`, or `events` instead
+        (a call that is no tool to the user: ADK's transfer is a handoff); returns it."""
         fault_point("tool:after_effect")
         stored = jsonable(output)
         payload = {"args": self.args, "result": stored}
         if self.state is not None:
             payload["state"] = self.state.save()
+        if events is None:
+            events = [_tool_result(self.agent, self.tool_name, self.call_id, stored)]
         self.execution.record(
             self.key, kind="tool", name=self.tool_name, payload=payload, attempt=self.attempt,
-            events=[*self.announcement(),
-                    _tool_result(self.agent, self.tool_name, self.call_id, stored), *events],
+            events=[*self.announcement(), *events],
         )
         fault_point("tool:after_commit")
         return output

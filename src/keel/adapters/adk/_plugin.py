@@ -48,8 +48,8 @@ class KeelPlugin(BasePlugin):
 
     async def before_agent_callback(self, *, agent: Any, callback_context: Any) -> None:
         """An agent starting is a `thinking` event, and a model-driven agent starting after
-        another is a `handoff` (a transfer, a workflow agent's next step). Journaled with the
-        run's next write, so a replay does not announce it again."""
+        another is a `handoff` (a workflow agent's next step; a transfer announced it already).
+        Journaled with the run's next write, so a replay does not announce it again."""
         count = self._starts.get(agent.name, 0)
         self._starts[agent.name] = count + 1
         events = [NewEvent("thinking", agent.name, {"content": agent.name})]
@@ -129,6 +129,8 @@ class KeelPlugin(BasePlugin):
             await ex.tools_settled()
             raise
         if run.done:  # journaled (replay) or rejected
+            if name == _TRANSFER and tool_context.actions.transfer_to_agent:
+                self._last_agent = tool_context.actions.transfer_to_agent  # announced then
             result = run.result
             return result if isinstance(result, dict) else {"error": result}
         found, supplied = run.supplied()  # a mock run's script answers instead of the tool
@@ -153,7 +155,13 @@ class KeelPlugin(BasePlugin):
             # keel waits for the decision, and the tool runs again once it is given.
             self._suspend(tool, tool_context, run.args,
                           rule=f"tool_context.request_confirmation() in {tool.name}")
-        run.finish(result)
+        target = tool_context.actions.transfer_to_agent
+        if tool.name == _TRANSFER and target:  # a handoff, announced as the OpenAI SDK's are
+            self._last_agent = target
+            run.finish(result, [NewEvent("handoff", run.agent, {
+                "target": target, "call_id": run.call_id})])
+        else:
+            run.finish(result)
         return None
 
     def _suspend(self, tool: Any, tool_context: Any, args: Any, rule: str | None = None) -> None:
