@@ -56,8 +56,10 @@ def test_the_support_graph_waits_for_the_refund_and_finishes_once_approved(
     assert _types(done) == [
         "tool_call", "tool_result", "handoff", "tool_call", "tool_result", "tool_call",
         "waiting", "approved", "resumed", "tool_result", "message", "done"]
-    handoff = next(e for e in done.events if e.type == "handoff")
+    at = next(i for i, e in enumerate(done.events) if e.type == "handoff")
+    handoff, started = done.events[at], done.events[at + 1]  # announced, then the agent starts
     assert (handoff.agent, handoff.target) == ("support_triage", "billing_specialist")
+    assert (started.type, started.content) == ("thinking", "billing_specialist")
     assert [r["invoice_id"] for r in backend.REFUNDS] == ["INV-8821"]  # exactly once
     assert {e.content for e in done.events if e.type == "thinking"} >= {
         "support_triage", "billing_specialist", "agent", "tools"}

@@ -212,8 +212,8 @@ class _Events:
                 self._last = name
             return []
         events = [NewEvent("thinking", agent, {"content": name})]
-        if root_agent and self._last not in (None, name):
-            events.append(NewEvent("handoff", self._last, {"target": name}))
+        if root_agent and self._last not in (None, name):  # announced before the agent starts
+            events.insert(0, NewEvent("handoff", self._last, {"target": name}))
         return events
 
     def _update(self, path: tuple[str, ...], agent: str, chunk: Any) -> list[NewEvent]:
