@@ -141,6 +141,24 @@ def test_not_strict_lets_the_framework_refuse_an_unknown_tool() -> None:
     assert "refund" in (result.error or "")
 
 
+@function_tool
+def search(query: str, limit: int = 10, tag: str | None = None) -> str:
+    """Search the knowledge base."""
+    return f"{query} (first {limit}, tag {tag})"
+
+
+def test_arguments_with_a_default_or_that_may_be_null_may_be_left_out() -> None:
+    # The SDK's strict schema lists every argument as required; the tool does not need these.
+    searcher = Agent(name="searcher", instructions="Search.", tools=[search])
+    result = mock_run(searcher, "x", events=[
+        MockEvent.tool_call("search", {"query": "refunds"}), MockEvent.done("found")])
+    assert result.tool_calls[0].result == "refunds (first 10, tag None)"
+    with pytest.raises(MockScriptError, match="arguments are 'query', 'limit', 'tag': missing "
+                                              "'query'; unknown 'text'"):
+        mock_run(searcher, "x", events=[
+            MockEvent.tool_call("search", {"text": "refunds"}), MockEvent.done("found")])
+
+
 def test_a_script_that_ends_too_early_says_how_to_finish_it() -> None:
     with pytest.raises(MockScriptError, match=r"after the script ended.*MockEvent.done"):
         mock_run(orders_agent, "x", events=[MockEvent.tool_call("lookup_order", {"order_id": "A"})])

@@ -76,6 +76,15 @@ def test_handoffs_and_tools_the_agent_lacks_name_what_it_has(team: Any) -> None:
             MockEvent.done("x")])
 
 
+def test_a_call_with_arguments_the_tool_does_not_take_is_a_script_error(team: Any) -> None:
+    misnamed = [MockEvent.handoff("billing_specialist"),
+                MockEvent.tool_call("get_invoice", {"invoice": "INV-8821"}), MockEvent.done("x")]
+    with pytest.raises(MockScriptError, match=r"get_invoice .*the tool's arguments are "
+                       r"'invoice_id': missing 'invoice_id'; unknown 'invoice'"):
+        mock_run(team, "x", events=misnamed)
+    assert mock_run(team, "x", events=misnamed, strict=False).status is Status.COMPLETED
+
+
 def test_a_single_agent_graph_and_a_scripted_model_error() -> None:
     from examples.support_triage.graph import SupportChatModel, get_account, specialist
 

@@ -51,7 +51,8 @@ class _AdkScript:
         transfer = tools.pop(_TRANSFER, None)
         targets = getattr(transfer, "_agent_names", None) or []
         turn = self.script.next_turn(AgentView(
-            name=agent, tools=list(tools), handoffs=dict.fromkeys(targets, _TRANSFER)))
+            name=agent, tools={name: _schema(tool) for name, tool in tools.items()},
+            handoffs=dict.fromkeys(targets, _TRANSFER)))
         if turn.error is not None:
             raise MockModelError(turn.error)
         parts = [types.Part(text=text, thought=True) for text in turn.thinking]
@@ -65,3 +66,14 @@ class _AdkScript:
             args={"agent_name": call.handoff_to} if call.handoff_to else call.args))
             for call in turn.calls]
         return LlmResponse(content=types.Content(role="model", parts=parts))
+
+
+def _schema(tool: Any) -> dict[str, Any] | None:
+    """The JSON schema of a tool's arguments, from the declaration ADK gives the model."""
+    declaration = tool._get_declaration()
+    if declaration is None:
+        return None
+    if declaration.parameters_json_schema:
+        return dict(declaration.parameters_json_schema)
+    parameters = declaration.parameters
+    return parameters.model_dump(exclude_none=True) if parameters is not None else None

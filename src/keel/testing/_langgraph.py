@@ -69,12 +69,13 @@ def _script() -> Script | None:
 
 def _answer(script: Script, run_manager: Any, kwargs: dict[str, Any]) -> ChatResult:
     metadata = getattr(run_manager, "metadata", None) or {}
-    tools = [_tool_name(tool) for tool in kwargs.get("tools") or ()]
+    tools = {_tool_name(tool): _tool_schema(tool) for tool in kwargs.get("tools") or ()}
     view = AgentView(
         name=agent_of({"configurable": {
             "checkpoint_ns": metadata.get("langgraph_checkpoint_ns", "")}})
         or "agent",
-        tools=[name for name in tools if not name.startswith(_HANDOFF_PREFIX)],
+        tools={name: schema for name, schema in tools.items()
+               if not name.startswith(_HANDOFF_PREFIX)},
         handoffs={name.removeprefix(_HANDOFF_PREFIX): name for name in tools
                   if name.startswith(_HANDOFF_PREFIX)},
     )
@@ -92,6 +93,16 @@ def _answer(script: Script, run_manager: Any, kwargs: dict[str, Any]) -> ChatRes
         additional_kwargs={"reasoning": "\n".join(turn.thinking)} if turn.thinking else {},
     )
     return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _tool_schema(tool: Any) -> dict[str, Any] | None:
+    """A bound tool's argument schema: OpenAI's "parameters", Anthropic's "input_schema", or a
+    LangChain tool's own."""
+    if isinstance(tool, dict):
+        schema = (tool.get("function") or tool).get("parameters") or tool.get("input_schema")
+        return schema if isinstance(schema, dict) else None
+    schema = getattr(getattr(tool, "tool_call_schema", None), "model_json_schema", None)
+    return schema() if callable(schema) else None
 
 
 def _tool_name(tool: Any) -> str:

@@ -52,7 +52,8 @@ class MockModel(Model):
         agent = current_journal().agent_name or "?"
         view = AgentView(
             name=agent,
-            tools=[str(getattr(tool, "name", type(tool).__name__)) for tool in tools],
+            tools={str(getattr(tool, "name", type(tool).__name__)):
+                   getattr(tool, "params_json_schema", None) for tool in tools},
             handoffs={h.agent_name: h.tool_name for h in handoffs},
         )
         turn = self.script.next_turn(view)

@@ -114,7 +114,8 @@ class AgentView:
     """What the current agent's model may do: its tools, and its handoffs by target."""
 
     name: str
-    tools: Sequence[str]
+    tools: dict[str, dict[str, Any] | None]
+    """Tool name -> the JSON schema of its arguments, None where the framework has none."""
     handoffs: dict[str, str]
     """Target agent name -> the tool name the model calls to hand off."""
 
@@ -216,6 +217,9 @@ class Script:
                 f"{event}: agent {agent.name!r} has no tool {name!r}. Its tools: "
                 f"{_names(agent.tools)}. (Or {STRICT_OPT_OUT}.)"
             )
+        problem = _argument_problem(event.args or {}, agent.tools.get(name))
+        if self.strict and problem:
+            raise MockScriptError(f"{event}: {problem} (Or {STRICT_OPT_OUT}.)")
         self._take()
         call = MockCall(self._call_id(), name, dict(event.args or {}))
         while (attached := self._peek()) is not None and attached.type in _ATTACHED:
@@ -309,6 +313,35 @@ class Script:
     def _call_id(self) -> str:
         self._calls += 1
         return f"mock_call_{self._calls}"
+
+
+def _argument_problem(args: dict[str, Any], schema: dict[str, Any] | None) -> str | None:
+    """What is wrong with the names of a call's arguments, by the tool's schema (a model is
+    given the schema; a script that calls a tool with other names tests a call no model
+    would make). None when they fit or the tool has no schema."""
+    if not schema or not isinstance(schema.get("properties"), dict):
+        return None
+    properties = schema["properties"]
+    known = list(properties)
+    missing = [n for n in schema.get("required") or ()
+               if n not in args and not _may_be_left_out(properties.get(n))]
+    unknown = [] if schema.get("additionalProperties") else [n for n in args if n not in known]
+    if not (missing or unknown):
+        return None
+    wrong = "; ".join(f"{what} {_names(names)}" for what, names in
+                      (("missing", missing), ("unknown", unknown)) if names)
+    return f"the tool's arguments are {_names(known)}: {wrong}."
+
+
+def _may_be_left_out(prop: Any) -> bool:
+    """A property with a default, or one that may be null: a strict schema (the OpenAI
+    Agents SDK's) lists it as required, but the tool takes a call without it."""
+    if not isinstance(prop, dict):
+        return True
+    types = [prop.get("type"), *(option.get("type") for option in prop.get("anyOf") or ()
+                                 if isinstance(option, dict))]
+    return "default" in prop or "null" in types or any(
+        isinstance(t, list) and "null" in t for t in types)
 
 
 def _names(names: Any) -> str:
