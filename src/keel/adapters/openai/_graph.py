@@ -25,6 +25,7 @@ from agents import (
     handoff,
 )
 from agents.models.interface import Model
+from agents.tool_context import ToolContext
 
 from ..._tool import ToolSpec, tool_spec
 from ...runtime._approvals import ApprovalRules
@@ -142,6 +143,9 @@ def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, rules: ApprovalRules,
             state=ContextState.of(context.context),
         )
 
+    # The SDK reads these on every call (to pick the context it passes); as strings, under
+    # this module's future import, they would be compiled again each time.
+    on_invoke_tool.__annotations__ = {"context": ToolContext[Any], "arguments": str}
     JOURNALED_INVOKES.add(on_invoke_tool)
     changes: dict[str, Any] = {"on_invoke_tool": on_invoke_tool}
     if gated:
