@@ -168,6 +168,7 @@ def test_an_unreachable_database_is_a_clear_store_error() -> None:
     ("keel.db", "'keel.db' is not a database URL. Write sqlite:///path/to/keel.db"),
     ("mysql://app:secret@db/keel", "SQLite or PostgreSQL; 'mysql://…@db/keel' is neither"),
     ("postgresql+psycopg2://db/keel", "through psycopg 3, not postgresql\\+psycopg2"),
+    ("sqlite+aiosqlite:///keel.db", "with Python's sqlite3, not sqlite\\+aiosqlite"),
 ])
 def test_a_url_keel_cannot_use_is_refused_saying_what_to_write(url: str, message: str) -> None:
     with pytest.raises(StoreError, match=message):

@@ -521,6 +521,9 @@ def store_url(url: str) -> str:
     if scheme.startswith("postgresql+"):
         raise StoreError(f"keel talks to PostgreSQL through psycopg 3, not {scheme}: begin "
                          "the URL with postgresql:// instead.")
+    if scheme.startswith("sqlite+"):
+        raise StoreError(f"keel opens SQLite with Python's sqlite3, not {scheme}: begin the "
+                         "URL with sqlite:/// instead.")
     raise StoreError(f"keel keeps its store in SQLite or PostgreSQL; {_safe_url(url)!r} is "
                      f"neither. Write {forms}.")
 
