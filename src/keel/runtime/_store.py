@@ -507,7 +507,7 @@ def _server_spoke(dbapi_connection: Any) -> bool:
 
 def store_url(url: str) -> str:
     """`url` as keel opens it. keel speaks to PostgreSQL through psycopg 3, so postgresql://
-    and postgres:// URLs get that driver (SQLAlchemy would pick psycopg2, or reject
+    and postgres:// URLs get that driver (SQLAlchemy 2.0 would pick psycopg2, and it refuses
     postgres://); anything but SQLite and PostgreSQL is refused, saying what to write."""
     scheme, separator, rest = url.partition("://")
     if scheme in ("postgresql", "postgres"):

@@ -130,7 +130,8 @@ class KeelPlugin(BasePlugin):
             raise
         if run.done:  # journaled (replay) or rejected
             if name == _TRANSFER and tool_context.actions.transfer_to_agent:
-                self._last_agent = tool_context.actions.transfer_to_agent  # announced then
+                # A replayed transfer's handoff was announced when it ran.
+                self._last_agent = tool_context.actions.transfer_to_agent
             result = run.result
             return result if isinstance(result, dict) else {"error": result}
         found, supplied = run.supplied()  # a mock run's script answers instead of the tool
