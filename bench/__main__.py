@@ -12,7 +12,8 @@ interleaved with it (alternating order) after a warm-up, so rows compare across 
    `function_tool`). Goal: wrapped p50 <= 1.3x bare p50. Two derived rows ("bare + its store
    writes") add, to the bare p50, the p50 of the time each wrapped run spent in keel's store
    writes (its admission and journal commits, timed around each call inside the runs): the
-   least a wrapped run could take with those writes.
+   least a wrapped run could take with those writes. A third wrapped arm, where /dev/shm is
+   a tmpfs, runs the first one's store there (info): keel's work without the disk flushes.
 2. Journaling one step vs the store's single-commit floor. Journal: one durable
    `Execution.record()` of a model step (the payload and 2 events the OpenAI adapter writes,
    ~520 B of JSON; durable, as the commit before a tool call is). Floor: SQLite: a raw
@@ -195,7 +196,8 @@ def _skipped(name: str, reason: str) -> Row:
 def _measure(args: argparse.Namespace, plan: Plan, directory: Path, header: list[str]) -> list[Row]:
     from . import _demo, _journal, _mock
 
-    _progress(f"demo run x{plan.demo_runs} per arm (bare, wrapped, wrapped ungated)")
+    _progress(f"demo run x{plan.demo_runs} per arm (bare, wrapped, wrapped ungated, "
+              "wrapped on tmpfs)")
     timings = _demo.measure_latency(
         directory / "demo", runs=plan.demo_runs, warmup=plan.demo_warmup
     )
@@ -213,6 +215,7 @@ def _measure(args: argparse.Namespace, plan: Plan, directory: Path, header: list
     mocks = _mock.measure(runs=plan.mock_runs, warmup=plan.mock_warmup)
     return [
         *_demo.latency_rows(timings),
+        _demo.memory_row(timings),
         *_demo.bound_rows(timings, commits),
         _journal.sqlite_row(sqlite),
         _journal.sqlite_relaxed_row(relaxed),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ __all__ = [
     "count_commits",
     "latency_rows",
     "measure_latency",
+    "memory_row",
 ]
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
@@ -75,6 +77,10 @@ def allow_all(name: str, args: dict[str, Any], ctx: keel.PolicyContext) -> keel.
 
 def gated_runtime(directory: Path) -> keel.AgentRuntime:
     return keel.AgentRuntime(f"sqlite:///{directory / 'gated.db'}", approval_policy=allow_all)
+
+
+MEMORY_FS = Path("/dev/shm")
+"""tmpfs on Linux: a store there has keel's commits without a disk to wait for."""
 
 
 def ungated_runtime(directory: Path) -> keel.AgentRuntime:
@@ -148,19 +154,23 @@ async def _interleave(arms: dict[str, Arm], *, runs: int, warmup: int) -> dict[s
 
 
 def measure_latency(directory: Path, *, runs: int, warmup: int) -> dict[str, Timing]:
-    """Measurement 1: the demo's ticket bare and wrapped (gated, ungated), interleaved; and
-    ("gated writes", "ungated writes") the time each wrapped run spent in store writes."""
-    with gated_runtime(directory) as gated, ungated_runtime(directory) as ungated:
-        clocks = {"gated": _WriteClock(gated.store), "ungated": _WriteClock(ungated.store)}
-        arms = {
-            "bare": _bare,
-            "gated": _wrapped(gated, triage_agent, clocks["gated"]),
-            "ungated": _wrapped(ungated, UNGATED_TRIAGE, clocks["ungated"]),
-        }
+    """Measurement 1: the demo's ticket bare and wrapped (gated, ungated, and gated with its
+    store on tmpfs where there is one), interleaved; and ("gated writes", "ungated writes")
+    the time each wrapped run spent in store writes."""
+    with ExitStack() as stack:
+        runtimes = {"gated": stack.enter_context(gated_runtime(directory)),
+                    "ungated": stack.enter_context(ungated_runtime(directory))}
+        if MEMORY_FS.is_dir():
+            memory = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=MEMORY_FS)))
+            runtimes["gated in memory"] = stack.enter_context(gated_runtime(memory))
+        clocks = {arm: _WriteClock(runtime.store) for arm, runtime in runtimes.items()}
+        arms: dict[str, Arm] = {"bare": _bare, **{
+            arm: _wrapped(runtime, UNGATED_TRIAGE if arm == "ungated" else triage_agent,
+                          clocks[arm]) for arm, runtime in runtimes.items()}}
         gc.collect()
         timings = asyncio.run(_interleave(arms, runs=runs, warmup=warmup))
-    for arm, clock in clocks.items():
-        timings[f"{arm} writes"] = Timing(clock.per_run[warmup:])
+    for arm in ("gated", "ungated"):
+        timings[f"{arm} writes"] = Timing(clocks[arm].per_run[warmup:])
     return timings
 
 
@@ -175,6 +185,21 @@ def latency_rows(timings: dict[str, Timing]) -> list[Row]:
             "the row above (run bare, the two graphs run the same code).",
         ),
     ]
+
+
+def memory_row(timings: dict[str, Timing]) -> Row:
+    """The Allow-policy run with its store on tmpfs: keel's work apart from this disk's
+    flushes (info)."""
+    name = "demo run, wrapped (Allow policy), store on tmpfs, vs bare"
+    if "gated in memory" not in timings:
+        return Row(name=name, n=None, p50=None, p99=None, baseline="bare Runner.run",
+                   base_p50=None, base_p99=None, ratio=None, skipped=f"no {MEMORY_FS}")
+    return timing_row(
+        name, timings["gated in memory"], "bare Runner.run", timings["bare"], [],
+        note="The first row's run, with its SQLite file on tmpfs: the same commits and SQL, "
+        "but no disk to wait for. What keel's own work costs, without the flushes that its "
+        "durable commits wait for on this machine's disk.",
+    )
 
 
 def _latency_row(name: str, wrapped: Timing, bare: Timing, note: str | None = None) -> Row:
