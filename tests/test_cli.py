@@ -142,9 +142,14 @@ def test_errors_are_one_line_and_a_failing_exit(
     assert failed.stderr.startswith(message) and len(failed.stderr.strip().splitlines()) == 1
 
 
-def test_a_misspelt_status_is_refused_with_the_statuses_there_are(sqlite_url: str) -> None:
-    failed = keel("ls", "--status", "complete", url=sqlite_url, ok=False)
-    assert "invalid choice: 'COMPLETE' (choose from 'QUEUED', 'RUNNING'" in failed.stderr
+@pytest.mark.parametrize(("args", "message"), [
+    (("ls", "--status", "complete"), "invalid choice: 'COMPLETE' (choose from 'QUEUED', 'RUN"),
+    (("resume", "x", "--max-steps", "abc"), "--max-steps: a limit is a positive number, not abc"),
+])
+def test_an_option_value_it_cannot_take_names_what_it_takes(
+    sqlite_url: str, args: tuple[str, ...], message: str
+) -> None:
+    assert message in keel(*args, url=sqlite_url, ok=False).stderr
 
 
 def test_an_unreachable_store_is_one_line(tmp_path: Path) -> None:

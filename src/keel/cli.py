@@ -392,10 +392,13 @@ def _seconds(text: str, option: str = "--since") -> float:
 def _positive(kind: type[float]) -> Callable[[str], float]:
     """An argparse type: a positive number of `kind`."""
     def parse(text: str) -> float:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"a limit is a positive number, not {text}")
-        return value
+        try:
+            value = kind(text)
+            if value > 0:
+                return value
+        except ValueError:
+            pass
+        raise argparse.ArgumentTypeError(f"a limit is a positive number, not {text}")
 
     return parse
 
