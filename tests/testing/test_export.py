@@ -53,6 +53,23 @@ def test_the_script_of_a_real_run_reproduces_it(runtime: AgentRuntime, approve: 
     assert backend.REFUNDS == []  # the journaled results were supplied: no tool ran again
 
 
+def test_an_adk_runs_approved_transfer_replays_with_its_decision(database_url: str) -> None:
+    from examples.support_triage.adk_agents import triage_agent as adk_triage
+
+    with AgentRuntime(database_url, require_approval=["transfer_to_agent", "process_refund"],
+                      auto_resume=False) as gated:
+        result = gated.run(adk_triage, TICKET)
+        while result.status is Status.WAITING:  # the transfer, then the refund
+            AgentHandle(result.execution_id, runtime=gated).approve(reviewer="dana")
+            result = gated.resume(result.execution_id)
+        script = events_from(result.execution_id, runtime=gated)
+    at = script.index(MockEvent.handoff("billing_specialist"))
+    assert script[at + 1] == MockEvent.approve()  # found by the handoff's call id
+    replay = mock_run(adk_triage, TICKET, events=script,
+                      require_approval=["transfer_to_agent", "process_refund"])
+    assert (replay.status, replay.output) == (Status.COMPLETED, result.output)
+
+
 def test_without_tool_results_the_real_tools_run_again(runtime: AgentRuntime) -> None:
     real = _real_run(runtime, approve=True)
     backend.REFUNDS.clear()
