@@ -8,6 +8,7 @@ resumes it.
 from __future__ import annotations
 
 import operator
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, TypedDict
 
@@ -16,7 +17,11 @@ from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
+from keel import LeaseLostError
 from keel.adapters.langgraph import KeelSaver
+from keel.adapters.langgraph._tools import running
+from keel.runtime._approvals import ApprovalRules
+from keel.runtime._execution import Execution
 from keel.runtime._store import Store
 
 
@@ -80,3 +85,28 @@ def test_a_paused_graph_resumes_from_another_saver_on_the_same_database(
     assert done == {"log": ["looked up INV-8821", "reviewer said approve"],
                     "decision": "approve"}
     assert len(history) >= 4 and history[0].next == ()
+
+
+def test_a_process_that_lost_the_lease_writes_no_more_checkpoints(store: Store) -> None:
+    now = time.time()
+    store.insert_execution({
+        "id": "e1", "framework": "langgraph", "agent_name": "refund", "input": "{}",
+        "options": "{}", "status": "RUNNING", "lease_epoch": 1, "created_at": now,
+        "updated_at": now,
+    })
+    execution = Execution(store, store.execution("e1"), epoch=1, rules=ApprovalRules(),
+                          lease_seconds=10)
+    graph = refund_graph(KeelSaver(store))
+    config = {"configurable": {"thread_id": "ticket-1"}}
+    with running(execution, "refund"):
+        graph.invoke({"log": [], "decision": ""}, config, durability="sync")  # pauses
+        paused = graph.get_state(config)
+        with store.transaction() as conn:  # another worker took the execution over
+            conn.exec_driver_sql("UPDATE keel_executions SET lease_epoch = 2 WHERE id = 'e1'")
+        with pytest.raises(LeaseLostError, match="lease epoch 1 is stale"):
+            graph.invoke(Command(resume="approve"), config, durability="sync")
+    # Nothing forks the thread behind the new owner's back: its latest checkpoint is the
+    # pause, with no task writes added to it.
+    latest = graph.get_state(config)
+    assert latest.config == paused.config and latest.next == ("ask_reviewer",)
+    assert latest.tasks[0].result is None

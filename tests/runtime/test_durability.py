@@ -53,9 +53,9 @@ class CommitLog:
             return admitted
 
         @contextmanager
-        def transaction(what: str, *, durable: bool = True) -> Iterator[Any]:
+        def transaction(what: str, *, durable: bool = True, **fence: Any) -> Iterator[Any]:
             # Every such write is journal data (LangGraph's checkpoints and task writes).
-            with type(writer).transaction(writer, what, durable=durable) as run:
+            with type(writer).transaction(writer, what, durable=durable, **fence) as run:
                 yield run
             self.entries.append(("commit", durable, True))
 

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -151,21 +152,28 @@ class FencedWriter:
             row = write(connection, self._fence(tuple(columns), durable), params,
                         event_rows(execution_id, 0, events, now), steps, list(approvals))
             if row is None:
-                raise LeaseLostError(
-                    f"Execution {execution_id!r} was taken over by another process (lease "
-                    f"epoch {epoch} is stale); this process stopped writing to it."
-                )
+                raise _lease_lost(execution_id, epoch)
         self._committed(durable, mark)
         return Written(bool(row[1]), row[0], now)
 
     @contextmanager
-    def transaction(self, what: str, *, durable: bool = True) -> Iterator[Statements]:
+    def transaction(self, what: str, *, durable: bool = True,
+                    fence: tuple[str, int] | None = None) -> Iterator[Statements]:
         """A write transaction of fixed SQL on a bare driver connection, durable or relaxed,
         for writes that SQLAlchemy's statement layer made several times slower than their
-        SQL (LangGraph's checkpoints, deleting a mock run's execution)."""
+        SQL (LangGraph's checkpoints, deleting a mock run's execution). With a `fence`
+        (execution id, lease epoch) it writes only while that epoch holds the execution's
+        lease, else raises LeaseLostError: the fence's UPDATE locks the execution's row until
+        the commit, so a takeover waits for it."""
         mark = self.durability.mark()
         with self._connection(what, durable) as connection:
-            yield Statements(self._begin(connection, durable), self._sql)
+            statements = Statements(self._begin(connection, durable), self._sql)
+            if fence is not None:
+                execution_id, epoch = fence
+                if statements(_TOUCH, id=execution_id, epoch=epoch, now=time.time()
+                              ).rowcount != 1:
+                    raise _lease_lost(execution_id, epoch)
+            yield statements
             connection.commit()
         self._committed(durable, mark)
 
@@ -391,6 +399,12 @@ class _SqliteConnection:
                 self._pooled = None
 
 
+def _lease_lost(execution_id: str, epoch: int) -> LeaseLostError:
+    return LeaseLostError(f"Execution {execution_id!r} was taken over by another process "
+                          f"(lease epoch {epoch} is stale); this process stopped writing to it.")
+
+
+_TOUCH = "UPDATE keel_executions SET updated_at = :now WHERE id = :id AND lease_epoch = :epoch"
 _RELAXED_TRANSACTION = "SET LOCAL synchronous_commit TO OFF"
 RELAXED_COMMIT = "set_config('synchronous_commit', 'off', true)"
 """PostgreSQL: selected by a statement's final SELECT (so that it is evaluated), it makes the

@@ -126,10 +126,13 @@ class Store:
             raise self._writer.error(f"use the database at {_safe_url(self.url)}",
                                      exc.orig) from exc
 
-    def writing(self, what: str, *, durable: bool = True) -> AbstractContextManager[Statements]:
+    def writing(self, what: str, *, durable: bool = True,
+                fence: tuple[str, int] | None = None) -> AbstractContextManager[Statements]:
         """A write transaction of fixed SQL (:name placeholders) on a bare driver connection,
-        durable or relaxed; `what` completes "Could not ..." in its errors."""
-        return self._writer.transaction(what, durable=durable)
+        durable or relaxed; `what` completes "Could not ..." in its errors. With a `fence`
+        (execution id, lease epoch) it writes only while that epoch holds the lease (else
+        LeaseLostError), as every write on behalf of a running execution must."""
+        return self._writer.transaction(what, durable=durable, fence=fence)
 
     def statement(self, sql: str, *, durable: bool, **params: Any) -> list[dict[str, Any]]:
         """PostgreSQL: one statement that commits on its own (one round trip); its rows."""

@@ -31,6 +31,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from ...runtime._execution import Execution
 from ...runtime._redact import Redactor
 from ...runtime._schema import LANGGRAPH_TABLES
 from ...runtime._store import Reads, Store
@@ -188,7 +189,8 @@ class KeelSaver(BaseCheckpointSaver[str]):
                 for key, value in stored_metadata.items()}
         metadata_type, metadata_bytes = self.serde.dumps_typed(stored_metadata)
         # Durable: the nodes that run next may act outside keel's journal.
-        with self.store.writing(f"checkpoint LangGraph thread {thread_id!r}") as run:
+        with self.store.writing(f"checkpoint LangGraph thread {thread_id!r}",
+                                fence=self._fence()) as run:
             if blobs:
                 run.many(_PUT_BLOB, blobs)
             run(_PUT_CHECKPOINT, thread_id=thread_id, ns=ns, checkpoint_id=checkpoint["id"],
@@ -222,17 +224,27 @@ class KeelSaver(BaseCheckpointSaver[str]):
         # death, and the checkpoint that ends the step puts them on disk.
         thread_id = configurable["thread_id"]
         with self.store.writing(f"save the writes of a task of LangGraph thread "
-                                f"{thread_id!r}", durable=False) as run:
+                                f"{thread_id!r}", durable=False, fence=self._fence()) as run:
             if regular:
                 run.many(_PUT_WRITE, regular)
             if special:
                 run.many(_REPLACE_WRITE, special)
 
     def _redactor(self) -> Redactor | None:
+        execution = self._execution()
+        return execution.redactor if execution is not None else self.store.redactor
+
+    def _fence(self) -> tuple[str, int] | None:
+        """The lease that a running execution's checkpoints are written under: a process
+        that lost it (paused while another worker took the run over) must not fork the
+        thread with a late checkpoint, which the new owner would then read as the latest."""
+        execution = self._execution()
+        return (execution.id, execution.epoch) if execution is not None else None
+
+    def _execution(self) -> Execution | None:
+        """The keel execution whose graph runs now on this saver's store, if any."""
         execution = current_execution()
-        if execution is not None and execution.store is self.store:
-            return execution.redactor
-        return self.store.redactor
+        return execution if execution is not None and execution.store is self.store else None
 
     def delete_thread(self, thread_id: str) -> None:
         with self.store.writing(f"delete LangGraph thread {thread_id!r}") as run:
