@@ -79,10 +79,6 @@ def gated_runtime(directory: Path) -> keel.AgentRuntime:
     return keel.AgentRuntime(f"sqlite:///{directory / 'gated.db'}", approval_policy=allow_all)
 
 
-MEMORY_FS = Path("/dev/shm")
-"""tmpfs on Linux: a store there has keel's commits without a disk to wait for."""
-
-
 def ungated_runtime(directory: Path) -> keel.AgentRuntime:
     return keel.AgentRuntime(f"sqlite:///{directory / 'ungated.db'}")
 
@@ -151,6 +147,10 @@ async def _interleave(arms: dict[str, Arm], *, runs: int, warmup: int) -> dict[s
             raise RuntimeError(f"the arms answered differently: {sorted(outputs)}")
         backend.REFUNDS.clear()  # the demo backend remembers every refund
     return {name: Timing(values) for name, values in samples.items()}
+
+
+MEMORY_FS = Path("/dev/shm")
+"""tmpfs on Linux: a store there has keel's commits without a disk to wait for."""
 
 
 def measure_latency(directory: Path, *, runs: int, warmup: int) -> dict[str, Timing]:

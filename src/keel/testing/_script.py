@@ -217,8 +217,8 @@ class Script:
                 f"{event}: agent {agent.name!r} has no tool {name!r}. Its tools: "
                 f"{_names(agent.tools)}. (Or {STRICT_OPT_OUT}.)"
             )
-        problem = _argument_problem(event.args or {}, agent.tools.get(name))
-        if self.strict and problem:
+        if self.strict and (problem := _argument_problem(event.args or {},
+                                                          agent.tools.get(name))):
             raise MockScriptError(f"{event}: {problem} (Or {STRICT_OPT_OUT}.)")
         self._take()
         call = MockCall(self._call_id(), name, dict(event.args or {}))
