@@ -12,8 +12,14 @@ from typing import Annotated, Any, TypedDict
 import pytest
 from examples.support_triage import backend
 from examples.support_triage.graph import support_graph, triage_graph
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import tool as lc_tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import interrupt
 
 import keel
@@ -379,3 +385,224 @@ def test_a_toolnodes_own_sync_wrapper_keeps_working_under_keel(runtime: AgentRun
     assert seen == ["get_account"]  # the user's wrapper ran, once
     assert [(c.name, "cust_123" in str(c.result)) for c in done.tool_calls] == [
         ("get_account", True)]  # and keel journaled the call it made
+
+
+class TurnsModel(BaseChatModel):
+    """Says `turns[n]` after n answers of its own: text, or tool calls as (name, args, id)."""
+
+    turns: list[Any]
+
+    @property
+    def _llm_type(self) -> str:
+        return "turns"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        turn = self.turns[sum(isinstance(m, AIMessage) for m in messages)]
+        message = turn if isinstance(turn, AIMessage) else AIMessage(content="", tool_calls=[
+            {"name": name, "args": args, "id": call_id, "type": "tool_call"}
+            for name, args, call_id in turn])
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+PAID: list[str] = []
+
+
+@lc_tool
+def pay(who: str) -> str:
+    """Pay someone."""
+    PAID.append(who)
+    return f"paid {who}"
+
+
+def tool_loop(model: BaseChatModel, name: str) -> Any:
+    """A hand-written agent: a model node, a ToolNode and LangGraph's tools_condition."""
+    bound = model.bind_tools([pay])
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", lambda state: {"messages": [bound.invoke(state["messages"])]})
+    graph.add_node("tools", ToolNode([pay]))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    return graph.compile(name=name)
+
+
+def test_parallel_gated_calls_in_one_toolnode_wait_together_and_each_runs_once(
+    database_url: str,
+) -> None:
+    PAID.clear()
+    model = TurnsModel(turns=[[("pay", {"who": "alice"}, "c1"), ("pay", {"who": "bob"}, "c2"),
+                               ("pay", {"who": "carol"}, "c3")], AIMessage(content="Done.")])
+    graph = tool_loop(model, "payer")
+    with AgentRuntime(database_url, require_approval=["pay"]) as runtime:
+        waiting = runtime.run(graph, "Pay them.")
+        assert [(p.call_id, p.args) for p in waiting.pending_approvals] == [
+            ("c1", {"who": "alice"}), ("c2", {"who": "bob"}), ("c3", {"who": "carol"})]
+        handle = AgentHandle(waiting.execution_id, runtime=runtime)
+        handle.approve("c1")
+        handle.reject("Not bob.", call_id="c2")
+        handle.approve("c3")
+        done = runtime.resume(waiting.execution_id, graph)
+    assert done.status is Status.COMPLETED
+    assert sorted(PAID) == ["alice", "carol"]
+    assert [(c.call_id, c.status) for c in done.tool_calls] == [
+        ("c1", "done"), ("c2", "rejected"), ("c3", "done")]
+
+
+def invoke_from_a_node(inner: Any, *, asynchronous: bool) -> Any:
+    """An outer graph whose node invokes `inner` itself (LangGraph's "call a subgraph from a
+    node", for a graph with another state), which keel finds by the variable it closes over."""
+    class Outer(TypedDict):
+        request: str
+        answer: str
+
+    def call_agent(state: Outer) -> dict[str, Any]:
+        out = inner.invoke({"messages": [("user", state["request"])]})
+        return {"answer": out["messages"][-1].content}
+
+    async def acall_agent(state: Outer) -> dict[str, Any]:
+        out = await inner.ainvoke({"messages": [("user", state["request"])]})
+        return {"answer": out["messages"][-1].content}
+
+    return chain_of(Outer, acall_agent if asynchronous else call_agent)
+
+
+def chain_of(state: Any, node: Any) -> Any:
+    graph = StateGraph(state)
+    graph.add_node("call_agent", node)
+    graph.add_edge(START, "call_agent")
+    graph.add_edge("call_agent", END)
+    return graph.compile(name="outer")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_gated_tool_in_a_graph_that_a_node_invokes_waits_for_approval(
+    database_url: str, asynchronous: bool,
+) -> None:
+    PAID.clear()
+    inner = tool_loop(TurnsModel(turns=[[("pay", {"who": "alice"}, "p1")],
+                                        AIMessage(content="Paid.")]), "payer")
+    outer = invoke_from_a_node(inner, asynchronous=asynchronous)
+    with AgentRuntime(database_url, require_approval=["pay"]) as runtime:
+        waiting = runtime.run(outer, {"request": "Pay alice.", "answer": ""})
+        assert [(p.tool_name, p.call_id) for p in waiting.pending_approvals] == [("pay", "p1")]
+        assert PAID == []
+        AgentHandle(waiting.execution_id, runtime=runtime).approve()
+        done = runtime.resume(waiting.execution_id, outer)
+    assert (done.status, done.output["answer"]) == (Status.COMPLETED, "Paid.")
+    assert PAID == ["alice"]
+    assert [(c.call_id, c.status) for c in done.tool_calls] == [("p1", "done")]
+
+
+def test_a_gated_tool_that_keel_cannot_find_is_refused_before_it_runs(
+    database_url: str,
+) -> None:
+    PAID.clear()
+
+    class Outer(TypedDict):
+        request: str
+        answer: str
+
+    def call_agent(state: Outer) -> dict[str, Any]:
+        inner = tool_loop(TurnsModel(turns=[[("pay", {"who": "alice"}, "p1")],
+                                            AIMessage(content="Paid.")]), "payer")
+        out = inner.invoke({"messages": [("user", state["request"])]})  # made at run time
+        return {"answer": out["messages"][-1].content}
+
+    with AgentRuntime(database_url, require_approval=["pay"]) as runtime:
+        failed = runtime.run(chain_of(Outer, call_agent), {"request": "Pay alice.",
+                                                          "answer": ""})
+    assert failed.status is Status.FAILED
+    assert "KeelError: The tool 'pay' may need approval" in (failed.error or "")
+    assert "Add that graph to the parent graph as a node" in (failed.error or "")
+    assert PAID == []
+
+
+CHARGES: list[int] = []
+
+
+@keel.tool
+def charge_card(amount: int) -> str:
+    CHARGES.append(amount)
+    return f"charged {amount}"
+
+
+def test_a_node_retried_by_its_retry_policy_replays_the_keel_tools_it_called(
+    runtime: AgentRuntime,
+) -> None:
+    from langgraph.types import RetryPolicy
+
+    CHARGES.clear()
+    attempts: list[int] = []
+
+    def bill(state: Draft) -> dict[str, Any]:
+        attempts.append(1)
+        receipt = charge_card(100)
+        if len(attempts) == 1:
+            raise ConnectionError("the mail server flaked after the charge")
+        return {"log": [receipt]}
+
+    graph = StateGraph(Draft)
+    graph.add_node("bill", bill, retry_policy=RetryPolicy(
+        max_attempts=3, initial_interval=0.01, retry_on=ConnectionError))
+    graph.add_edge(START, "bill")
+    graph.add_edge("bill", END)
+    done = runtime.run(graph.compile(name="billing"), {"log": [], "reply": ""})
+    assert done.status is Status.COMPLETED
+    assert (len(attempts), CHARGES) == (2, [100])
+    (call,) = done.tool_calls
+    assert call.call_id.endswith(":1") and call.status == "done"
+
+
+def test_cancel_stops_a_graph_whose_nodes_call_no_model_and_no_tool(
+    runtime: AgentRuntime,
+) -> None:
+    steps: list[int] = []
+    third = threading.Event()
+    go_on = threading.Event()
+
+    def step(state: Draft) -> dict[str, Any]:
+        steps.append(len(state["log"]))
+        if len(steps) == 3:
+            third.set()
+            assert go_on.wait(20), "the test never let the step finish"
+        return {"log": ["step"]}
+
+    graph = StateGraph(Draft)
+    graph.add_node("step", step)
+    graph.add_edge(START, "step")
+    graph.add_conditional_edges("step", lambda state: END if len(state["log"]) >= 50 else "step")
+    handle = runtime.start(graph.compile(name="loop"), {"log": [], "reply": ""},
+                           config={"recursion_limit": 100})
+    assert third.wait(20)
+    handle.cancel()
+    go_on.set()
+    assert handle.join().status is Status.CANCELLED
+    assert len(steps) < 50
+
+
+def test_the_text_of_content_blocks_is_a_message_event(runtime: AgentRuntime) -> None:
+    model = TurnsModel(turns=[
+        AIMessage(content=[{"type": "text", "text": "Let me pay alice."},
+                           {"type": "tool_use", "id": "p1", "name": "pay",
+                            "input": {"who": "alice"}}],
+                  tool_calls=[{"name": "pay", "args": {"who": "alice"}, "id": "p1",
+                               "type": "tool_call"}]),
+        AIMessage(content=[{"type": "text", "text": "Paid.", "annotations": []}])])
+    done = runtime.run(tool_loop(model, "blocks"), "Pay alice.")
+    assert [e.content for e in done.events if e.type == "message"] == [
+        "Let me pay alice.", "Paid."]
+
+
+def test_a_graph_compiled_without_checkpoints_is_refused_with_what_to_change(
+    runtime: AgentRuntime,
+) -> None:
+    failed = runtime.run(chain(write_draft).compile(checkpointer=False, name="nockpt"),
+                         {"log": [], "reply": ""})
+    assert failed.status is Status.FAILED
+    assert (failed.error or "").startswith(
+        "UnsupportedAgentError: The graph 'nockpt' was compiled with checkpointer=False")
+    assert "Compile it without checkpointer=False" in (failed.error or "")

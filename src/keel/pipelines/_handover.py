@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .._errors import PipelineError
-from ..runtime._json import dumps, jsonable
+from ..runtime._json import dumps, jsonable, message_text
 from ._build import AgentStage, Parallel, Pipeline, Stage
 
 __all__ = ["handover", "stage_input"]
@@ -39,7 +39,7 @@ def handover(stage: Stage, output: Any) -> Any:
     if stage.framework == "langgraph" and isinstance(data, dict):
         messages = data.get("messages")
         if isinstance(messages, list) and messages:
-            return _text(messages[-1])
+            return message_text(messages[-1])
     return data
 
 
@@ -97,15 +97,6 @@ def _state(stage: AgentStage, value: Any) -> dict[str, Any]:
             "stage before it a structured output (an OpenAI output_type, an ADK "
             "output_schema), or add a `messages` channel to the graph's state to take text.")
     return data
-
-
-def _text(message: Any) -> Any:
-    """A LangChain message (as JSON data)'s text; its content blocks' text joined."""
-    content = message.get("content") if isinstance(message, dict) else message
-    if isinstance(content, list):
-        return "".join(part if isinstance(part, str) else str(part.get("text", ""))
-                       for part in content if isinstance(part, str | dict))
-    return content
 
 
 def _first_error(exc: ValidationError) -> str:

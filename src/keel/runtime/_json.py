@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic_core import to_json, to_jsonable_python
 
-__all__ = ["dumps", "jsonable", "loads"]
+__all__ = ["dumps", "jsonable", "loads", "message_text"]
 
 
 def dumps(value: Any) -> str:
@@ -22,3 +22,13 @@ def jsonable(value: Any) -> Any:
 
 def loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def message_text(message: Any) -> Any:
+    """A LangChain message's text (the message as JSON data, or its content): a list of
+    content blocks (Anthropic's, OpenAI's Responses API's) has its text blocks joined."""
+    content = message.get("content") if isinstance(message, dict) else message
+    if isinstance(content, list):
+        return "".join(part if isinstance(part, str) else str(part.get("text", ""))
+                       for part in content if isinstance(part, str | dict))
+    return content

@@ -18,18 +18,19 @@ from typing import Any, cast
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphInterrupt
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from langgraph.types import Command, Interrupt, StreamMode
 
-from ..._errors import KeelError
+from ..._errors import KeelError, UnsupportedAgentError
 from ...runtime._execution import ApprovalRequest, Execution
-from ...runtime._json import jsonable
+from ...runtime._json import jsonable, message_text
 from ...runtime._store import NewEvent, Store
 from .. import Outcome, RunOptions
-from ._models import with_model_steps
+from ._models import ModelSteps, with_handlers
 from ._saver import KeelSaver
-from ._tools import APPROVAL_KEY, AnyPregel, instrument, running
+from ._tools import APPROVAL_KEY, AnyPregel, OutOfSight, instrument, running
 
 __all__ = ["ADAPTER", "KeelSaver", "LangGraphAdapter"]
 
@@ -53,20 +54,26 @@ class LangGraphAdapter:
         self, execution: Execution, graph: Any, input: Any, options: RunOptions
     ) -> Outcome:
         compiled = _compiled(graph, execution)
+        execution.pauses = (GraphInterrupt,)  # interrupt() in a tool pauses it: no doubt
         config = _config(options.config, execution.id)
         state = await compiled.aget_state(config)
-        config = cast("RunnableConfig", with_model_steps(dict(config), execution))
+        config = cast("RunnableConfig", with_handlers(
+            dict(config), ModelSteps(execution), OutOfSight(execution)))
+        # keel's own gates resume without a value: only the user's interrupt() calls get one.
+        answers = {i.id: _resume_value(execution, i) for i in state.interrupts
+                   if _gated_call(i) is None}
         if (state.metadata or {}).get(EXECUTION_KEY) != execution.id:
             first: Any = _graph_input(compiled, input)  # nothing of this execution yet
-        elif state.interrupts:
-            first = Command(resume={i.id: _resume_value(execution, i) for i in state.interrupts})
+        elif answers:
+            first = Command(resume=answers)
         else:
             first = None  # continue from this execution's latest checkpoint
         name = self.agent_name(compiled)
         events = _Events(name, _agents(compiled), execution.recorded_calls())
-        modes: list[StreamMode] = ["tasks", "updates"]
-        if execution.redactor is not None:  # its checkpoints are not the state the graph has
-            modes.append("values")
+        # "values": the root graph's state after each superstep, where a cancellation stops
+        # the graph, and its final state (with redaction, its checkpoints are not the state
+        # the graph has).
+        modes: list[StreamMode] = ["tasks", "updates", "values"]
         final: Any = None
         with running(execution, name):
             async for namespace, mode, chunk in compiled.astream(
@@ -75,12 +82,16 @@ class LangGraphAdapter:
                 if mode == "values":
                     if not namespace:
                         final = chunk
+                        # A graph whose nodes call no model and no tool stops here too.
+                        execution.check_cancelled()
                     continue
                 # Live: a node's start and what it said reach streams as they happen.
                 execution.emit(events.of(namespace, mode, chunk))
         state = await compiled.aget_state(config)
         if state.interrupts:
-            execution.suspend([_request(i) for i in state.interrupts])
+            # By call id: parallel tasks may each ask about their siblings' calls too.
+            execution.suspend(list({r.call_id: r for r in map(_request, state.interrupts)}
+                                   .values()))
             return Outcome("waiting")
         if state.next:
             raise KeelError(
@@ -108,6 +119,12 @@ def _compiled(graph: Any, execution: Execution) -> AnyPregel:
         if store is not execution.store or compiled is None:
             compiled = graph.compile(checkpointer=KeelSaver(execution.store))
             _compiled_builders[graph] = (execution.store, compiled)
+    elif graph.checkpointer is False:
+        raise UnsupportedAgentError(
+            f"The graph {graph.name!r} was compiled with checkpointer=False, and keel pauses, "
+            "resumes and recovers a graph from its checkpoints. Compile it without "
+            "checkpointer=False (keel then keeps its checkpoints in keel's database), or "
+            "pass keel the StateGraph builder.")
     elif graph.checkpointer in (None, True):
         compiled = graph.copy(update={"checkpointer": KeelSaver(execution.store)})
     else:
@@ -137,12 +154,19 @@ def _graph_input(graph: AnyPregel, input: Any) -> Any:
 # -- pauses ----------------------------------------------------------------------------------
 
 
+def _gated_call(pause: Interrupt) -> dict[str, Any] | None:
+    """The call of a pause keel's gate made, or None for the user's interrupt()."""
+    value = pause.value
+    return value if isinstance(value, dict) and APPROVAL_KEY in value else None
+
+
 def _request(pause: Interrupt) -> ApprovalRequest:
     """keel's approval for a paused graph: a gated tool call, or the user's interrupt()."""
+    call = _gated_call(pause)
+    if call is not None:
+        return ApprovalRequest(call_id=str(call[APPROVAL_KEY]), tool_name=call["tool_name"],
+                               args=call["args"], agent=call.get("agent"))
     value = pause.value
-    if isinstance(value, dict) and APPROVAL_KEY in value:
-        return ApprovalRequest(call_id=str(value[APPROVAL_KEY]), tool_name=value["tool_name"],
-                               args=value["args"], agent=value.get("agent"))
     return ApprovalRequest(
         call_id=pause.id, tool_name="interrupt",
         args=jsonable(value) if isinstance(value, dict) else {"value": jsonable(value)},
@@ -151,17 +175,14 @@ def _request(pause: Interrupt) -> ApprovalRequest:
 
 
 def _resume_value(execution: Execution, pause: Interrupt) -> Any:
-    """What interrupt() returns once a reviewer decided: the value given to respond(), else
-    LangChain's decision vocabulary."""
-    value = pause.value
-    call_id = str(value[APPROVAL_KEY]) if isinstance(value, dict) and APPROVAL_KEY in value \
-        else pause.id
-    answer = execution.response(call_id)
+    """What the user's interrupt() returns once a reviewer decided: the value given to
+    respond(), else LangChain's decision vocabulary."""
+    answer = execution.response(pause.id)
     if answer is not None:  # AgentHandle.respond(value)
         return answer
-    decided = execution.decision(call_id)
+    decided = execution.decision(pause.id)
     if decided is None:
-        raise KeelError(f"The graph's pause {call_id!r} has no decision yet.")
+        raise KeelError(f"The graph's pause {pause.id!r} has no decision yet.")
     if decided.action == "approve":
         return {"type": "approve"}
     return {"type": "reject", "reason": decided.reason}
@@ -238,8 +259,9 @@ class _Events:
 
     def _model_events(self, message: AIMessage, agent: str) -> list[NewEvent]:
         events = []
-        if isinstance(message.content, str) and message.content:
-            events.append(NewEvent("message", agent, {"content": message.content}))
+        text = message_text(message.content)
+        if isinstance(text, str) and text:
+            events.append(NewEvent("message", agent, {"content": text}))
         for call in message.tool_calls:
             if call["id"] in self._calls:
                 continue  # announced before a pause, and passed on again after it

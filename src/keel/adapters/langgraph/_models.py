@@ -20,22 +20,22 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from ...runtime._execution import Execution
 from ._tools import agent_of
 
-__all__ = ["with_model_steps"]
+__all__ = ["ModelSteps", "with_handlers"]
 
 
-def with_model_steps(config: dict[str, Any], execution: Execution) -> dict[str, Any]:
-    """`config` with keel's handler among its callbacks (the user's own stay)."""
-    handler = _ModelSteps(execution)
+def with_handlers(config: dict[str, Any], *handlers: BaseCallbackHandler) -> dict[str, Any]:
+    """`config` with keel's handlers among its callbacks (the user's own stay)."""
     callbacks = config.get("callbacks")
     if isinstance(callbacks, BaseCallbackManager):
         callbacks = callbacks.copy()
-        callbacks.add_handler(handler, inherit=True)
+        for handler in handlers:
+            callbacks.add_handler(handler, inherit=True)
     else:
-        callbacks = [*(callbacks or []), handler]
+        callbacks = [*(callbacks or []), *handlers]
     return {**config, "callbacks": callbacks}
 
 
-class _ModelSteps(BaseCallbackHandler):
+class ModelSteps(BaseCallbackHandler):
     """Checks the budget before each model call of one run and journals its usage after."""
 
     raise_error = True  # a stop (or a lost store) must reach the run, not a log line

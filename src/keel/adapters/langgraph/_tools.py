@@ -1,9 +1,13 @@
 """Tool calls in `ToolNode`s: journaled, gated by keel's rules, replayed after a crash.
 
-keel installs one wrapper in every ToolNode of a graph it runs, subgraphs included, the first
-time it sees the graph (`ToolNode` has no public hook for a wrapper added after it was built),
-around the node's own wrapper if it has one. Outside a keel run the wrapper hands the call to
-the node's own wrapper, or runs it, so the graph behaves as before everywhere else.
+keel installs its wrappers in every ToolNode of a graph it runs the first time it sees the
+graph (`ToolNode` has no public hook for a wrapper added after it was built), around the
+node's own wrappers if it has any: in subgraphs added as nodes, and in the graphs a node's
+function refers to by name (LangGraph's "call a subgraph from a node"). Outside a keel run
+the wrappers hand the call to the node's own wrapper, or run it, so the graph behaves as
+before everywhere else. A tool that keel's rules may gate and that starts where no wrapper
+sees it (in a graph a node builds or finds at run time) is refused (`OutOfSight`): it would
+run undecided and unjournaled.
 """
 
 from __future__ import annotations
@@ -15,23 +19,27 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import ToolMessage, convert_to_messages
 from langgraph.config import get_config
+from langgraph.errors import GraphInterrupt
 from langgraph.prebuilt import ToolNode
 from langgraph.pregel import Pregel
-from langgraph.types import Command, interrupt
+from langgraph.runtime import get_runtime
+from langgraph.types import Command, Interrupt
 
+from ..._errors import KeelError
 from ..._tool import ToolSpec, calling, tool_spec
-from ...runtime._execution import Execution
+from ...runtime._execution import Execution, current_call
 from ...runtime._json import jsonable
 
-__all__ = ["APPROVAL_KEY", "AnyPregel", "agent_of", "current_execution", "instrument",
-           "running"]
+__all__ = ["APPROVAL_KEY", "AnyPregel", "OutOfSight", "agent_of", "current_execution",
+           "instrument", "running"]
 
 APPROVAL_KEY = "keel_approval"
-"""Marks the payload of the interrupt() keel raises for a gated call (its value: call id)."""
+"""Marks the payload of the pause keel raises for a gated call (its value: call id)."""
 
 Execute = Callable[[Any], Awaitable[Any]]
 AnyPregel = Pregel[Any, Any, Any, Any]
@@ -62,25 +70,28 @@ class _NodeCalls:
     """`@keel.tool` functions called from a node's own code: journaled and gated as if the
     model had called them. Their call id is the tool's name, the node's task (its checkpoint
     namespace, stable when the node runs again after a crash or a pause) and a count of the
-    task's calls of it."""
+    task's calls of it in this attempt (a retry of the node by its RetryPolicy makes the same
+    calls again: they replay, or run again with the same idempotency key)."""
 
     def __init__(self, execution: Execution) -> None:
         self.execution = execution
-        self._counts: Counter[tuple[str, str]] = Counter()
+        self._counts: Counter[tuple[str, int, str]] = Counter()
 
     def call(self, spec: ToolSpec, name: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
         config = get_config()
         namespace = str((config.get("configurable") or {}).get("checkpoint_ns", ""))
-        self._counts[namespace, name] += 1
+        counted = (namespace, getattr(get_runtime().execution_info, "node_attempt", 1), name)
+        self._counts[counted] += 1
         task = hashlib.sha1(namespace.encode()).hexdigest()[:12]
-        call_id = f"{name}:{task}:{self._counts[namespace, name]}"
+        call_id = f"{name}:{task}:{self._counts[counted]}"
         func = spec.func
         assert func is not None  # call_tool checked
         bound = inspect.signature(func).bind(*args, **kwargs)
         call = {"call_id": call_id, "tool_name": name, "args": jsonable(dict(bound.arguments)),
                 "agent": agent_of(config), "announce": True, "unsafe": spec.unsafe}
-        _gate(self.execution, call, spec)
+        if _gate(self.execution, call, spec) == "ask":
+            _pause([call])
         if inspect.iscoroutinefunction(func):
             return self.execution.run_tool(invoke=lambda: func(*args, **kwargs), **call)
         return self.execution.run_tool_sync(invoke=lambda: func(*args, **kwargs), **call)
@@ -93,29 +104,47 @@ def current_execution() -> Execution | None:
 
 
 def instrument(graph: AnyPregel) -> None:
-    """Install keel's wrapper in every ToolNode reachable from `graph` (once per node). A
-    node with only a sync wrapper of its own gets keel's around it, so that it keeps the sync
-    `execute` it was written for; any other gets an async one."""
-    for node in _tool_nodes(graph):
+    """Install keel's wrappers in every ToolNode reachable from `graph` (once per node).
+    ToolNode's async path runs the node's sync wrapper when it has no async one: a node with
+    only a sync wrapper of its own keeps it that way, so that it keeps the sync `execute` it
+    was written for."""
+    for node in _tool_nodes(graph, set()):
         if getattr(node, _INSTALLED, False):
             continue
-        if node._awrap_tool_call is None and node._wrap_tool_call is not None:
-            node._wrap_tool_call = _sync_wrapper(node._wrap_tool_call)
-        else:
-            node._awrap_tool_call = _async_wrapper(node._awrap_tool_call)
+        own_sync, own_async = node._wrap_tool_call, node._awrap_tool_call
+        node._wrap_tool_call = _sync_wrapper(node, own_sync)
+        if own_async is not None or own_sync is None:
+            node._awrap_tool_call = _async_wrapper(node, own_async)
         object.__setattr__(node, _INSTALLED, True)
 
 
-def _tool_nodes(graph: AnyPregel) -> Iterator[ToolNode]:
-    for node in graph.nodes.values():
-        bound = node.bound
-        if isinstance(bound, ToolNode):
-            yield bound
-        elif isinstance(bound, Pregel):  # a compiled subgraph added as a node
-            yield from _tool_nodes(bound)
+def _tool_nodes(runnable: Any, seen: set[int]) -> Iterator[ToolNode]:
+    """The ToolNodes in `runnable`: itself, a graph's nodes, and what the functions of nodes
+    refer to by name (a graph that a node invokes)."""
+    if id(runnable) in seen:
+        return
+    seen.add(id(runnable))
+    if isinstance(runnable, ToolNode):
+        yield runnable
+    elif isinstance(runnable, Pregel):
+        for node in runnable.nodes.values():
+            yield from _tool_nodes(node.bound, seen)
+    else:
+        for func in (getattr(runnable, "func", None), getattr(runnable, "afunc", None)):
+            for graph in _graphs_named_by(func):
+                yield from _tool_nodes(graph, seen)
 
 
-def _async_wrapper(own: Any) -> Callable[[Any, Execute], Awaitable[Any]]:
+def _graphs_named_by(func: Any) -> list[AnyPregel]:
+    """The graphs a node's function refers to: its globals and the variables it closes over."""
+    if not inspect.isfunction(func):
+        return []
+    names = inspect.getclosurevars(func)
+    return [value for value in (*names.nonlocals.values(), *names.globals.values())
+            if isinstance(value, Pregel)]
+
+
+def _async_wrapper(node: ToolNode, own: Any) -> Callable[[Any, Execute], Awaitable[Any]]:
     async def keel_wrapper(request: Any, execute: Execute) -> Any:
         async def call_through() -> Any:  # what the node did before keel
             return await (own(request, execute) if own is not None else execute(request))
@@ -123,50 +152,111 @@ def _async_wrapper(own: Any) -> Callable[[Any, Execute], Awaitable[Any]]:
         run = _RUN.get()
         if run is None:
             return await call_through()
-        call, action = _prepare(run.execution, request)
+        call, action = _prepare(run.execution, node, request)
         return _answer(await run.execution.run_tool(invoke=call_through, **call), action, call)
 
     return keel_wrapper
 
 
-def _sync_wrapper(own: Any) -> Callable[[Any, Callable[[Any], Any]], Any]:
+def _sync_wrapper(node: ToolNode, own: Any) -> Callable[[Any, Callable[[Any], Any]], Any]:
     def keel_wrapper(request: Any, execute: Callable[[Any], Any]) -> Any:
+        def call_through() -> Any:
+            return own(request, execute) if own is not None else execute(request)
+
         run = _RUN.get()
         if run is None:
-            return own(request, execute)
-        call, action = _prepare(run.execution, request)
-        result = run.execution.run_tool_sync(invoke=lambda: own(request, execute), **call)
-        return _answer(result, action, call)
+            return call_through()
+        call, action = _prepare(run.execution, node, request)
+        return _answer(run.execution.run_tool_sync(invoke=call_through, **call), action, call)
 
     return keel_wrapper
 
 
-def _prepare(ex: Execution, request: Any) -> tuple[dict[str, Any], str]:
+def _prepare(ex: Execution, node: ToolNode, request: Any) -> tuple[dict[str, Any], str]:
+    """`_decided`; a call that must wait pauses the graph, with the other calls of the node
+    that wait too."""
+    config = getattr(request.runtime, "config", None)
+    call, action = _decided(ex, request.tool_call, request.tool, config)
+    if action == "ask":
+        _pause([call, *_waiting_beside(ex, node, request, config)])
+    return call, action
+
+
+def _decided(ex: Execution, tool_call: Any, tool: Any,
+             config: Any) -> tuple[dict[str, Any], str]:
     """The journal's view of a ToolNode call, and keel's decision on it."""
-    tool_call = request.tool_call
+    spec = tool_spec(tool) or tool_spec(getattr(tool, "func", None))
     call = {"call_id": tool_call["id"], "tool_name": tool_call["name"],
-            "args": dict(tool_call.get("args") or {}),
-            "agent": agent_of(getattr(request.runtime, "config", None))}
-    spec = tool_spec(request.tool) or tool_spec(getattr(request.tool, "func", None))
-    call["unsafe"] = spec is not None and spec.unsafe
+            "args": dict(tool_call.get("args") or {}), "agent": agent_of(config),
+            "unsafe": spec is not None and spec.unsafe}
     return call, _gate(ex, call, spec)
 
 
+def _waiting_beside(ex: Execution, node: ToolNode, request: Any,
+                    config: Any) -> list[dict[str, Any]]:
+    """The other calls of the model's response that `node` runs and that wait for a decision
+    too: a task pauses once, at the first of its calls that pauses, so that call asks about
+    them all. (Where each call runs in a task of its own, as in create_react_agent, each
+    task asks about them all too; keel asks once per call.)"""
+    try:
+        calls, _ = node._parse_input(request.state)
+    except ValueError:  # not the model's response: a state of the user's own
+        return []
+    waiting = []
+    for tool_call in calls:
+        tool = node.tools_by_name.get(tool_call["name"])
+        if tool is not None and tool_call["id"] != request.tool_call["id"]:
+            call, action = _decided(ex, tool_call, tool, config)
+            if action == "ask":
+                waiting.append(call)
+    return waiting
+
+
 def _gate(ex: Execution, call: dict[str, Any], spec: ToolSpec | None) -> str:
-    """keel's decision on a call ("run", "approve", "reject"), noting in `call` how it is
-    gated. A call that must wait pauses the graph here with LangGraph's own interrupt(); the
-    decision will be keel's stored verdict, so the value it resumes with is not needed."""
+    """keel's decision on a call ("run", "approve", "reject", "ask"), noting in `call` how
+    it is gated."""
     flag = "@keel.tool(approval_required=True)" if spec and spec.approval_required else None
     call["gated"] = ex.rules.may_gate(call["tool_name"], flagged=flag is not None)
     if not call["gated"]:
         return "run"
     call["flagged_by"] = flag
-    action = ex.verdict(call["call_id"], call["tool_name"], call["args"], agent=call["agent"],
-                        flagged_by=flag).action
-    if action == "ask":
-        interrupt({APPROVAL_KEY: call["call_id"], "tool_name": call["tool_name"],
-                   "args": call["args"], "agent": call["agent"]})
-    return action
+    return ex.verdict(call["call_id"], call["tool_name"], call["args"], agent=call["agent"],
+                      flagged_by=flag).action
+
+
+def _pause(calls: list[dict[str, Any]]) -> NoReturn:
+    """Pause the graph until `calls` are decided. Not with interrupt(): LangGraph pairs the
+    values it resumes a task with to the task's interrupt() calls in the order they are
+    made, which parallel calls do not keep. keel's gate needs no value (the decision is
+    keel's stored verdict), so the graph resumes these pauses without one."""
+    raise GraphInterrupt(tuple(
+        Interrupt(value={APPROVAL_KEY: call["call_id"], "tool_name": call["tool_name"],
+                         "args": call["args"], "agent": call["agent"]},
+                  id=f"{APPROVAL_KEY}:{call['call_id']}")
+        for call in calls))
+
+
+class OutOfSight(BaseCallbackHandler):
+    """Refuses a tool that keel's rules may gate when it starts where no keel wrapper runs it:
+    in a ToolNode of a graph that a node makes or finds at run time, or invoked by a node's
+    own code. It would run undecided, and unjournaled."""
+
+    raise_error = True  # the refusal must reach the run, not a log line
+    run_inline = True  # in the tool's own task, before the tool runs
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+
+    def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str,
+                      **kwargs: Any) -> None:
+        name = str((serialized or {}).get("name", ""))
+        if current_call() is None and self.execution.rules.may_gate(name, flagged=False):
+            raise KeelError(
+                f"The tool {name!r} may need approval, but it started where keel can neither "
+                "gate nor journal it: in a graph that a node makes or finds at run time, or "
+                "invoked by a node's own code. Add that graph to the parent graph as a node, "
+                "or refer to it from the node's function by a module or enclosing variable, "
+                "so that keel finds it; from a node's code, call a @keel.tool function.")
 
 
 def _answer(result: Any, action: str, call: dict[str, Any]) -> Any:
