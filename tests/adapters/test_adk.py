@@ -3,6 +3,7 @@ from another process, gated transfers, apps, and resumes that replay the journal
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
@@ -253,15 +254,17 @@ def test_an_agent_tools_inner_agent_is_journaled_and_visible(runtime: AgentRunti
                      tools=[AgentTool(agent=account_agent.clone())])
     result = runtime.run(front, "Please check my account")
     assert (result.status, result.output) == (Status.COMPLETED, "Done.")
+    # A call, not a handoff: the front desk goes on when the specialist has answered.
     assert [(e.agent, e.type) for e in result.events if e.type != "thinking"] == [
-        ("front_desk", "tool_call"), ("front_desk", "handoff"),
+        ("front_desk", "tool_call"),
         ("account_specialist", "tool_call"), ("account_specialist", "tool_result"),
         ("account_specialist", "message"), ("front_desk", "tool_result"),
         ("front_desk", "message"), ("front_desk", "done")]
+    # The inner agent's steps are named within the call that ran it.
     assert sorted(runtime.store.steps(result.execution_id)) == [
-        "agent:account_specialist:0", "agent:front_desk:0", "model:account_specialist:0",
-        "model:account_specialist:1", "model:front_desk:0", "model:front_desk:1",
-        "tool:ask_1", "tool:call_1_get_account"]
+        "agent:ask_1/account_specialist:0", "agent:front_desk:0",
+        "model:ask_1/account_specialist:0", "model:ask_1/account_specialist:1",
+        "model:front_desk:0", "model:front_desk:1", "tool:ask_1", "tool:call_1_get_account"]
 
 
 class _NoIdLlm(BaseLlm):
@@ -342,3 +345,204 @@ def test_the_agents_own_callbacks_and_a_custom_agent_keep_working(runtime: Agent
     assert "Hi!" in result.output
     assert seen == ["model:echo"]  # the agent's own callback ran, keel's plugin too
     assert [e.content for e in result.events if e.type == "thinking"] == ["greeter", "echo"]
+
+
+class _TurnsLlm(BaseLlm):
+    """Answers turn i (the model contents so far) with `turns[i]`: text, a call (a dict) or
+    a list of parts; counts its calls in `asked`."""
+
+    model: str = "turns"
+    turns: list[Any] = []
+    asked: list[int] = []
+
+    async def generate_content_async(self, llm_request: LlmRequest,
+                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
+        turn = sum(1 for content in llm_request.contents if content.role == "model")
+        self.asked.append(turn)
+        answer = self.turns[turn]
+        yield LlmResponse(content=types.Content(role="model", parts=[
+            item if isinstance(item, types.Part) else types.Part(text=item)
+            if isinstance(item, str) else types.Part(function_call=types.FunctionCall(**item))
+            for item in (answer if isinstance(answer, list) else [answer])]))
+
+
+LOOKED_UP: list[str] = []
+
+
+def lookup(customer: str) -> dict[str, str]:
+    """Look up a customer."""
+    LOOKED_UP.append(customer)
+    return {"customer": customer, "plan": "pro" if customer == "ALICE" else "free"}
+
+
+class _ResearcherLlm(BaseLlm):
+    """Looks up the customer its request names, then reports on them."""
+
+    model: str = "researcher"
+
+    async def generate_content_async(self, llm_request: LlmRequest,
+                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
+        request = llm_request.contents[0].parts[0].text or ""
+        who = "ALICE" if "ALICE" in request else "BOB"
+        found = [part.function_response.response for content in llm_request.contents
+                 for part in content.parts or [] if part.function_response]
+        part = types.Part(text=f"report on {who}: {found[0]['plan']}") if found else \
+            types.Part(function_call=types.FunctionCall(name="lookup", args={"customer": who}))
+        yield LlmResponse(content=types.Content(role="model", parts=[part]))
+
+
+@pytest.mark.filterwarnings("ignore:The `plugins` argument is deprecated")
+def test_a_second_agent_tool_call_after_a_resume_gets_its_own_journal(
+    runtime: AgentRuntime,
+) -> None:
+    """The first call is replayed from the journal (its inner agent does not run again), and
+    the second's inner turns are still its own: the approved lookup runs, for BOB."""
+    from google.adk.tools.agent_tool import AgentTool
+
+    LOOKED_UP.clear()
+    researcher = LlmAgent(name="researcher", description="Researches a customer.",
+                          model=_ResearcherLlm(), instruction="Research.",
+                          tools=[FunctionTool(lookup, require_confirmation=(
+                              lambda customer: customer == "BOB"))])
+    boss = LlmAgent(name="boss", instruction="Ask.", tools=[AgentTool(agent=researcher)],
+                    model=_TurnsLlm(turns=[
+                        {"name": "researcher", "args": {"request": "ALICE"}, "id": "q1"},
+                        {"name": "researcher", "args": {"request": "BOB"}, "id": "q2"},
+                        "Both researched."]))
+    waiting = runtime.run(boss, "Research ALICE and BOB")
+    assert [(p.tool_name, p.args) for p in waiting.pending_approvals] == [
+        ("lookup", {"customer": "BOB"})]
+    gc.collect()  # the call the pause cut off was ended, not left to the collector to end
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    done = runtime.resume(waiting.execution_id, boss)
+    assert (done.status, done.output) == (Status.COMPLETED, "Both researched.")
+    assert LOOKED_UP == ["ALICE", "BOB"]
+    assert [(c.call_id, c.result) for c in done.tool_calls if c.name == "researcher"] == [
+        ("q1", "report on ALICE: pro"), ("q2", "report on BOB: free")]
+
+
+PAID: list[int] = []
+
+
+def pay(amount: int) -> dict[str, int]:
+    """Pay an amount."""
+    PAID.append(amount)
+    return {"paid": amount}
+
+
+def test_the_agents_after_model_callback_runs_and_runs_again_on_replay(
+    runtime: AgentRuntime,
+) -> None:
+    """A safety callback caps what the model asks for; keel journals the model's answer and
+    the callback makes the same of it when the turn is replayed."""
+    capped: list[int] = []
+
+    def cap(callback_context: Any, llm_response: LlmResponse) -> LlmResponse | None:
+        calls = [p.function_call for p in llm_response.content.parts or [] if p.function_call]
+        if not calls or calls[0].args["amount"] <= 100:
+            return None
+        capped.append(calls[0].args["amount"])
+        return LlmResponse(content=types.Content(role="model", parts=[types.Part(
+            function_call=types.FunctionCall(name="pay", args={"amount": 100}))]))
+
+    PAID.clear()
+    agent = LlmAgent(name="payer", instruction="Pay.", after_model_callback=cap,
+                     tools=[FunctionTool(pay, require_confirmation=True)],
+                     model=_TurnsLlm(turns=[{"name": "pay", "args": {"amount": 1000}}, "Paid."]))
+    waiting = runtime.run(agent, "Pay 1000")
+    assert [p.args for p in waiting.pending_approvals] == [{"amount": 100}]
+    assert [e.args for e in waiting.events if e.type == "tool_call"] == [{"amount": 100}]
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    done = runtime.resume(waiting.execution_id, agent)
+    assert (done.status, PAID, capped) == (Status.COMPLETED, [100], [1000, 1000])
+    (step,) = [s for k, s in runtime.store.steps(done.execution_id).items()
+               if k == "model:payer:0"]
+    assert "1000" in step.payload  # the model's own answer is what keel journals
+
+
+def get_report(tool_context: ToolContext) -> dict[str, str]:
+    """The quarterly report, shown as it is."""
+    tool_context.actions.skip_summarization = True
+    return {"report": "Q3 revenue 42"}
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SequentialAgent, for Workflow
+def test_a_replayed_tool_keeps_skip_summarization(runtime: AgentRuntime) -> None:
+    from google.adk.agents import SequentialAgent
+
+    reporter_model = _TurnsLlm(turns=[{"name": "get_report", "id": "g1"}, "(a summary)"],
+                               asked=[])
+    reporter = LlmAgent(name="reporter", instruction="Report.", tools=[get_report],
+                        model=reporter_model)
+    filer = LlmAgent(name="filer", instruction="File.",
+                     tools=[FunctionTool(send_reply, require_confirmation=True)],
+                     model=_TurnsLlm(turns=[{"name": "send_reply", "id": "s1", "args": {
+                         "ticket": "TKT-1", "text": "filed"}}, "Filed."]))
+    both = SequentialAgent(name="report_and_file", sub_agents=[reporter, filer])
+    waiting = runtime.run(both, "Report, then file it")
+    assert reporter_model.asked == [0]  # the tool's result is the reporter's answer
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    done = runtime.resume(waiting.execution_id, both)
+    assert (done.status, done.output) == (Status.COMPLETED, "Filed.")
+    assert reporter_model.asked == [0]  # nor asked to summarize it after the resume
+
+
+def test_the_models_thoughts_are_not_the_answer(runtime: AgentRuntime) -> None:
+    agent = LlmAgent(name="thinker", instruction="Answer.", model=_TurnsLlm(turns=[[
+        types.Part(text="The user seems angry.", thought=True),
+        types.Part(text="Hello! How can I help?")]]))
+    result = runtime.run(agent, "hi")
+    assert result.output == "Hello! How can I help?"
+    assert [e.output for e in result.events if e.type == "done"] == ["Hello! How can I help?"]
+    assert "The user seems angry." in [e.content for e in result.events if e.type == "thinking"]
+
+
+def test_a_tool_the_model_made_up_is_answered_and_costs_no_tool_call(
+    runtime: AgentRuntime,
+) -> None:
+    from keel import Budget
+
+    SENT.clear()
+    agent = LlmAgent(name="guesser", instruction="Reply.", tools=[send_reply],
+                     model=_TurnsLlm(turns=[
+                         {"name": "ghost_tool", "id": "g1", "args": {}},
+                         {"name": "send_reply", "id": "s1", "args": {"ticket": "T", "text": "a"}},
+                         "Sent."]))
+    result = runtime.run(agent, "Reply", budget=Budget(max_tool_calls=1))
+    assert (result.status, result.output, SENT) == (Status.COMPLETED, "Sent.", ["a"])
+    (ghost,) = [e for e in result.events if e.type == "tool_result" and e.call_id == "g1"]
+    assert "ghost_tool" in ghost.result["error"]
+
+
+def test_parallel_branches_are_no_handoffs_and_a_step_is_announced_before_it_starts(
+    runtime: AgentRuntime,
+) -> None:
+    import warnings
+
+    from google.adk.agents import ParallelAgent, SequentialAgent
+
+    def says(name: str, text: str) -> LlmAgent:
+        return LlmAgent(name=name, instruction="Say.", model=_TurnsLlm(turns=[text]))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # in favour of Workflow
+        flow = SequentialAgent(name="flow", sub_agents=[
+            says("writer", "A draft."),
+            ParallelAgent(name="reviews", sub_agents=[says("style", "OK."), says("facts", "OK.")]),
+            SequentialAgent(name="finish", sub_agents=[says("editor", "Edited."),
+                                                        says("publisher", "Published.")])])
+    result = runtime.run(flow, "Write")
+    assert result.status is Status.COMPLETED
+    # The branches start afresh, and what follows them comes after no one agent.
+    moves = [(e.type, e.agent, getattr(e, "target", None)) for e in result.events
+             if e.type == "handoff" or e.type == "thinking" and e.agent in ("editor", "publisher")]
+    assert moves == [("thinking", "editor", None), ("handoff", "editor", "publisher"),
+                     ("thinking", "publisher", None)]
+
+
+def test_a_mock_runs_thinking_is_not_the_answer() -> None:
+    from keel.testing import MockEvent, mock_run
+
+    result = mock_run(echo_agent, "hi", events=[MockEvent.thinking("Hmm."),
+                                                 MockEvent.done("Hello.")])
+    assert result.output == "Hello."

@@ -45,7 +45,8 @@ class AdkAdapter:
         self, execution: Execution, agent: Any, input: Any, options: RunOptions
     ) -> Outcome:
         app = agent if isinstance(agent, App) else App(name=_app_name(agent), root_agent=agent)
-        app = app.model_copy(update={"plugins": [*app.plugins, KeelPlugin(execution)]})
+        keel = KeelPlugin(execution)
+        app = app.model_copy(update={"plugins": [*app.plugins, keel]})
         sessions = InMemorySessionService()
         user_id = options.user_id or _USER
         session = await sessions.create_session(
@@ -55,12 +56,18 @@ class AdkAdapter:
         runner = Runner(app=app, session_service=sessions)
         message = types.Content(role="user", parts=[types.Part(text=str(input))])
         final: tuple[str | None, str] = (None, "")
-        async for event in runner.run_async(user_id=user_id, session_id=session.id,
-                                            new_message=message, run_config=options.run_config):
-            if event.is_final_response() and event.content and event.content.parts:
-                text = "".join(part.text or "" for part in event.content.parts)
-                if text:
-                    final = (event.author, text)
+        try:
+            async for event in runner.run_async(user_id=user_id, session_id=session.id,
+                                                new_message=message,
+                                                run_config=options.run_config):
+                if event.is_final_response() and event.content and event.content.parts:
+                    # The answer, without the model's thoughts (as ADK's output_key keeps it).
+                    text = "".join(part.text or "" for part in event.content.parts
+                                   if not part.thought)
+                    if text:
+                        final = (event.author, text)
+        finally:
+            keel.end_unfinished()
         if options.conversation:  # the session as this run leaves it, for the next one
             ended = await sessions.get_session(app_name=app.name, user_id=user_id,
                                                session_id=session.id)

@@ -7,22 +7,28 @@ journaled result (the tool does not run again), applying again what the tool did
 (a transfer, session state), and gates the call by keel's rules, `@keel.tool` and ADK's own
 confirmations; `after_tool_callback` journals the result. Agents starting are journaled
 events, so a replay does not announce them twice.
+
+An agent run inside a tool call (an `AgentTool`'s) is named in journal keys within that call
+(`model:<call id>/<agent>:<turn>`): its turns are counted per call, so a key means the same
+step whether or not the calls before it were replayed.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from typing import Any
 
-from google.adk.agents import LlmAgent
+from google.adk.agents import LlmAgent, ParallelAgent
 from google.adk.models.llm_response import LlmResponse
 from google.adk.plugins.base_plugin import BasePlugin
+from google.adk.tools.base_tool import BaseTool
 from google.adk.tools.tool_confirmation import ToolConfirmation
+from google.adk.utils._callback_pipeline import _run_callbacks, _stop_on_truthy
 from google.genai import types
 
-from ..._errors import _Cancelled, _Stopped, _Suspended
+from ..._errors import _Suspended
 from ..._tool import tool_spec
-from ...runtime._execution import ApprovalRequest, Execution, ToolRun
+from ...runtime._execution import STOPPING, ApprovalRequest, Execution, ToolRun, current_call
 from ...runtime._json import jsonable
 from ...runtime._store import NewEvent
 from ...runtime._supplied import ModelSupplier, current_supplier
@@ -40,7 +46,8 @@ class KeelPlugin(BasePlugin):
         self.execution = execution
         self._turns: dict[str, int] = {}  # per agent: calls in one agent are sequential
         self._starts: dict[str, int] = {}  # per agent: how often it started in this run
-        self._last_agent: str | None = None  # the model-driven agent that started last
+        # Per tool call and branch: the model-driven agent that started last there.
+        self._last_agent: dict[tuple[str | None, str | None], str] = {}
         self._pending: dict[str, str] = {}  # agent -> the journal key of its model call
         self._tools: dict[str, tuple[ToolRun, AbstractContextManager[None]]] = {}
 
@@ -48,16 +55,22 @@ class KeelPlugin(BasePlugin):
 
     async def before_agent_callback(self, *, agent: Any, callback_context: Any) -> None:
         """An agent starting is a `thinking` event, and a model-driven agent starting after
-        another is a `handoff` (a workflow agent's next step; a transfer announced it already).
-        Journaled with the run's next write, so a replay does not announce it again."""
-        count = self._starts.get(agent.name, 0)
-        self._starts[agent.name] = count + 1
-        events = [NewEvent("thinking", agent.name, {"content": agent.name})]
+        another in the same branch is a `handoff` before it (a workflow agent's next step; a
+        transfer announced it already; parallel branches and an agent a tool runs start
+        afresh). Journaled with the run's next write, so a replay does not announce it again."""
+        name = _scoped(agent.name)
+        count = self._starts.get(name, 0)
+        self._starts[name] = count + 1
+        events, lane = [], _lane(callback_context)
         if isinstance(agent, LlmAgent):
-            if self._last_agent not in (None, agent.name):
-                events.append(NewEvent("handoff", self._last_agent, {"target": agent.name}))
-            self._last_agent = agent.name
-        key = f"agent:{agent.name}:{count}"
+            before = self._last_agent.get(lane)
+            if before not in (None, agent.name):
+                events.append(NewEvent("handoff", before, {"target": agent.name}))
+            self._last_agent[lane] = agent.name
+        elif isinstance(agent, ParallelAgent):  # what follows comes after all its branches
+            self._last_agent.pop(lane, None)
+        events.append(NewEvent("thinking", agent.name, {"content": agent.name}))
+        key = f"agent:{name}:{count}"
         if self.execution.recorded(key) is None:
             self.execution.record(key, kind="agent", name=agent.name, payload={},
                                   events=events, defer=True)
@@ -66,49 +79,54 @@ class KeelPlugin(BasePlugin):
 
     async def before_model_callback(self, *, callback_context: Any,
                                     llm_request: Any) -> LlmResponse | None:
-        agent = callback_context.agent_name
-        turn = self._turns.get(agent, 0)
-        self._turns[agent] = turn + 1
-        key = self._pending[agent] = f"model:{agent}:{turn}"
+        agent, name = callback_context.agent_name, _scoped(callback_context.agent_name)
+        turn = self._turns.get(name, 0)
+        self._turns[name] = turn + 1
+        key = self._pending[name] = f"model:{name}:{turn}"
         stored = self.execution.recorded(key)
         if stored is not None:
-            return LlmResponse.model_validate(stored)
+            return await _called_back(callback_context, key, LlmResponse.model_validate(stored))
         self.execution.before_model_call()
         self.execution.flush()
         supplier = current_supplier()  # a mock run's script answers instead of the model
         if isinstance(supplier, ModelSupplier):
             # ADK skips after_model_callback for an answer given here: journal it now.
-            del self._pending[agent]
-            return self._journaled(agent, key, supplier.model_response(agent, llm_request))
+            del self._pending[name]
+            response = supplier.model_response(agent, llm_request)
+            return await self._journaled(callback_context, key, response)
         return None
 
     async def after_model_callback(self, *, callback_context: Any,
                                    llm_response: LlmResponse) -> LlmResponse | None:
         if llm_response.partial:
             return None
-        agent = callback_context.agent_name
-        key = self._pending.pop(agent, None)
+        key = self._pending.pop(_scoped(callback_context.agent_name), None)
         if key is None or self.execution.recorded(key) is not None:
             return None  # a replayed response
-        return self._journaled(agent, key, llm_response)
+        return await self._journaled(callback_context, key, llm_response)
 
-    def _journaled(self, agent: str, key: str, response: LlmResponse) -> LlmResponse:
+    async def _journaled(self, callback_context: Any, key: str,
+                         response: LlmResponse) -> LlmResponse:
+        """Journal the model's response as it came (the agent's own after-model callbacks run
+        again on replay: they are code), and announce what the callbacks made of it, which
+        is what runs."""
+        agent = callback_context.agent_name
+        _with_call_ids(response, key)
+        raw = response.model_dump(mode="json", exclude_none=True)
+        response = await _called_back(callback_context, key, response)
         calls = _function_calls(response)
-        for index, call in enumerate(calls):
-            if not call.id:  # deterministic, so that a replay finds the journaled results
-                call.id = f"{key}:{index}"
         tools = any(call.name != _TRANSFER for call in calls)
-        self.execution.record(
-            key, kind="model", name=agent,
-            payload=response.model_dump(mode="json", exclude_none=True),
-            events=_model_events(response, agent, calls), defer=not tools, durable=tools,
-        )
+        self.execution.record(key, kind="model", name=agent, payload=raw,
+                              events=_model_events(response, agent, calls),
+                              defer=not tools, durable=tools)
         return response
 
     # -- tool calls -----------------------------------------------------------------------
 
     async def before_tool_callback(self, *, tool: Any, tool_args: dict[str, Any],
                                    tool_context: Any) -> dict[str, Any] | None:
+        if type(tool) is BaseTool:
+            return None  # ADK's stand-in for a tool the model made up: no call; ADK answers
         ex, call_id, name = self.execution, tool_context.function_call_id, tool.name
         agent, args = tool_context.agent_name, jsonable(tool_args)
         flag = await _flag(tool, tool_args, tool_context)
@@ -125,13 +143,13 @@ class KeelPlugin(BasePlugin):
             run = ex.start_tool(call_id=call_id, tool_name=name, agent=agent, args=args,
                                 gated=bool(gated), flagged_by=flag,
                                 unsafe=bool(spec and spec.unsafe), state=_ToolActions(tool_context))
-        except (_Stopped, _Cancelled):
+        except STOPPING as stop:
             await ex.tools_settled()
-            raise
+            ex.unwind(stop)
         if run.done:  # journaled (replay) or rejected
             if name == _TRANSFER and tool_context.actions.transfer_to_agent:
                 # A replayed transfer's handoff was announced when it ran.
-                self._last_agent = tool_context.actions.transfer_to_agent
+                self._last_agent[_lane(tool_context)] = tool_context.actions.transfer_to_agent
             result = run.result
             return result if isinstance(result, dict) else {"error": result}
         found, supplied = run.supplied()  # a mock run's script answers instead of the tool
@@ -158,7 +176,7 @@ class KeelPlugin(BasePlugin):
                           rule=f"tool_context.request_confirmation() in {tool.name}")
         target = tool_context.actions.transfer_to_agent
         if tool.name == _TRANSFER and target:  # a handoff, announced as the OpenAI SDK's are
-            self._last_agent = target
+            self._last_agent[_lane(tool_context)] = target
             run.finish(result, [NewEvent("handoff", run.agent, {
                 "target": target, "call_id": run.call_id})])
         else:
@@ -173,10 +191,28 @@ class KeelPlugin(BasePlugin):
 
     async def on_tool_error_callback(self, *, tool: Any, tool_args: dict[str, Any],
                                      tool_context: Any, error: Exception) -> None:
-        started = self._tools.pop(tool_context.function_call_id, None)
+        call_id = tool_context.function_call_id
+        started = self._tools.pop(call_id, None)
         if started is not None:
             started[1].__exit__(None, None, None)
+        elif type(tool) is BaseTool and self.execution.recorded(f"tool:{call_id}") is None:
+            # The model's response announced the call: say how it ended (not a tool run,
+            # so it counts against no budget).
+            self.execution.record(
+                f"tool:{call_id}", kind="unknown_tool", name=tool.name, payload={}, defer=True,
+                events=[NewEvent("tool_result", tool_context.agent_name, {
+                    "tool_name": tool.name, "call_id": call_id, "result": {"error": str(error)}})])
         return None
+
+    def end_unfinished(self) -> None:
+        """End the tool runs that a pause or a stop cut off before their after_tool_callback
+        (the tool that runs an agent which paused): they count as running until then. Their
+        task has ended, and with it the context in which `keel.current_call()` was set;
+        resetting it there is neither possible nor needed."""
+        for _, running in self._tools.values():
+            with suppress(ValueError):
+                running.__exit__(None, None, None)
+        self._tools.clear()
 
 
 async def _flag(tool: Any, args: dict[str, Any], tool_context: Any) -> str | None:
@@ -190,24 +226,61 @@ async def _flag(tool: Any, args: dict[str, Any], tool_context: Any) -> str | Non
 
 
 class _ToolActions:
-    """What a tool did besides its result (a transfer, session state changes), journaled with
-    it and applied again when the result is replayed: a transfer happens in the tool's body,
-    which a replay skips."""
+    """What a tool did besides its result (a transfer, session state changes, a request not to
+    summarize its result, an output_schema answer), journaled with it and applied again when
+    the result is replayed: all of it happens in the tool's body, which a replay skips.
+    Artifacts are not: the artifact service would not hold them again."""
 
     def __init__(self, tool_context: Any) -> None:
         self.context = tool_context
 
     def save(self) -> Any:
         actions = self.context.actions
-        return {"transfer_to_agent": actions.transfer_to_agent, "escalate": actions.escalate,
+        return {**actions.model_dump(mode="json", include=_REPLAYED_ACTIONS),
                 "state_delta": jsonable(dict(actions.state_delta))}
 
     def restore(self, data: Any) -> None:
         actions = self.context.actions
-        actions.transfer_to_agent = data.get("transfer_to_agent")
-        actions.escalate = data.get("escalate")
+        for field in _REPLAYED_ACTIONS & data.keys():
+            setattr(actions, field, data[field])
         for key, value in (data.get("state_delta") or {}).items():
             self.context.state[key] = value
+
+
+_REPLAYED_ACTIONS = {"transfer_to_agent", "transfer_reason", "escalate", "skip_summarization",
+                     "set_model_response", "route"}
+"""The EventActions fields a tool sets that change how the run goes on, besides state."""
+
+
+def _scoped(agent: str) -> str:
+    """`agent` as journal keys name it: within the tool call that runs it (an AgentTool's)."""
+    call = current_call()
+    return f"{call.call_id}/{agent}" if call is not None else agent
+
+
+def _lane(context: Any) -> tuple[str | None, str | None]:
+    """Where agents run one after another: one tool call's agent run (or the run itself), and
+    in it one ADK branch (a parallel agent runs each sub-agent on a branch of its own)."""
+    call = current_call()
+    return (call.call_id if call is not None else None, context.branch)
+
+
+async def _called_back(callback_context: Any, key: str, response: LlmResponse) -> LlmResponse:
+    """`response` as the agent's own after-model callbacks leave it. ADK runs them after a
+    model answers, and skips them for an answer a plugin gives (a replayed turn, a mock
+    run's): keel runs them itself, so that they run once for every turn, replayed or not."""
+    agent = callback_context._invocation_context.agent
+    altered = await _run_callbacks(agent.canonical_after_model_callbacks, _stop_on_truthy,
+                                   callback_context=callback_context, llm_response=response)
+    return _with_call_ids(altered, key) if altered else response
+
+
+def _with_call_ids(response: LlmResponse, key: str) -> LlmResponse:
+    """Deterministic ids for the calls that have none, so that a replay finds their journaled
+    results (ADK would invent random ones)."""
+    for index, call in enumerate(_function_calls(response)):
+        call.id = call.id or f"{key}:{index}"
+    return response
 
 
 def _function_calls(response: LlmResponse) -> list[types.FunctionCall]:
