@@ -8,6 +8,8 @@ turns reached a model and which were answered from the journal.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -36,6 +38,7 @@ from openai.types.responses import (
 )
 from pydantic import BaseModel
 
+import keel
 from keel import AgentHandle, AgentResult, AgentRuntime, Status, TokenUsage, ToolCall
 
 Item = ResponseFunctionToolCall | ResponseOutputMessage
@@ -767,3 +770,209 @@ def test_users_call_model_input_filter_still_runs(
     assert result.status is Status.COMPLETED, result.error
     assert result.output == "instructions were: Be brief. [filtered]"
     assert seen == [("filtered", context)]
+
+
+# -- 13. agents called as tools (agent.as_tool()) ---------------------------------------------
+
+
+def boss_asks_billing_to_refund(request: Request) -> list[Item]:
+    """The boss calls the billing agent as a tool; billing refunds, then says so."""
+    outputs = request.tool_outputs()
+    if request.instructions == "billing":
+        if "call_refund" not in outputs:
+            return [function_call("refund", REFUND_ARGS, "call_refund")]
+        return [message(f"billing: {outputs['call_refund']}")]
+    if "call_billing" not in outputs:
+        return [function_call("billing_tool", {"input": "refund INV-1"}, "call_billing")]
+    return [message(f"boss: {outputs['call_billing']}")]
+
+
+def gated_refund(how: str, runs: list[dict[str, Any]]) -> Any:
+    """The refund tool, gated by keel's flag, by the runtime's rules or by the SDK's flag."""
+    if how == "keel":
+        @keel.tool(approval_required=True)
+        def refund(invoice_id: str, amount: int) -> str:
+            """Refund an invoice."""
+            runs.append({"invoice_id": invoice_id, "amount": amount})
+            return f"refunded {amount} on {invoice_id}"
+
+        return refund
+    return refund_tool(how == "needs_approval", runs)
+
+
+@pytest.mark.parametrize("how", ["keel", "require_approval", "needs_approval"])
+def test_gated_tool_of_an_agent_tool_waits_then_runs_once(database_url: str, how: str) -> None:
+    runs: list[dict[str, Any]] = []
+    model = ScriptedModel(boss_asks_billing_to_refund)
+    billing = Agent(name="billing", instructions="billing", model=model,
+                    tools=[gated_refund(how, runs)])
+    boss = Agent(name="boss", instructions="boss", model=model, tools=[
+        billing.as_tool(tool_name="billing_tool", tool_description="Billing.")])
+    rules = {"require_approval": ["refund"]} if how == "require_approval" else {}
+    with AgentRuntime(database_url, auto_resume=False, **rules) as runtime:
+        first = runtime.run(boss, "refund INV-1")
+        assert first.status is Status.WAITING, first.error
+        assert [(p.tool_name, p.call_id, p.args, p.agent) for p in first.pending_approvals] == [
+            ("refund", "call_refund", REFUND_ARGS, "billing")]
+        assert runs == []
+        assert [(e.type, e.agent, e.call_id) for e in first.events] == [
+            ("tool_call", "boss", "call_billing"), ("tool_call", "billing", "call_refund"),
+            ("waiting", "billing", "call_refund")]
+        AgentHandle(first.execution_id, runtime=runtime).approve()
+    with AgentRuntime(database_url, auto_resume=False, **rules) as other:
+        done = other.resume(first.execution_id, agent=boss)
+        assert done.status is Status.COMPLETED, done.error
+        assert done.output == "boss: billing: refunded 250 on INV-1"
+        assert runs == [REFUND_ARGS]
+        assert model.calls == 4  # the nested run's first turn was answered from the journal
+        assert steps_of(other, done) == {
+            "model:0": ("model", "boss"),
+            "model:call_billing/0": ("model", "billing"),
+            "tool:call_refund": ("tool", "refund"),
+            "model:call_billing/1": ("model", "billing"),
+            "tool:call_billing": ("tool", "billing_tool"),
+            "model:1": ("model", "boss"),
+        }
+        assert other.resume(first.execution_id, agent=boss).output == done.output
+    assert runs == [REFUND_ARGS]
+
+
+def test_rejected_tool_of_an_agent_tool_tells_the_nested_agent(runtime: AgentRuntime) -> None:
+    runs: list[dict[str, Any]] = []
+    model = ScriptedModel(boss_asks_billing_to_refund)
+    billing = Agent(name="billing", instructions="billing", model=model,
+                    tools=[refund_tool(True, runs)])
+    boss = Agent(name="boss", instructions="boss", model=model, tools=[
+        billing.as_tool(tool_name="billing_tool", tool_description="Billing.")])
+    first = runtime.run(boss, "refund INV-1")
+    AgentHandle(first.execution_id, runtime=runtime).reject("too large")
+    done = runtime.resume(first.execution_id)
+    assert done.status is Status.COMPLETED, done.error
+    assert done.output == ("boss: billing: The call to refund was rejected by the reviewer and "
+                           "did not run: too large")
+    assert runs == []
+
+
+def test_an_agent_tool_keel_cannot_wrap_is_refused(runtime: AgentRuntime) -> None:
+    async def run_agent(context: Any, arguments: str) -> str:  # not the SDK's own invocation
+        return "ran without keel"
+
+    billing = Agent(name="billing", instructions="billing", tools=[refund_tool(True, [])])
+    tool = dataclasses.replace(billing.as_tool(tool_name="billing_tool", tool_description="B."),
+                               on_invoke_tool=run_agent)
+    boss = Agent(name="boss", instructions="boss",
+                 model=ScriptedModel(boss_asks_billing_to_refund), tools=[tool])
+    result = runtime.run(boss, "refund INV-1")
+    assert result.status is Status.FAILED
+    assert result.error is not None and "UnsupportedAgentError" in result.error
+    assert "'billing_tool' (made by Agent.as_tool())" in result.error
+
+
+# -- 14. gated calls whose arguments are not JSON ---------------------------------------------
+
+
+def bad_arguments_then_answer(request: Request) -> list[Item]:
+    outputs = request.tool_outputs()
+    if "call_bad" not in outputs:
+        call = function_call("refund", {}, "call_bad")
+        return [call.model_copy(update={"arguments": "{not json"})]
+    return [message(f"saw: {outputs['call_bad']}")]
+
+
+@pytest.mark.parametrize("how", ["keel", "needs_approval"])
+@pytest.mark.parametrize(("decide", "seen"), [
+    ("approve", "An error occurred while running the tool. Please try again."),
+    ("reject", "The call to refund was rejected by the reviewer and did not run: no"),
+])
+def test_gated_call_with_unparseable_arguments_can_be_decided(
+    runtime: AgentRuntime, how: str, decide: str, seen: str
+) -> None:
+    runs: list[dict[str, Any]] = []
+    agent = Agent(name="refunder", model=ScriptedModel(bad_arguments_then_answer),
+                  tools=[gated_refund(how, runs)])
+    first = runtime.run(agent, "refund")
+    assert first.status is Status.WAITING, first.error
+    assert [(p.call_id, p.args) for p in first.pending_approvals] == [("call_bad", "{not json")]
+    handle = AgentHandle(first.execution_id, runtime=runtime)
+    handle.approve() if decide == "approve" else handle.reject("no")
+    done = runtime.resume(first.execution_id)
+    assert done.status is Status.COMPLETED, done.error
+    assert done.output == f"saw: {seen}"  # as the SDK answers: the tool's argument error
+    assert runs == []
+
+
+# -- 15. the SDK's tool timeout ---------------------------------------------------------------
+
+
+def slow_then_gated(request: Request) -> list[Item]:
+    outputs = request.tool_outputs()
+    if "call_slow" not in outputs:
+        return [function_call("slow_charge", {}, "call_slow")]
+    if "call_refund" not in outputs:
+        return [function_call("refund", REFUND_ARGS, "call_refund")]
+    return [message(f"{outputs['call_slow']} | {outputs['call_refund']}")]
+
+
+def test_a_timed_out_call_is_journaled_and_not_run_again(runtime: AgentRuntime) -> None:
+    charges: list[str] = []
+
+    async def slow_charge() -> str:
+        """Charge, slowly."""
+        charges.append("charged")
+        await asyncio.sleep(5)
+        return "late"
+
+    runs: list[dict[str, Any]] = []
+    unsafe_slow = keel.tool(side_effects="unsafe")(function_tool(slow_charge, timeout=0.05))
+    agent = Agent(name="charger", model=ScriptedModel(slow_then_gated),
+                  tools=[unsafe_slow, refund_tool(True, runs)])
+    first = runtime.run(agent, "charge, then refund")
+    assert first.status is Status.WAITING, first.error
+    timed_out = "Tool 'slow_charge' timed out after 0.05 seconds."
+    assert [(c.name, c.status, c.result) for c in first.tool_calls][0] == (
+        "slow_charge", "done", timed_out)
+    AgentHandle(first.execution_id, runtime=runtime).approve()
+    done = runtime.resume(first.execution_id)
+    assert done.status is Status.COMPLETED, done.error  # not IN_DOUBT: the outcome is known
+    assert done.output == f"{timed_out} | refunded 250 on INV-1"
+    assert charges == ["charged"]
+
+
+# -- 16. a dataclass context ------------------------------------------------------------------
+
+
+@dataclass
+class Notes:
+    notes: list[str] = field(default_factory=list)
+
+
+def note_then_refund(request: Request) -> list[Item]:
+    outputs = request.tool_outputs()
+    if "call_note" not in outputs:
+        return [function_call("add_note", {"note": "first"}, "call_note")]
+    if "call_refund" not in outputs:
+        return [function_call("refund", REFUND_ARGS, "call_refund")]
+    return [message(outputs["call_refund"])]
+
+
+def test_dataclass_context_changes_survive_a_resume_elsewhere(database_url: str) -> None:
+    @function_tool
+    def add_note(wrapper: RunContextWrapper[Notes], note: str) -> str:
+        """Add a note."""
+        wrapper.context.notes.append(note)
+        return "noted"
+
+    @keel.tool(approval_required=True)
+    def refund(wrapper: RunContextWrapper[Notes], invoice_id: str, amount: int) -> str:
+        """Refund an invoice."""
+        return f"refunded {amount}, notes: {wrapper.context.notes}"
+
+    agent = Agent(name="clerk", model=ScriptedModel(note_then_refund), tools=[add_note, refund])
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
+        first = runtime.run(agent, "note, then refund", context=Notes())
+        assert first.status is Status.WAITING, first.error
+        AgentHandle(first.execution_id, runtime=runtime).approve()
+    with AgentRuntime(database_url, auto_resume=False) as other:  # the context is code: given again
+        done = other.resume(first.execution_id, agent=agent, context=Notes())
+    assert done.status is Status.COMPLETED, done.error
+    assert done.output == "refunded 250, notes: ['first']"

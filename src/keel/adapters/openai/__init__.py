@@ -21,6 +21,7 @@ from agents import (
     Runner,
     function_tool,
 )
+from agents.run_config import DEFAULT_MAX_TURNS
 
 from ..._tool import ToolSpec, call_tool
 from ...runtime._execution import Execution
@@ -49,15 +50,23 @@ class OpenAIAdapter:
         self, execution: Execution, agent: Any, input: Any, options: RunOptions
     ) -> Outcome:
         root = wrapped_graph(agent, execution.rules)
+        max_turns = DEFAULT_MAX_TURNS if options.max_turns is None else options.max_turns
         with journaling(execution, options.run_config or RunConfig()) as run_config:
             try:
-                if options.max_turns is None:  # the SDK's own default applies
-                    result = await Runner.run(root, input, run_config=run_config,
-                                              context=options.context)
-                else:
-                    result = await Runner.run(root, input, run_config=run_config,
-                                              context=options.context,
-                                              max_turns=options.max_turns)
+                result = await Runner.run(root, input, run_config=run_config,
+                                          context=options.context, max_turns=max_turns)
+                # The SDK asks about a gated call whose arguments are not JSON whatever keel's
+                # needs_approval would say, so it asks again once keel has a decision. Approved
+                # in the SDK's state, the call reaches keel's wrapper, which applies the
+                # decision: an approved tool runs, a rejected one answers with the rejection.
+                while result.interruptions and all(
+                        execution.decision(approval_request(item).call_id)
+                        for item in result.interruptions):
+                    state = result.to_state()
+                    for item in result.interruptions:
+                        state.approve(item)
+                    result = await Runner.run(root, state, run_config=run_config,
+                                              context=options.context, max_turns=max_turns)
             except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
                 agent_name = current_journal().agent_name
                 execution.emit([guardrail_event(exc.guardrail_result, agent_name)])

@@ -1,10 +1,11 @@
 """A private copy of the user's agent graph with keel's wrappers; the user's stays as it is.
 
 Every agent is cloned with its function tools wrapped (journal, approvals, idempotency key),
-its model wrapped when it is a Model instance, and its handoffs pointed at the clones. The copy
-is built once per agent graph and approval rules, and rebuilt when anything in the graph
-changes (an added tool, new instructions): `wrapped_graph` compares the graph's parts by
-identity on every run, which costs far less than cloning it again.
+its model wrapped when it is a Model instance, and its handoffs and agent tools (made by
+`agent.as_tool()`) pointed at the clones. The copy is built once per agent graph and approval
+rules, and rebuilt when anything in the graph changes (an added tool, new instructions):
+`wrapped_graph` compares the graph's parts by identity on every run, which costs far less
+than cloning it again.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import threading
+import types
 import weakref
 from collections import OrderedDict
+from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 from agents import (
@@ -24,14 +28,17 @@ from agents import (
     function_tool,
     handoff,
 )
+from agents.agent_tool_state import get_agent_tool_state_scope, peek_agent_tool_run_result
 from agents.models.interface import Model
+from agents.tool import invoke_function_tool
 from agents.tool_context import ToolContext
 
+from ..._errors import UnsupportedAgentError
 from ..._tool import ToolSpec, tool_spec
 from ...runtime._approvals import ApprovalRules
 from ...runtime._supplied import current_supplier
 from ._items import JOURNALED_INVOKES, ContextState, parse_args
-from ._journal import JournaledModel, current_journal
+from ._journal import JournaledModel, current_journal, journaled
 
 __all__ = ["wrapped_graph"]
 
@@ -103,7 +110,44 @@ class _AgentGraph:
             tool = function_tool(spec.func)  # a plain function marked with @keel.tool
         if not isinstance(tool, FunctionTool):
             return tool  # hosted and MCP tools run as the SDK runs them
+        if tool._is_agent_tool:
+            tool = self._agent_tool(tool)
         return _wrap_tool(tool, spec, self.rules, agent_name)
+
+    def _agent_tool(self, tool: FunctionTool) -> FunctionTool:
+        """The tool made by `agent.as_tool()`, running the wrapped copy of its agent, so that
+        the nested run's model turns and tools are journaled and gated like the outer run's.
+
+        The SDK offers no way to rebuild such a tool around another agent: its invocation
+        closes over the agent and the as_tool() options. keel rebinds that closure to the
+        clone (and to a journaled copy of an own `run_config`); where this SDK version's tool
+        is shaped otherwise, the run is refused rather than run with its gates bypassed.
+        """
+        invoker, agent = tool.on_invoke_tool, tool._agent_instance
+        impl = getattr(invoker, "_invoke_tool_impl", None)
+        names = getattr(getattr(impl, "__code__", None), "co_freevars", ())
+        cells = dict(zip(names, getattr(impl, "__closure__", None) or (), strict=False))
+        if not isinstance(agent, Agent) or "self" not in cells or \
+                cells["self"].cell_contents is not agent:
+            raise UnsupportedAgentError(
+                f"keel cannot run the agent tool {tool.name!r} (made by Agent.as_tool()) with "
+                "this version of openai-agents: its agent's tools would run without keel's "
+                "journal and approval gates. Use the openai-agents version keel supports, or "
+                "hand off to the agent instead."
+            )
+        clone = self.clone(agent)
+        rebound: dict[str, Any] = {"self": clone}
+        own_config = cells["run_config"].cell_contents if "run_config" in cells else None
+        if own_config is not None:
+            rebound["run_config"] = journaled(own_config)
+        assert impl is not None
+        closure = tuple(types.CellType(rebound[n]) if n in rebound else cells[n] for n in names)
+        impl = types.FunctionType(impl.__code__, impl.__globals__, impl.__name__,
+                                  impl.__defaults__, closure)
+        invoker_type: Any = type(invoker)  # the SDK's failure-handling wrapper
+        return dataclasses.replace(
+            tool, on_invoke_tool=invoker_type(impl, invoker._on_handled_error),  # type: ignore[attr-defined]
+            _agent_instance=clone)
 
 
 def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, rules: ApprovalRules,
@@ -112,6 +156,14 @@ def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, rules: ApprovalRules,
     flag = "@keel.tool(approval_required=True)" if spec and spec.approval_required else None
     gated = rules.may_gate(tool.name, flagged=flag is not None or native is not False)
     invoke_original = tool.on_invoke_tool
+    changes: dict[str, Any] = {}
+    if tool.timeout_seconds is not None:
+        # The SDK times a call out around on_invoke_tool, out of keel's sight: timed inside
+        # it, as the SDK would, the outcome the model sees is journaled like any result.
+        invoke_original = partial(_invoke_timed, tool)
+        changes["timeout_seconds"] = None
+    if tool._is_agent_tool:
+        invoke_original = _nested_run(invoke_original)
 
     async def needs_approval(context: Any, params: dict[str, Any], call_id: str) -> bool:
         flagged_by = flag
@@ -131,26 +183,59 @@ def _wrap_tool(tool: FunctionTool, spec: ToolSpec | None, rules: ApprovalRules,
             context.idempotency_key = f"{ex.id}:{call_id}"
         except AttributeError:  # a context type that refuses new attributes
             pass
-        return await ex.run_tool(
-            call_id=call_id,
-            tool_name=tool.name,
-            agent=agent,
-            args=parse_args(arguments),
-            invoke=lambda: invoke_original(context, arguments),
-            flagged_by=flag,
-            gated=gated,
-            unsafe=spec is not None and spec.unsafe,
-            state=ContextState.of(context.context),
-        )
+        try:
+            return await ex.run_tool(
+                call_id=call_id,
+                tool_name=tool.name,
+                agent=agent,
+                args=parse_args(arguments),
+                invoke=lambda: invoke_original(context, arguments),
+                flagged_by=flag,
+                gated=gated,
+                unsafe=spec is not None and spec.unsafe,
+                state=ContextState.of(context.context),
+            )
+        except _NestedRunPaused as paused:
+            return paused.output
 
     # The SDK reads these on every call (to pick the context it passes); as strings, under
     # this module's future import, they would be compiled again each time.
     on_invoke_tool.__annotations__ = {"context": ToolContext[Any], "arguments": str}
     JOURNALED_INVOKES.add(on_invoke_tool)
-    changes: dict[str, Any] = {"on_invoke_tool": on_invoke_tool}
+    changes["on_invoke_tool"] = on_invoke_tool
     if gated:
         changes["needs_approval"] = needs_approval
     return dataclasses.replace(tool, **changes)
+
+
+class _NestedRunPaused(BaseException):
+    """An agent tool's nested run stopped at an approval: the call has no result to journal.
+    The SDK carries the nested interruptions up to the outer run, which pauses; once they are
+    decided, the call runs again and its nested run replays up to them."""
+
+    def __init__(self, output: Any) -> None:
+        self.output = output
+
+
+def _invoke_timed(tool: FunctionTool, context: Any, arguments: str) -> Awaitable[Any]:
+    return invoke_function_tool(function_tool=tool, context=context, arguments=arguments)
+
+
+def _nested_run(invoke: Any) -> Any:
+    """An agent tool's invocation, journaled in the scope of its call."""
+
+    async def invoke_nested(context: Any, arguments: str) -> Any:
+        with current_journal().nested(context.tool_call_id):
+            output = await invoke(context, arguments)
+        # Where the SDK itself looks for the nested run's interruptions after the call.
+        call = context.tool_call
+        nested = call and peek_agent_tool_run_result(
+            call, scope_id=get_agent_tool_state_scope(context))
+        if getattr(nested, "interruptions", None):
+            raise _NestedRunPaused(output)
+        return output
+
+    return invoke_nested
 
 
 def _guardrail(guardrail: Any) -> Any:
@@ -181,6 +266,9 @@ def _parts(root: Agent[Any]) -> list[Any]:
         parts.extend(_fields(agent))
         for tool in agent.tools:
             parts.extend(_fields(tool))
+            inner = getattr(tool, "_agent_instance", None)  # agent.as_tool()'s agent
+            if isinstance(inner, Agent):
+                stack.append(inner)
         for item in agent.handoffs:
             if isinstance(item, Agent):
                 stack.append(item)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import weakref
 from typing import Any
@@ -14,7 +15,7 @@ from openai.types.responses import (
     ResponseOutputMessage,
     ResponseReasoningItem,
 )
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, PydanticSchemaGenerationError, TypeAdapter
 
 from ...runtime._execution import ApprovalRequest
 from ...runtime._json import jsonable
@@ -153,26 +154,51 @@ def guardrail_event(result: Any, agent: str | None) -> NewEvent:
 
 
 class ContextState:
-    """The run's context object (a dict or a pydantic model), journaled with each tool result
-    and handoff so that replaying them restores what they changed in it."""
+    """The run's context object (a dict, a pydantic model or a dataclass), journaled with each
+    tool result and handoff so that replaying them restores what they changed in it."""
 
-    def __init__(self, context: dict[str, Any] | BaseModel) -> None:
+    def __init__(self, context: Any, dataclass: TypeAdapter[Any] | None = None) -> None:
         self.context = context
+        self.dataclass = dataclass  # saves and rebuilds a dataclass context
 
     @classmethod
     def of(cls, context: Any) -> ContextState | None:
-        return cls(context) if isinstance(context, dict | BaseModel) else None
+        if isinstance(context, dict | BaseModel):
+            return cls(context)
+        adapter = _dataclass_adapter(context.__class__)
+        return None if adapter is None else cls(context, adapter)
 
     def save(self) -> Any:
+        if self.dataclass is not None:
+            return self.dataclass.dump_python(self.context, mode="json")
         if isinstance(self.context, BaseModel):
             return self.context.model_dump(mode="json")
         return jsonable(self.context)
 
     def restore(self, data: Any) -> None:
-        if isinstance(self.context, BaseModel):
-            restored = type(self.context).model_validate(data)
-            for name in type(self.context).model_fields:
-                setattr(self.context, name, getattr(restored, name))
-        else:
+        """Set the saved values on the user's object (the one its tools hold)."""
+        if isinstance(self.context, dict):
             self.context.clear()
             self.context.update(data)
+            return
+        if self.dataclass is not None:
+            restored = self.dataclass.validate_python(data)
+            names = [f.name for f in dataclasses.fields(self.context)]
+        else:
+            restored = type(self.context).model_validate(data)
+            names = list(type(self.context).model_fields)
+        for name in names:
+            setattr(self.context, name, getattr(restored, name))
+
+
+@functools.cache
+def _dataclass_adapter(cls: Any) -> TypeAdapter[Any] | None:
+    """How a dataclass context is saved as JSON data and rebuilt; None for other types and
+    for dataclasses with fields that are no data (a client, a connection): those are not
+    journaled, as a context of any other type is not."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    try:
+        return TypeAdapter(cls)
+    except PydanticSchemaGenerationError:
+        return None

@@ -2,6 +2,8 @@
 
 The wrapped models and tools are built once per agent graph and shared by runs; each call finds
 its run's `_Journal` in a context variable, which asyncio copies into every task the SDK starts.
+An `agent.as_tool()` call runs a nested run under its own `_Journal`, whose step keys are scoped
+by the call's id: nested runs of one turn may interleave, and each replays exactly.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ._items import (
     unique_call_ids,
 )
 
-__all__ = ["JournaledModel", "current_journal", "journaling"]
+__all__ = ["JournaledModel", "current_journal", "journaled", "journaling"]
 
 _MAX_REJECTED_HANDOFFS = 3
 _CURRENT: ContextVar[_Journal | None] = ContextVar("keel_openai_journal", default=None)
@@ -51,47 +53,62 @@ def current_journal() -> _Journal:
 @contextmanager
 def journaling(execution: Execution, run_config: RunConfig) -> Iterator[RunConfig]:
     """Make `execution` the current run; yields the user's RunConfig composed with keel's."""
-    journal = _Journal(execution)
-    token = _CURRENT.set(journal)
+    token = _CURRENT.set(_Journal(execution))
     try:
-        yield journal.compose(run_config)
+        yield journaled(run_config)
     finally:
         _CURRENT.reset(token)
+
+
+def journaled(run_config: RunConfig) -> RunConfig:
+    """The user's RunConfig with keel's wrappers around its model, provider and filter, which
+    journal into whichever run (or nested run) is current when they are called."""
+    user_filter = run_config.call_model_input_filter
+
+    async def note_agent(data: CallModelData[Any]) -> ModelInputData:
+        current_journal().agent = data.agent
+        if user_filter is None:
+            return data.model_data
+        filtered = user_filter(data)
+        return await filtered if inspect.isawaitable(filtered) else filtered
+
+    changes: dict[str, Any] = {
+        "model_provider": _JournaledProvider(run_config.model_provider),
+        "call_model_input_filter": note_agent,
+    }
+    if isinstance(run_config.model, Model) and not isinstance(run_config.model, JournaledModel):
+        changes["model"] = JournaledModel(run_config.model)
+    return dataclasses.replace(run_config, **changes)
 
 
 class _Journal:
     """Per-run state: the execution, and which agent the next model call is for."""
 
-    def __init__(self, execution: Execution) -> None:
+    def __init__(self, execution: Execution, parent: _Journal | None = None,
+                 scope: str = "") -> None:
         self.execution = execution
+        self.scope = scope  # "" for the run, "<call id>/" for a nested run, in step keys
         self.agent: Any = None  # the agent whose model call comes next (set by the filter)
         self.handoff_call: ResponseFunctionToolCall | None = None  # from the last model turn
         self.decided: Sequence[dict[str, Any]] = []  # a policy's decision on that handoff
-        self.call_ids: set[str] = set()  # every call id of this execution so far
-        self._models: dict[int, JournaledModel] = {}
+        # Shared with nested runs: call ids are unique in the execution; a nested run the SDK
+        # resumes (after a decision) goes on counting its turns where it stopped.
+        self.call_ids: set[str] = parent.call_ids if parent else set()
+        self.turns: dict[str, int] = parent.turns if parent else {}
+        self._models: dict[int, JournaledModel] = parent._models if parent else {}
 
     @property
     def agent_name(self) -> str | None:
         return None if self.agent is None else str(self.agent.name)
 
-    def compose(self, run_config: RunConfig) -> RunConfig:
-        """The user's RunConfig with keel's wrappers around its model, provider and filter."""
-        user_filter = run_config.call_model_input_filter
-
-        async def note_agent(data: CallModelData[Any]) -> ModelInputData:
-            self.agent = data.agent
-            if user_filter is None:
-                return data.model_data
-            filtered = user_filter(data)
-            return await filtered if inspect.isawaitable(filtered) else filtered
-
-        changes: dict[str, Any] = {
-            "model_provider": _JournaledProvider(run_config.model_provider, self),
-            "call_model_input_filter": note_agent,
-        }
-        if isinstance(run_config.model, Model):
-            changes["model"] = self.wrap_model(run_config.model)
-        return dataclasses.replace(run_config, **changes)
+    @contextmanager
+    def nested(self, call_id: str) -> Iterator[None]:
+        """Journal the nested run of the agent tool called as `call_id` in its own scope."""
+        token = _CURRENT.set(_Journal(self.execution, self, f"{self.scope}{call_id}/"))
+        try:
+            yield
+        finally:
+            _CURRENT.reset(token)
 
     def wrap_model(self, model: Model) -> Model:
         if isinstance(model, JournaledModel):
@@ -111,7 +128,8 @@ class _Journal:
         conversation: the model is asked again, told the reviewer's reason.
         """
         ex = self.execution
-        key = f"model:{ex.model_turn}"
+        turn = self.turns.get(self.scope, 0)
+        key = f"model:{self.scope}{turn}"
         response = await self._journaled(key, partial(call, input), tools, handoffs)
         rejected = 0
         while (gate := first_handoff(response, handoffs)) is not None and \
@@ -142,7 +160,7 @@ class _Journal:
             response = await self._journaled(key, partial(call, input), tools, handoffs,
                                              decided)
         self.handoff_call = first_handoff(response, handoffs)
-        ex.model_turn += 1
+        self.turns[self.scope] = turn + 1
         return response
 
     async def hand_off(
@@ -152,7 +170,8 @@ class _Journal:
         """Perform the handoff the last model turn asked for, once: on replay the user's
         `on_handoff` does not run again and the context it changed is restored."""
         ex = self.execution
-        call_id = self.handoff_call.call_id if self.handoff_call else f"turn-{ex.model_turn}"
+        call_id = (self.handoff_call.call_id if self.handoff_call
+                   else f"turn-{self.scope}{self.turns.get(self.scope, 0)}")
         key = f"handoff:{call_id}"
         state = ContextState.of(context.context)
         stored = ex.recorded(key)
@@ -243,12 +262,11 @@ class JournaledModel(Model):
 class _JournaledProvider(ModelProvider):
     """The user's provider, with every model it yields journaled."""
 
-    def __init__(self, inner: ModelProvider, journal: _Journal) -> None:
+    def __init__(self, inner: ModelProvider) -> None:
         self.inner = inner
-        self.journal = journal
 
     def get_model(self, model_name: str | None) -> Model:
-        return self.journal.wrap_model(self.inner.get_model(model_name))
+        return current_journal().wrap_model(self.inner.get_model(model_name))
 
     async def aclose(self) -> None:
         await self.inner.aclose()
