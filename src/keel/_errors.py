@@ -9,6 +9,7 @@
      │    ├── StoreUnavailableError the connection failed or was lost; runs wait for it
      │    └── SchemaTooNewError     written by a newer keel; left untouched
      ├── ExecutionNotFoundError     no execution with that id
+     ├── IdempotencyConflictError   an idempotency key given again for another agent
      ├── AgentNotFoundError         resume() cannot find the agent the execution recorded
      ├── ReplayMismatchError        the journal does not match what the agent does now
      ├── ReplayedToolError          an unsafe tool raised when it ran; replay raises it again
@@ -33,6 +34,7 @@ __all__ = [
     "ApprovalError",
     "ApprovalNotFoundError",
     "ExecutionNotFoundError",
+    "IdempotencyConflictError",
     "KeelError",
     "LeaseLostError",
     "MissingExtraError",
@@ -93,6 +95,10 @@ class ExecutionNotFoundError(KeelError, LookupError):
 
 class AgentNotFoundError(KeelError, LookupError):
     """An execution's agent could not be found again for resume."""
+
+
+class IdempotencyConflictError(KeelError, ValueError):
+    """An idempotency key names an execution of another agent."""
 
 
 class ReplayMismatchError(KeelError):

@@ -4,6 +4,7 @@ reason; the budget travels with the execution and a resumed run goes on from wha
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -185,3 +186,16 @@ def test_budget_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive number"):
         Budget(max_seconds=-1.0)
 
+
+
+@pytest.mark.parametrize(("limits", "error"), [
+    ({"max_tokens": "10"}, TypeError), ({"max_steps": 2.5}, TypeError),
+    ({"max_seconds": float("inf")}, ValueError), ({"max_steps": 0}, ValueError),
+    ({"max_tool_calls": True}, TypeError),
+])
+def test_a_limit_that_is_no_positive_count_is_refused_where_it_is_given(
+        limits: dict[str, Any], error: type[Exception]) -> None:
+    """A string once passed, and failed mid-run with a comparison of str and int."""
+    with pytest.raises(error, match="a limit is a positive"):
+        Budget(**limits)
+    assert Budget(max_seconds=1.5, max_steps=3).max_seconds == 1.5

@@ -6,8 +6,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
+import pytest
 from agents import Agent
 
 from keel import AgentRuntime, Status
@@ -67,3 +69,34 @@ def test_types_are_resolved_by_module_or_by_script_path(tmp_path: Path) -> None:
     ticket = resolve(f"{script}:Outer.Ticket")
     assert ticket.__qualname__ == "Outer.Ticket"
     assert resolve("keel:AgentRuntime") is AgentRuntime
+
+
+def test_an_agent_a_script_imports_is_found_where_it_is_defined(tmp_path: Path) -> None:
+    """Not under the script's own name for it (here a loop variable, rebound at each turn),
+    which another process could not load."""
+    script = tmp_path / "batch.py"
+    script.write_text(textwrap.dedent('''
+        from examples.support_triage.agents import billing_agent, triage_agent
+        from keel.runtime._references import find_reference
+
+        for agent in [triage_agent, billing_agent]:
+            print(find_reference(agent))
+    '''))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout.split()
+    assert out == ["examples.support_triage.agents:triage_agent",
+                   "examples.support_triage.agents:billing_agent"]
+
+
+def test_a_reference_found_earlier_is_checked_before_it_is_used_again(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    module = types.ModuleType("desk_agents")
+    module.__file__ = str(tmp_path / "desk_agents.py")
+    monkeypatch.setitem(sys.modules, "desk_agents", module)
+    desk = Agent(name="desk")
+    module.first = desk  # type: ignore[attr-defined]
+    assert find_reference(desk) == "desk_agents:first"
+    del module.first  # type: ignore[attr-defined]
+    module.second = desk  # type: ignore[attr-defined]
+    assert find_reference(desk) == "desk_agents:second"

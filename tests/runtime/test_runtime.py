@@ -131,6 +131,7 @@ def test_cancel_stops_a_running_execution_at_its_next_step(runtime: AgentRuntime
     result = handle.join(timeout=30)
     assert result.status is Status.CANCELLED
     assert result.events[-1].type == "cancelled"
+    assert result.events[-1].reason == "no longer needed"  # it was lost once
 
 
 def test_an_idempotency_key_returns_the_existing_execution(runtime: AgentRuntime) -> None:
@@ -141,6 +142,22 @@ def test_an_idempotency_key_returns_the_existing_execution(runtime: AgentRuntime
     assert again.output == first.output
     assert runtime.start(slow_agent, "x", idempotency_key="ticket-7").execution_id == \
         first.execution_id
+
+
+def test_an_idempotency_key_given_for_another_agent_is_refused_and_its_run_kept(
+        runtime: AgentRuntime) -> None:
+    """It once carried the key's run on with the other agent, which failed it for good."""
+    waiting = runtime.run(triage_agent, TICKET, idempotency_key="ticket-42")
+    assert waiting.status is Status.WAITING
+    with pytest.raises(keel.IdempotencyConflictError, match="'ticket-42' belongs to execution"):
+        runtime.run(slow_agent, "where is A-1?", idempotency_key="ticket-42")
+    with pytest.raises(keel.IdempotencyConflictError):
+        runtime.start(slow_agent, "where is A-1?", idempotency_key="ticket-42")
+    assert runtime.handle(waiting.execution_id).status() is Status.WAITING
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    assert runtime.resume(waiting.execution_id).status is Status.COMPLETED
+    with pytest.raises(ValueError, match="non-empty string"):
+        runtime.run(slow_agent, "where is A-1?", idempotency_key="")
 
 
 def test_a_turn_that_calls_no_tool_commits_with_the_completion(runtime: AgentRuntime) -> None:
@@ -191,6 +208,19 @@ def test_an_unknown_option_names_the_ones_there_are(runtime: AgentRuntime) -> No
                                         "The options it passes to the framework are run_config"):
         runtime.run(triage_agent, "hi", max_turn=3)  # type: ignore[call-arg]
     assert runtime.store.executions() == []  # nothing admitted
+
+
+@pytest.mark.parametrize(("option", "value", "said"), [
+    ("max_turns", "3", "positive int"), ("max_turns", 0, "positive int"),
+    ("config", "abc", "RunnableConfig"), ("run_config", {"model": "x"}, "RunConfig object"),
+    ("session_id", 7, "is a string"),
+])
+def test_an_option_of_the_wrong_type_is_refused_before_anything_is_stored(
+        runtime: AgentRuntime, option: str, value: Any, said: str) -> None:
+    """It was stored, and the run then failed with the framework's raw error."""
+    with pytest.raises(TypeError, match=f"run\\(\\) got .*{said}"):
+        runtime.run(triage_agent, "hi", **{option: value})
+    assert runtime.store.executions() == []
 
 
 def test_resume_names_the_recorded_agent_when_it_cannot_be_found(database_url: str) -> None:

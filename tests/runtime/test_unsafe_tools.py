@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, TypedDict
 
 import pytest
+import sqlalchemy
 from agents import Agent, function_tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
@@ -180,3 +182,94 @@ def test_an_unsafe_call_whose_result_could_not_be_journaled_is_in_doubt_not_fail
         result = runtime.resume(execution_id)
     assert result.status is Status.IN_DOUBT, result.error
     assert shipped == ["o-7"]
+
+
+def test_a_call_beside_one_in_doubt_finishes_and_is_journaled_before_the_run_parks(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume that parks IN_DOUBT at an unsafe call lets the calls of the same turn that
+    are running beside it finish and journal their results first (it once threw them away,
+    so they ran again once the doubt was resolved)."""
+    lookups: list[str] = []
+
+    @function_tool
+    async def look_up(order: str) -> str:
+        """Look an order up."""
+        await asyncio.sleep(0.05)
+        lookups.append(order)
+        return "in stock"
+
+    @keel.tool(side_effects="unsafe")
+    @function_tool
+    def ship(order: str) -> str:
+        """Ship an order."""
+        return "shipped"
+
+    def script(agent: str, outputs: dict[str, str]) -> list[Any]:
+        if "ship" in outputs:
+            return [say(f"{outputs['look_up']}, {outputs['ship']}")]
+        return [call("look_up", "l1", order="o-8"), call("ship", "s1", order="o-8")]
+
+    shipper = Agent(name="shipper", instructions="shipper", tools=[look_up, ship],
+                    model=ScriptedModel(script))
+    record = keel.runtime._execution.Execution.record
+
+    def store_lost_at_the_result(self: Any, step_key: str, **step: Any) -> None:
+        if step_key == "tool:s1" and step.get("status", "done") == "done":
+            raise keel.StoreUnavailableError("Could not journal a step: the connection is lost")
+        record(self, step_key, **step)
+
+    with AgentRuntime(database_url, auto_resume=False, lease_seconds=0.5) as runtime:
+        monkeypatch.setattr(keel.runtime._execution.Execution, "record", store_lost_at_the_result)
+        with pytest.raises(keel.StoreUnavailableError):
+            runtime.run(shipper, "ship o-8", idempotency_key="o-8")
+        monkeypatch.undo()
+        execution_id = runtime.store.find_by_idempotency_key("o-8")
+        assert execution_id is not None
+        with runtime.store.engine.begin() as connection:  # as if killed before it ended
+            connection.execute(sqlalchemy.text(
+                "DELETE FROM keel_steps WHERE execution_id = :id AND step_key = 'tool:l1'"),
+                {"id": execution_id})
+        time.sleep(0.6)  # the lease this process left expires, as a dead process's would
+        parked = runtime.resume(execution_id)
+        assert parked.status is Status.IN_DOUBT, parked.error
+        step = runtime.store.step(execution_id, "tool:l1")
+        assert step is not None and step.status == "done"
+        ran = len(lookups)
+        AgentHandle(execution_id, runtime=runtime).resolve("record", result="shipped")
+        result = runtime.resume(execution_id)
+    assert (result.status, result.output) == (Status.COMPLETED, "in stock, shipped")
+    assert len(lookups) == ran  # the journaled lookup was not run again
+
+
+SENT: list[str] = []
+
+
+@keel.tool(side_effects="unsafe")
+def send_wire(amount: int) -> str:
+    """Asks a human before the money leaves: LangGraph runs the call again from its start
+    when the human answers, and only then does it send."""
+    if not interrupt({"confirm": amount}):
+        return "not sent"
+    SENT.append(f"{amount}")
+    return "sent"
+
+
+def wire(state: Ticket) -> dict[str, Any]:
+    return {"note": send_wire(70)}
+
+
+def test_an_unsafe_call_its_framework_paused_runs_again_on_resume_not_in_doubt(
+        runtime: AgentRuntime) -> None:
+    """A pause is not a crash: the call is neither failed (it once replayed the pause as an
+    error) nor in doubt."""
+    SENT.clear()
+    builder = StateGraph(Ticket)
+    builder.add_node("wire", wire)
+    builder.add_edge(START, "wire")
+    builder.add_edge("wire", END)
+    waiting = runtime.run(builder, {})
+    assert waiting.status is Status.WAITING and SENT == []
+    runtime.handle(waiting.execution_id).respond(True)
+    result = runtime.handle(waiting.execution_id).join(timeout=30)
+    assert result.status is Status.COMPLETED, result.error
+    assert (result.output, SENT) == ({"note": "sent"}, ["70"])

@@ -16,6 +16,7 @@ stops at the first boundary after it went past them. A call in flight is never i
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
@@ -55,7 +56,14 @@ class Budget:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if value is not None and (isinstance(value, bool) or not value > 0):
+            if value is None:
+                continue
+            kind = (int, float) if name == "max_seconds" else int
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise TypeError(f"Budget({name}={value!r}): a limit is a positive "
+                                f"{'number' if name == 'max_seconds' else 'int'}, or None "
+                                "for no limit.")
+            if not 0 < value < math.inf:
                 raise ValueError(f"Budget({name}={value!r}): a limit is a positive number, "
                                  "or None for no limit.")
 
@@ -76,7 +84,12 @@ class Budget:
 
     @classmethod
     def from_json(cls, text: str | None) -> Budget:
-        return cls(**(loads(text) or {}))
+        """The limits stored with an execution. A pipeline's stage is given what its pipeline
+        has left, which may be nothing (0) of a count: no caller asks for that, but it holds."""
+        budget = cls()
+        for name, value in (loads(text) or {}).items():
+            object.__setattr__(budget, name, value)
+        return budget
 
 
 class BudgetExceeded(BaseModel):

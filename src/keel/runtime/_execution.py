@@ -38,7 +38,8 @@ from ._store import NewEvent, Store, Written, event_of
 from ._supplied import current_supplier
 
 __all__ = [
-    "ApprovalRequest", "CallContext", "Execution", "RunState", "ToolRun", "current_call",
+    "STOPPING", "ApprovalRequest", "CallContext", "Execution", "RunState", "ToolRun",
+    "current_call",
 ]
 
 
@@ -106,7 +107,6 @@ class Execution:
         self.lease_seconds = lease_seconds
         self.lease_expires_at = row.lease_expires_at or 0.0  # as far as this process knows
         self.cancel_requested = bool(row.cancel_requested)
-        self.model_turn = 0
         self._steps: dict[str, _Step] = {} if fresh else {
             key: _Step(s.status, s.attempt, s.payload, s.kind)
             for key, s in store.steps(row.id).items()
@@ -124,6 +124,9 @@ class Execution:
         self._written = _Written(row) if fresh else None
         self._tools_running = 0
         self._tools_ended = threading.Condition()  # tools may run in threads
+        self.pauses: tuple[type[BaseException], ...] = ()
+        """What the framework raises in a tool to pause it, to run it again from its start
+        on resume (LangGraph's interrupt()): set by the adapter."""
 
     # -- journal --------------------------------------------------------------------------
 
@@ -140,7 +143,7 @@ class Execution:
         name: str,
         payload: Any,
         events: Sequence[NewEvent] = (),
-        status: Literal["intent", "done", "failed"] = "done",
+        status: Literal["intent", "done", "failed", "retry"] = "done",
         attempt: int = 1,
         approvals: Sequence[dict[str, Any]] = (),
         defer: bool = False,
@@ -272,6 +275,10 @@ class Execution:
         if self.cancel_requested:
             raise _Cancelled
 
+    def cancel_reason(self) -> str | None:
+        """Why someone asked to cancel this running execution, if they said."""
+        return (loads(self.store.execution(self.id).status_reason) or {}).get("cancel_reason")
+
     # -- approvals ------------------------------------------------------------------------
 
     def verdict(
@@ -374,9 +381,9 @@ class Execution:
         `call`: the arguments of `start_tool()`."""
         try:
             run = self.start_tool(**call)
-        except (_Stopped, _Cancelled):
+        except STOPPING as stop:
             await self.tools_settled()
-            raise
+            self.unwind(stop)
         if run.done:
             return run.result
         with run.running():  # what the tool raises is its own failure; journaling's is not
@@ -388,9 +395,9 @@ class Execution:
         """`run_tool()` for a tool called from synchronous code."""
         try:
             run = self.start_tool(**call)
-        except (_Stopped, _Cancelled):
+        except STOPPING as stop:
             self._wait_for_tools()
-            raise
+            self.unwind(stop)
         if run.done:
             return run.result
         with run.running():
@@ -400,11 +407,17 @@ class Execution:
 
     async def tools_settled(self) -> None:
         """Wait until the tool calls this run has running end. A run that stops at a tool
-        call (its budget, a policy, a cancellation) lets the calls already running beside it
-        finish and journal their results first, instead of having its framework cut them
-        off."""
+        call (its budget, a policy, a cancellation, a call in doubt) lets the calls already
+        running beside it finish and journal their results first, instead of having its
+        framework cut them off. Then `unwind()`."""
         if self._tools_running:
             await asyncio.to_thread(self._wait_for_tools)
+
+    def unwind(self, stop: BaseException) -> NoReturn:
+        """Stop the run as `start_tool()`'s `stop` says, once the calls beside it settled."""
+        if isinstance(stop, _InDoubt):
+            self.park_in_doubt(stop.run)
+        raise stop
 
     def _wait_for_tools(self) -> None:
         if _current_call.get() is not None:
@@ -437,11 +450,14 @@ class Execution:
         inside `running()` and hands its output to `finish()`. A gated call that was approved
         writes an intent row first, so the approval is committed before the intent; so does an
         `unsafe` one, and if a resume finds its intent without a result, the execution parks
-        IN_DOUBT (`park_in_doubt`) instead of running it again. An ungated idempotent call
-        writes only its result. `state` journals what the tool may change besides
+        IN_DOUBT instead of running it again (it raises `_InDoubt`, one of `STOPPING`: the
+        caller lets the calls running beside it settle, then `unwind()`s). An ungated
+        idempotent call writes only its result. `state` journals what the tool may change besides
         its result (the run's context), so that replaying the call restores it. `announce`
         adds the `tool_call` event, for calls no model response announced.
         """
+        if self._stopped:  # the run waits or is in doubt: nothing more starts
+            raise _Suspended
         key = f"tool:{call_id}"
         run = ToolRun(self, key, call_id, tool_name, agent, args, state, announce, unsafe)
         done = self.recorded(key)
@@ -454,7 +470,7 @@ class Execution:
             if previous.status == "failed":  # it raised when it ran: it raises the same now
                 raise ReplayedToolError(loads(previous.payload)["error"])
             if previous.status == "intent":  # it started, and nobody knows how far it got
-                self.park_in_doubt(run)
+                raise _InDoubt(run)
         verdict = (
             self.verdict(call_id, tool_name, args if isinstance(args, dict) else None,
                          agent=agent, flagged_by=flagged_by)
@@ -519,6 +535,17 @@ class Execution:
         return [row]
 
 
+class _InDoubt(BaseException):
+    """`start_tool()` found `run`, an unsafe call, cut off by a crash: the run parks IN_DOUBT."""
+
+    def __init__(self, run: ToolRun) -> None:
+        self.run = run
+
+
+STOPPING = (_Stopped, _Cancelled, _InDoubt)
+"""What `start_tool()` raises to stop the run at a call; see `Execution.unwind()`."""
+
+
 class ToolRun:
     """One tool call between keel's decision on it and its journaled result."""
 
@@ -547,7 +574,8 @@ class ToolRun:
     def running(self) -> Iterator[None]:
         """The tool runs inside: `keel.current_call()` describes it. An unsafe tool that
         raises has finished (it is not in doubt): the error is journaled, to be raised again
-        on replay instead of running the tool."""
+        on replay instead of running the tool. One its framework paused is not in doubt
+        either: it runs again from its start on resume, as the framework intends."""
         ex = self.execution
         token = _current_call.set(CallContext(
             ex.id, self.call_id, self.tool_name, f"{ex.id}:{self.call_id}", self.attempt))
@@ -556,8 +584,11 @@ class ToolRun:
             yield
         except Exception as exc:
             if self.unsafe:
-                ex.record(self.key, kind="tool", name=self.tool_name, status="failed",
-                          attempt=self.attempt, payload={"args": self.args, "error": str(exc)})
+                paused = isinstance(exc, ex.pauses)
+                ex.record(self.key, kind="tool", name=self.tool_name,
+                          status="retry" if paused else "failed", attempt=self.attempt,
+                          payload={"args": self.args, "unsafe": True} if paused else
+                          {"args": self.args, "error": str(exc)})
             raise
         finally:
             ex._tool_running(-1)

@@ -15,6 +15,7 @@ from ._changes import CHANGES
 from ._events import Event, Status
 from ._family import PIPELINE, descendants, lock_family, wake_ancestors
 from ._in_doubt import Resolution, resolve
+from ._json import dumps
 from ._result import AgentResult
 from ._store import APPROVALS, EXECUTIONS, NewEvent, Store
 
@@ -141,10 +142,9 @@ def _cancel(store: Store, conn: Connection, execution_id: str, status: Status,
             status=Status.CANCELLED.value, finished_at=time.time(),
         )
         return Status.CANCELLED
-    if status is Status.RUNNING:
-        conn.execute(
-            update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(cancel_requested=1)
-        )
+    if status is Status.RUNNING:  # its owner stops at its next step, saying why
+        conn.execute(update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(
+            cancel_requested=1, status_reason=dumps({"cancel_reason": reason})))
     return status
 
 

@@ -59,6 +59,9 @@ class RunOptions:
                 "passes to the framework are run_config, context and max_turns (OpenAI Agents "
                 "SDK), config (LangGraph), and user_id, session_id and run_config (Google ADK)."
             )
+        problem = _option_problem(options)
+        if problem:
+            raise TypeError(f"{call}() got {problem}")
         return cls(**options)
 
     @property
@@ -119,6 +122,24 @@ class RunOptions:
 
 _KEYS = ("user_id", "session_id")
 _CONFIG_KEYS = ("thread_id", "checkpoint_ns", "checkpoint_id")
+
+
+def _option_problem(options: Mapping[str, Any]) -> str | None:
+    """What is wrong with the options' types, checked before anything is stored (the
+    framework would fail on them later, mid-run)."""
+    max_turns, config = options.get("max_turns"), options.get("config")
+    if max_turns is not None and (type(max_turns) is not int or max_turns < 1):
+        return f"max_turns={max_turns!r}: the SDK's turn limit is a positive int."
+    if config is not None and not isinstance(config, Mapping):
+        return (f"config={config!r}: config is LangGraph's RunnableConfig, a dict such as "
+                "{'configurable': {'thread_id': ...}, 'recursion_limit': 50}.")
+    if isinstance(options.get("run_config"), Mapping):
+        return ("a dict as run_config: give the framework's RunConfig object (agents.RunConfig, "
+                "google.adk.agents.RunConfig).")
+    for name in ("user_id", "session_id"):
+        if options.get(name) is not None and not isinstance(options[name], str):
+            return f"{name}={options[name]!r}: ADK's {name} is a string."
+    return None
 
 
 def redacted_options(stored: dict[str, Any], redactor: Redactor) -> dict[str, Any]:

@@ -43,14 +43,16 @@ def find_reference(obj: Any) -> str | None:
 
     The user's own modules are searched first, then installed packages (an application may be
     installed as one); the standard library and known frameworks never hold a user's agent.
+    A script run as `__main__` comes last among the user's modules: an agent it imported is
+    found where it is defined, not under the script's name for it (a loop variable, say).
     """
     cached = _found.get(id(obj))
-    if cached is not None and cached[0] is obj:
+    if cached is not None and cached[0] is obj and _names(cached[1], obj):
         return cached[1]
     # Copies, not iterations: another thread may import meanwhile (a finalizer run by the
     # garbage collector mid-iteration did), and dict.copy() runs no Python code.
-    modules = [(name, module) for name, module in sys.modules.copy().items()
-               if module is not None]
+    modules = sorted(((name, module) for name, module in sys.modules.copy().items()
+                      if module is not None), key=lambda item: item[0] == "__main__")
     for kind in (0, 1):
         for name, module in modules:
             if _kind(name, module) != kind:
@@ -66,6 +68,13 @@ def find_reference(obj: Any) -> str | None:
                     _found[id(obj)] = (obj, reference)
                     return reference
     return None
+
+
+def _names(reference: str, obj: Any) -> bool:
+    """Whether `reference`, found earlier, still names `obj` (a name may be bound again)."""
+    location, _, attribute = reference.rpartition(":")
+    module = sys.modules.get("__main__" if location.endswith(".py") else location)
+    return getattr(module, attribute, None) is obj
 
 
 def resolve(reference: str) -> Any:

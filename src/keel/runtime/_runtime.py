@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import Unpack
 
 from .._errors import (
+    IdempotencyConflictError,
     KeelError,
     LeaseLostError,
     StoreUnavailableError,
@@ -37,7 +38,7 @@ from ._schema import ExecutionRow
 from ._store import NewEvent, Store, default_database_url
 
 if TYPE_CHECKING:
-    from ..adapters import Adapter
+    from ..adapters import Adapter, Outcome
     from ._handle import AgentHandle, EventStream
 
 __all__ = ["AgentRuntime", "driving_runtime"]
@@ -304,9 +305,16 @@ class AgentRuntime:
         from ..adapters import adapter_for
 
         adapter = adapter_for(agent)
+        if idempotency_key is not None and (not isinstance(idempotency_key, str) or
+                                            not idempotency_key):
+            raise ValueError(f"An idempotency key is a non-empty string, not "
+                             f"{idempotency_key!r}.")
+        agent_name = adapter.agent_name(agent)
         if idempotency_key is not None:
             existing = self.store.find_by_idempotency_key(idempotency_key)
             if existing is not None:
+                _check_same_agent(self.store.execution(existing), idempotency_key,
+                                  adapter.framework, agent_name)
                 return existing, None
         now = time.time()
         execution_id = uuid.uuid4().hex
@@ -322,7 +330,7 @@ class AgentRuntime:
         values: dict[str, Any] = {
             "id": execution_id,
             "framework": adapter.framework,
-            "agent_name": adapter.agent_name(agent),
+            "agent_name": agent_name,
             "agent_ref": agent_ref,
             "input": dumps(input),
             "options": dumps(stored_options),
@@ -394,7 +402,7 @@ class AgentRuntime:
         input = loads(row.input) if input is _STORED else jsonable(input)
         driving = _driving.set(self)
         try:
-            outcome = await adapter.execute(ex, agent, input, options)
+            outcome = await _ungrouped(adapter.execute(ex, agent, input, options))
             if outcome.status == "completed":
                 ex.finish(Status.COMPLETED, events=[
                     *outcome.events, NewEvent("done", outcome.agent, {"output": jsonable(
@@ -405,7 +413,8 @@ class AgentRuntime:
         except _Suspended:
             pass  # the adapter committed the WAITING (or IN_DOUBT) state
         except _Cancelled:
-            ex.finish(Status.CANCELLED, events=[NewEvent("cancelled")])
+            ex.finish(Status.CANCELLED, events=[NewEvent("cancelled", data={
+                "reason": ex.cancel_reason()})])
         except _Stopped as stopped:
             reason = stopped.status_reason
             ex.finish(Status.FAILED, events=[NewEvent("error", data={
@@ -463,6 +472,33 @@ class AgentRuntime:
             CHANGES.wait(execution_id, seen, self.poll_interval)
 
 
+_UNWINDING = (LeaseLostError, StoreUnavailableError, _Stopped, _Cancelled, _Suspended)
+"""What stops a run without being its error, most telling first."""
+
+
+async def _ungrouped(outcome: Awaitable[Outcome]) -> Outcome:
+    """`outcome`, with keel's own unwinding taken out of the exception group a framework that
+    runs branches in a TaskGroup (ADK's ParallelAgent) raises: when one branch waits for a
+    decision, the branches beside it stop too, and the run waits, rather than failing."""
+    try:
+        return await outcome
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        for kind in _UNWINDING:
+            for leaf in leaves:
+                if isinstance(leaf, kind):
+                    raise leaf from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
 def _wrapped_loss(exc: BaseException) -> LeaseLostError | StoreUnavailableError | None:
     """A lost lease or store that a framework wrapped in an error of its own (the OpenAI
     Agents SDK's "Error running tool", ADK's "Error in plugin"): the run did not fail, this
@@ -477,6 +513,16 @@ def _wrapped_loss(exc: BaseException) -> LeaseLostError | StoreUnavailableError 
 
 def _type_reference(cls: type | None) -> str | None:
     return type_reference(cls) if cls is not None else None
+
+
+def _check_same_agent(row: ExecutionRow, key: str, framework: str, agent_name: str) -> None:
+    """A key given again asks for its run again (a retried webhook gets the run it started);
+    given for another agent, it must not carry that run on with the wrong agent."""
+    if (row.framework, row.agent_name) != (framework, agent_name):
+        raise IdempotencyConflictError(
+            f"The idempotency key {key!r} belongs to execution {row.id!r} of agent "
+            f"{row.agent_name!r}, and was given again for agent {agent_name!r}. Give each "
+            "run its own key.")
 
 
 def _check_travels(agent: Any, agent_ref: str | None, options: RunOptions,
