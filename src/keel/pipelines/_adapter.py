@@ -25,6 +25,7 @@ from ..runtime._handle import AgentHandle
 from ..runtime._options import RunOptions
 from ..runtime._runtime import driving_runtime
 from ..runtime._store import NewEvent
+from ._budget import pipeline_over_budget
 from ._build import AgentStage, Parallel, Pipeline
 from ._handover import handover, stage_input
 from ._stage import Settled, run_stage
@@ -92,7 +93,8 @@ async def _gather(execution: Execution, parallel: Parallel, input: Any,
 
 def _stop(execution: Execution, settled: Sequence[Settled]) -> NoReturn:
     """The pipeline stops as its stages did: failed or cancelled if one was (its other
-    unfinished stages are cancelled), else waiting (or in doubt) for a decision on a stage."""
+    unfinished stages are cancelled; a stage out of budget puts it out of budget), else
+    waiting (or in doubt) for a decision on a stage."""
     failed = [s for s in settled if s.status is Status.FAILED]
     cancelled = [s for s in settled if s.status is Status.CANCELLED]
     if failed or cancelled:
@@ -101,6 +103,8 @@ def _stop(execution: Execution, settled: Sequence[Settled]) -> NoReturn:
             if not other.status.is_terminal:
                 AgentHandle(other.execution_id, runtime=runtime).cancel(
                     f"{(failed or cancelled)[0].stage.name} stopped the pipeline")
+        if failed and failed[0].exceeded is not None:
+            raise pipeline_over_budget(execution, failed[0].exceeded)
         if failed:
             raise StageFailedError(_failure(failed[0]))
         raise _Cancelled

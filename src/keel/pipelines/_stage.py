@@ -3,9 +3,10 @@ pipeline's execution and whose id is the pipeline's id and the stage's position 
 
 The pipeline's journal holds one step per stage, `stage:<index>`: an intent written before the
 stage's execution is admitted (a fenced write, so a process that lost the pipeline stops
-there), and done, with the stage's output, once the stage completed. A resumed pipeline
-takes a done stage's output from its own journal and runs nothing of it again; an unfinished
-stage's execution resumes from the stage's own journal.
+there), and done, with the stage's output (and what it spent of the pipeline's budget,
+`_budget`), once the stage completed. A resumed pipeline takes a done stage's output from its
+own journal and runs nothing of it again; an unfinished stage's execution resumes from the
+stage's own journal. The stage's execution carries the pipeline's redaction.
 
 While a stage runs, its events are copied into the pipeline's events as they are committed
 (`_Relay`), so that the pipeline's stream shows its stages at work, numbered in the
@@ -23,17 +24,19 @@ from typing import Any, Literal, TypeVar
 
 from .._errors import ExecutionNotFoundError, ReplayMismatchError
 from ..adapters import adapter_named
+from ..runtime._budget import BudgetExceeded
 from ..runtime._changes import CHANGES
 from ..runtime._events import Status
 from ..runtime._execution import Execution
 from ..runtime._json import dumps, jsonable, loads
 from ..runtime._leases import claim, lease_owner
-from ..runtime._options import RunOptions
+from ..runtime._options import RunOptions, redacted_options
 from ..runtime._references import type_reference
-from ..runtime._result import load_output, total_usage, typed_output
+from ..runtime._result import _budget_exceeded, load_output, total_usage, typed_output
 from ..runtime._runtime import TAKEN_OVER, AgentRuntime, driving_runtime
 from ..runtime._schema import ExecutionRow
 from ..runtime._store import NewEvent
+from ._budget import spent, stage_budget
 from ._build import AgentStage, Stage
 
 __all__ = ["Settled", "run_stage"]
@@ -61,6 +64,8 @@ class Settled:
     output: Any = None
     """The stage's output when it completed: the live object, or rebuilt as its type."""
     error: str | None = None
+    exceeded: BudgetExceeded | None = None
+    """Why the stage failed, when it ran out of the budget it was given."""
 
 
 async def run_stage(
@@ -95,12 +100,15 @@ async def run_stage(
     status = Status(row.status)
     if status is not Status.COMPLETED:
         relay.save()
-        return Settled(stage, execution_id, status, error=row.error)
+        return Settled(stage, execution_id, status, error=row.error,
+                       exceeded=_budget_exceeded(row))
     if output is _UNSET:  # it completed in another process, or before a crash
         output = load_output(row)
-    usage = total_usage(pipeline.store.steps(execution_id))
+    steps = pipeline.store.steps(execution_id)
+    usage = total_usage(steps)
     relay.save("done", {"output": jsonable(output), "output_type": row.output_type,
-                        "usage": asdict(usage) if usage else None}, then)
+                        "usage": asdict(usage) if usage else None, "spent": spent(steps)},
+               then)
     return Settled(stage, execution_id, status, output)
 
 
@@ -132,22 +140,32 @@ def _admit(runtime: AgentRuntime, pipeline: Execution, stage: Stage, execution_i
            input: Any, options: RunOptions) -> ExecutionRow:
     """Admit the stage's execution, owned by this process (as `AgentRuntime` admits a run it
     drives at once). It records no agent reference: its pipeline finds its agent, and
-    workers never claim it on its own."""
+    workers never claim it on its own. It gets what the pipeline has left of its budget, and
+    the pipeline's redaction, which its input and options are stored with."""
     framework = stage.framework if isinstance(stage, AgentStage) else "pipeline"
     agent = stage.agent if isinstance(stage, AgentStage) else stage
     output_type = adapter_named(framework).output_type(agent)
+    budget = stage_budget(pipeline, stage)
+    stored_input, stored_options = jsonable(input), options.to_json()
+    redactor = pipeline.redactor
+    if redactor is not None:
+        stored_input = redactor.redact_value(stored_input)
+        stored_options = redacted_options(stored_options, redactor)
     now = time.time()
     values: dict[str, Any] = {
         "id": execution_id, "framework": framework, "agent_name": stage.name,
-        "agent_ref": None, "parent_id": pipeline.id, "input": dumps(input),
-        "options": dumps(options.to_json()), "status": Status.RUNNING.value,
+        "agent_ref": None, "parent_id": pipeline.id, "input": dumps(stored_input),
+        "options": dumps(stored_options), "status": Status.RUNNING.value,
         "output_type": type_reference(output_type) if output_type else None,
         "conversation": options.conversation if framework == "adk" else None,
+        "budget": budget, "redaction": redactor.spec() if redactor is not None else None,
         "lease_owner": lease_owner(), "lease_epoch": 1,
         "lease_expires_at": now + runtime.lease_seconds, "created_at": now, "updated_at": now,
     }
     pipeline.store.insert_execution(values, durable=False)
-    return ExecutionRow.model_construct(**values)
+    # The row it is driven from: on the live input, as a fresh run is (only what is stored is
+    # redacted; a resume goes on from the stored input, as any run's does).
+    return ExecutionRow.model_construct(**{**values, "input": dumps(input)})
 
 
 # Where each framework's RunConfig class lives: the OpenAI Agents SDK and ADK both call theirs
