@@ -97,6 +97,25 @@ def test_a_rejection_reaches_the_model_and_the_tool_never_runs() -> None:
     assert backend.REFUNDS == []
 
 
+def test_a_decision_on_a_call_that_never_waits_fails_the_script() -> None:
+    """The wiring mistake a rejection in the script hides: the tool is not gated, so it ran
+    (the mock run once completed, and the test passed)."""
+    with pytest.raises(MockScriptError, match=r"(?s)never waited.*"
+                       r"MockEvent.reject\(not today\) after the call to lookup_order"):
+        mock_run(orders_agent, "Where is A-1?", events=[
+            MockEvent.tool_call("lookup_order", {"order_id": "A-1"}),
+            MockEvent.reject("not today"),
+            MockEvent.done("I cannot look it up."),
+        ])
+    assert LOOKUPS == ["A-1"]  # it did run
+    result = mock_run(orders_agent, "Where is A-1?", strict=False, events=[
+        MockEvent.tool_call("lookup_order", {"order_id": "A-1"}),
+        MockEvent.reject("not today"),
+        MockEvent.done("Shipped."),
+    ])
+    assert result.status is Status.COMPLETED
+
+
 @function_tool
 def lookup_order(order_id: str) -> str:
     """Look an order up."""

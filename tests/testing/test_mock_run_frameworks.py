@@ -92,7 +92,11 @@ def test_a_single_agent_graph_and_a_scripted_model_error() -> None:
     done = mock_run(graph, "Is my plan active?", events=[
         MockEvent.tool_call("get_account", {"customer_id": "cust_123"}),
         MockEvent.done("Your pro plan is active.")])
-    expect(done).completed().used_tool("get_account")
+    expect(done).completed().used_tool("get_account").status("completed")
+    # The output checks read the answer, not the whole state, which holds the question too.
+    expect(done).output_contains("pro plan").output_matches(r"^Your pro plan is active\.$")
+    with pytest.raises(AssertionError, match="to contain 'Is my plan'"):
+        expect(done).output_contains("Is my plan")
     failed = mock_run(graph, "x", events=[MockEvent.error("rate limited")])
     expect(failed).failed()
     assert "rate limited" in (failed.error or "")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from ..runtime._events import Status
+from ..runtime._json import jsonable, message_text
 from ..runtime._result import AgentResult
 from ..runtime._trace import describe, trace
 
@@ -60,7 +61,12 @@ def _is_subsequence(wanted: Sequence[Any], seen: Sequence[Any]) -> bool:
 
 
 def assert_status(result: AgentResult, status: Status | str) -> None:
-    expected = Status(status)
+    """`status`: a Status, or its name in any case (`"waiting"`, as the CLI takes it)."""
+    try:
+        expected = Status(status.upper())
+    except ValueError:
+        raise ValueError(f"{status!r} is no status; the statuses: "
+                         f"{', '.join(s.value for s in Status)}.") from None
     if result.status is not expected:
         _fail(result, f"Expected status {expected.value}, got {result.status.value}.")
 
@@ -129,15 +135,26 @@ def assert_tools_used_exactly(result: AgentResult, names: Sequence[str]) -> None
 
 
 def assert_output_contains(result: AgentResult, text: str, *, case_sensitive: bool = True) -> None:
-    output = str(result.output)
+    output = _answer(result)
     found = text in output if case_sensitive else text.lower() in output.lower()
     if not found:
         _fail(result, f"Expected the output to contain {text!r}; it is {output!r}.")
 
 
 def assert_output_matches(result: AgentResult, pattern: str) -> None:
-    if re.search(pattern, str(result.output)) is None:
-        _fail(result, f"Expected the output to match /{pattern}/; it is {str(result.output)!r}.")
+    output = _answer(result)
+    if re.search(pattern, output) is None:
+        _fail(result, f"Expected the output to match /{pattern}/; it is {output!r}.")
+
+
+def _answer(result: AgentResult) -> str:
+    """The output as text: of a LangGraph state with messages, the last message's (the
+    answer; the whole state holds the question too, which would pass for it)."""
+    output = result.output
+    messages = output.get("messages") if isinstance(output, dict) else None
+    if isinstance(messages, list) and messages:
+        return str(message_text(jsonable(messages[-1])))
+    return str(output)
 
 
 def assert_output_type(result: AgentResult, type_: type) -> None:

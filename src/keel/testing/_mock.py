@@ -141,6 +141,15 @@ def _check(script: Script, result: AgentResult) -> None:
             f"The run {where} before it reached these events of the script:\n{listed}\n"
             f"{hint.strip()} (Pass strict=False to allow unused events.)\n\n{trace(result)}"
         )
+    if script.decisions and script.strict:  # a decision no call waited for: it ran ungated
+        listed = "\n".join(f"  {decision} after the call to {script.called[call_id]}"
+                           for call_id, decision in script.decisions.items())
+        raise MockScriptError(
+            f"The script decides calls that never waited for a decision:\n{listed}\nThey "
+            "ran without one. Gate them (approval_required=True, require_approval=..., "
+            "needs_approval), or take the decisions out of the script. (Pass strict=False "
+            f"to allow unused events.)\n\n{trace(result)}"
+        )
 
 
 _RUNTIMES: OrderedDict[ApprovalRules, AgentRuntime] = OrderedDict()

@@ -153,7 +153,9 @@ class Script:
         self.results: dict[str, Any] = {}
         """Supplied tool results by call id."""
         self.decisions: dict[str, MockEvent] = {}
-        """approve / reject events by call id."""
+        """approve / reject events by call id, until mock_run gives them."""
+        self.called: dict[str, str] = {}
+        """The tool (or handoff target) of each scripted call, by call id."""
         self.failure: MockScriptError | None = None
         self._cursor = 0
         self._calls = 0
@@ -222,6 +224,7 @@ class Script:
             raise MockScriptError(f"{event}: {problem} (Or {STRICT_OPT_OUT}.)")
         self._take()
         call = MockCall(self._call_id(), name, dict(event.args or {}))
+        self.called[call.call_id] = name
         while (attached := self._peek()) is not None and attached.type in _ATTACHED:
             if attached.type == "tool_result":
                 if attached.tool_name != name:
@@ -247,6 +250,7 @@ class Script:
             tool = f"transfer_to_{target}"
         self._take()
         call = MockCall(self._call_id(), tool, {}, handoff_to=target)
+        self.called[call.call_id] = f"the handoff to {target}"
         if (decision := self._peek()) is not None and decision.type in ("approve", "reject"):
             self.decisions[call.call_id] = decision
             self._take()
