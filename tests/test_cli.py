@@ -134,10 +134,14 @@ def test_show_lists_a_pipelines_stages_and_a_stage_names_its_pipeline(
     (("run", "examples.nowhere:agent", "hi"), "keel: Cannot load the agent "
      "'examples.nowhere:agent' (No module named 'examples.nowhere'). Name it as module:attr"),
     (("ls", "--db", "keel.db"), "keel: 'keel.db' is not a database URL. Write sqlite:///"),
+    (("ls", "--since=-5m"), "keel: --since takes a duration like 90s"),
+    (("decisions", "--since", "nanh"), "keel: --since takes a duration like 90s"),
+    (("prune", "--older-than=-30d"), "keel: --older-than takes a duration like 90s"),
 ])
 def test_errors_are_one_line_and_a_failing_exit(
     database_url: str, args: tuple[str, ...], message: str
 ) -> None:
+    AgentRuntime(database_url).close()  # a store, for the commands that need one to exist
     failed = keel(*args, url=database_url, ok=False)
     assert failed.stderr.startswith(message) and len(failed.stderr.strip().splitlines()) == 1
 
@@ -145,11 +149,61 @@ def test_errors_are_one_line_and_a_failing_exit(
 @pytest.mark.parametrize(("args", "message"), [
     (("ls", "--status", "complete"), "invalid choice: 'COMPLETE' (choose from 'QUEUED', 'RUN"),
     (("resume", "x", "--max-steps", "abc"), "--max-steps: a limit is a positive number, not abc"),
+    (("run", AGENT, "hi", "--max-seconds", "inf"), "a limit is a positive number, not inf"),
+    (("ls", "--limit", "-1"), "--limit: a limit is a positive number up to 10000, not -1"),
+    (("ls", "--limit", "100000"), "--limit: a limit is a positive number up to 10000, not 100000"),
+    (("decisions", "--limit", "0"), "--limit: a limit is a positive number up to 10000, not 0"),
+    (("serve", "--port", "99999"), "--port: a port is a positive number up to 65535, not 99999"),
 ])
 def test_an_option_value_it_cannot_take_names_what_it_takes(
     sqlite_url: str, args: tuple[str, ...], message: str
 ) -> None:
     assert message in keel(*args, url=sqlite_url, ok=False).stderr
+
+
+@pytest.mark.parametrize("args", [("ls",), ("show", "x"), ("events", "x"), ("export", "x"),
+                                  ("decisions",), ("approve", "x"), ("prune", "--older-than",
+                                                                     "1d")])
+def test_a_store_that_is_not_there_is_an_error_not_made(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    missing = tmp_path / "typo" / "keel.db"
+    failed = keel(*args, url=f"sqlite:///{missing}", ok=False)
+    assert failed.stderr.startswith(f"keel: No keel database at {missing}: check --db")
+    assert not missing.parent.exists()
+
+
+def test_an_output_read_only_in_part_ends_quietly(sqlite_url: str) -> None:
+    execution_id = json.loads(keel("run", AGENT, TICKET, "--json", url=sqlite_url).stdout)[
+        "execution_id"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEEL_DATABASE_URL": sqlite_url}
+    for args in (["ls", "--json"], ["export", execution_id], ["events", execution_id, "--json"],
+                 ["show", execution_id]):
+        # As `keel ... | head -1` does: the reader is gone before keel has printed it all.
+        reader_left = subprocess.Popen([KEEL, *args], env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+        assert reader_left.stdout is not None and reader_left.stderr is not None
+        reader_left.stdout.close()
+        assert (reader_left.wait(timeout=60), reader_left.stderr.read()) == (1, "")
+        reader_left.stderr.close()
+
+
+def test_decisions_lists_every_decision_unless_limited(database_url: str) -> None:
+    from examples.support_triage.agents import triage_agent
+    from sqlalchemy import insert
+
+    from keel.runtime._store import APPROVALS
+
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
+        waiting = runtime.run(triage_agent, TICKET)
+        runtime.handle(waiting.execution_id).approve(reviewer="dana")
+        (decided,) = runtime.store.approvals(waiting.execution_id)
+        with runtime.store.transaction() as conn:  # 200 more, as if from 200 calls
+            conn.execute(insert(APPROVALS), [{**decided.model_dump(), "id": f"copy{n}",
+                                              "call_id": f"call_{n}"} for n in range(200)])
+    assert len(json.loads(keel("decisions", "--json", url=database_url).stdout)) == 201
+    newest = json.loads(keel("decisions", "--limit", "3", "--json", url=database_url).stdout)
+    assert len(newest) == 3
 
 
 def test_an_unreachable_store_is_one_line(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@
     keel resume ID
     keel cancel ID | keel cancel --agent NAME     stop one execution, or all of an agent's
     keel export ID [--format jsonl] [-o FILE]     an execution's whole record, for audits
-    keel decisions [--since 7d] [--reviewer R]    who approved or rejected what, and when
+    keel decisions [--since 7d] [--reviewer R] [--limit N]
+                                                  who approved or rejected what, and when
     keel prune --older-than 30d [--dry-run]       delete executions that finished before
     keel export-test ID [-o FILE]                 a pytest file that replays the execution
     keel serve [--host H] [--port P] [--token T]  the HTTP API and dashboard (keel[server])
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import secrets
 import sys
@@ -39,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._errors import KeelError
+from ._errors import KeelError, StoreError
 from .runtime._budget import Budget
 from .runtime._events import Status
 from .runtime._handle import AgentHandle
@@ -47,6 +49,7 @@ from .runtime._json import jsonable, loads
 from .runtime._references import load_agent
 from .runtime._result import AgentResult
 from .runtime._runtime import AgentRuntime
+from .runtime._store import default_database_url, sqlite_file, store_url
 from .runtime._trace import describe, short
 
 __all__ = ["main"]
@@ -55,15 +58,33 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if not args.creates:
+            _existing(args.db)
         # Only a long-lived server resumes runs once their approvals are decided.
         with AgentRuntime(args.db, auto_resume=args.command is _serve,
                           redact=getattr(args, "redact", False)) as runtime:
-            return int(args.command(runtime, args) or 0)
+            code = int(args.command(runtime, args) or 0)
+            sys.stdout.flush()  # a reader that went away shows here, not at exit
+            return code
     except KeelError as exc:
         print(f"keel: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Printing into a pipe whose reader left (keel ls | head): stop quietly, as Python's
+        # docs advise, with stdout on devnull so that the flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _existing(url: str | None) -> None:
+    """Commands on stored executions never make a store: a mistyped path is an error, not an
+    empty database."""
+    path = sqlite_file(store_url(url or default_database_url()))
+    if path is not None and not path.exists():
+        raise StoreError(f"No keel database at {path}: check --db or $KEEL_DATABASE_URL "
+                         "(keel run makes one).")
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -215,7 +236,8 @@ def _decisions(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     from .runtime._audit import decisions
 
     rows = decisions(runtime.store, reviewer=args.reviewer, agent=args.agent,
-                     since=time.time() - _seconds(args.since) if args.since else None)
+                     since=time.time() - _seconds(args.since) if args.since else None,
+                     limit=args.limit)
     if args.json:
         _print_json(rows)
         return
@@ -383,24 +405,32 @@ def _seconds(text: str, option: str = "--since") -> float:
     """`90s`, `15m`, `2h`, `3d` as seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
-        return float(text[:-1]) * units[text[-1]]
+        seconds = float(text[:-1]) * units[text[-1]]
     except (KeyError, ValueError, IndexError):
-        raise KeelError(f"{option} takes a duration like 90s, 15m, 2h or 3d, not {text!r}.")\
-            from None
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:  # -30d would reach into the future; nan matches nothing
+        raise KeelError(f"{option} takes a duration like 90s, 15m, 2h or 3d, not {text!r}.")
+    return seconds
 
 
-def _positive(kind: type[float]) -> Callable[[str], float]:
-    """An argparse type: a positive number of `kind`."""
+def _positive(kind: type[float], most: float = math.inf,
+              what: str = "a limit") -> Callable[[str], float]:
+    """An argparse type: a positive number of `kind`, finite (inf would mean no limit), at
+    most `most`."""
     def parse(text: str) -> float:
         try:
             value = kind(text)
-            if value > 0:
+            if 0 < value <= most and math.isfinite(value):
                 return value
         except ValueError:
             pass
-        raise argparse.ArgumentTypeError(f"a limit is a positive number, not {text}")
+        up_to = "" if most == math.inf else f" up to {most}"
+        raise argparse.ArgumentTypeError(f"{what} is a positive number{up_to}, not {text}")
 
     return parse
+
+
+_rows = _positive(int, most=10_000)  # as the HTTP API's limit=
 
 
 @contextmanager
@@ -456,12 +486,15 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print JSON")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[..., Any], help: str) -> argparse.ArgumentParser:
+    def command(name: str, handler: Callable[..., Any], help: str,
+                creates: bool = False) -> argparse.ArgumentParser:
+        """`creates`: the command may make the store; the others need it to exist."""
         sub = commands.add_parser(name, parents=[common], help=help, description=help)
-        sub.set_defaults(command=handler)
+        sub.set_defaults(command=handler, creates=creates)
         return sub
 
-    run = command("run", _run, "run an agent given as module:attribute on an input")
+    run = command("run", _run, "run an agent given as module:attribute on an input",
+                  creates=True)
     run.add_argument("agent", help="module:attribute")
     run.add_argument("input")
     run.add_argument("--follow", action="store_true", help="print events as they happen")
@@ -473,7 +506,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="RUNNING, WAITING, COMPLETED, FAILED, ... (any case)")
     ls.add_argument("--agent", help="the agent's name")
     ls.add_argument("--since", help="created in the last 90s, 15m, 2h, 3d ...")
-    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--limit", type=_rows, default=50, help="at most this many (default 50)")
     command("show", _show, "the timeline of one execution").add_argument("id")
     resume = command("resume", _resume, "continue a decided or crashed execution (--max-* "
                                          "replace its budget's limits)")
@@ -494,6 +527,7 @@ def _parser() -> argparse.ArgumentParser:
     decided.add_argument("--since", help="decided in the last 90s, 15m, 2h, 3d ...")
     decided.add_argument("--reviewer")
     decided.add_argument("--agent", help="the agent's name")
+    decided.add_argument("--limit", type=_rows, help="only the newest N (default: all)")
     prune = command("prune", _prune, "delete executions that finished long enough ago")
     prune.add_argument("--older-than", required=True, help="e.g. 30d, 12h")
     prune.add_argument("--dry-run", action="store_true", help="only say what would go")
@@ -521,15 +555,17 @@ def _parser() -> argparse.ArgumentParser:
                      "a pytest file that replays an execution with mock_run")
     export.add_argument("id")
     export.add_argument("-o", "--output", help="write it here instead of printing it")
-    demo = command("demo", _demo, "run the support-triage demo (a keel checkout's examples)")
+    demo = command("demo", _demo, "run the support-triage demo (a keel checkout's examples)",
+                   creates=True)
     demo.add_argument("demo_args", nargs=argparse.REMAINDER,
                       help="the demo's own arguments, e.g. --reject 'Needs a manager'")
-    serve = command("serve", _serve, "the HTTP API and dashboard on this store")
+    serve = command("serve", _serve, "the HTTP API and dashboard on this store", creates=True)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_positive(int, most=65_535, what="a port"), default=8000)
     serve.add_argument("--token", help="the bearer token for changes (default: "
                                        "$KEEL_API_TOKEN, else a new one, printed)")
-    worker = command("worker", _worker, "claim and run queued executions of these agents")
+    worker = command("worker", _worker, "claim and run queued executions of these agents",
+                     creates=True)
     worker.add_argument("agents", nargs="+", metavar="MODULE:ATTR",
                         help="the agents to serve (an AgentRuntime here configures the worker)")
     worker.add_argument("--concurrency", type=int, default=4,

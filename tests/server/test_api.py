@@ -196,3 +196,75 @@ def test_an_in_doubt_run_is_listed_and_resolved_over_the_api(
     done = runtime.resume(execution_id)
     assert done.status is Status.COMPLETED and done.output == "Refund: wired INV-8821"
     assert REFUNDS == ["INV-8821"]  # once, before the crash
+
+
+def test_an_idempotency_key_given_for_another_agent_is_a_conflict(
+    client: TestClient, runtime: AgentRuntime
+) -> None:
+    body = {"agent": "examples.support_triage.agents:triage_agent", "input": TICKET,
+            "idempotency_key": "ticket-9"}
+    first = client.post("/api/executions", headers=AUTH, json=body)
+    again = client.post("/api/executions", headers=AUTH, json=body)  # a retried webhook
+    assert first.json() == again.json()
+    other = client.post("/api/executions", headers=AUTH, json={
+        **body, "agent": "examples.support_triage.agents:billing_agent"})
+    assert other.status_code == 409 and "belongs to execution" in other.json()["error"]
+    runtime.handle(first.json()["execution_id"]).join(timeout=30)
+
+
+def test_a_token_is_compared_as_the_bytes_sent(
+    client: TestClient, runtime: AgentRuntime
+) -> None:
+    url, sent = "/api/agents/support_triage/cancel", {"Authorization": "Bearer sécret".encode()}
+    refused = client.post(url, headers=sent)  # not ASCII: was a 500
+    assert refused.status_code == 401 and "Bearer <token>" in refused.json()["error"]
+    with TestClient(create_app(runtime, token="sécret")) as other:
+        assert other.post(url, headers=sent).json() == {"cancelled": {}}
+
+
+def test_a_limit_or_since_it_cannot_take_is_a_422_on_every_store(client: TestClient) -> None:
+    for path in ("/api/executions", "/api/decisions"):
+        for query, error in (("limit=-1", "limit: Input should be greater than or equal to 1"),
+                             ("limit=0", "limit: Input should be greater than or equal to 1"),
+                             ("limit=10001", "limit: Input should be less than or equal to "),
+                             ("since=nan", "since: Input should be a finite number"),
+                             ("since=-5", "since: Input should be greater than or equal to 0")):
+            answered = client.get(f"{path}?{query}")
+            assert answered.status_code == 422 and answered.json()["error"].startswith(error)
+
+
+def test_a_start_it_cannot_take_is_a_422_naming_the_field(client: TestClient) -> None:
+    start = {"agent": "examples.support_triage.agents:triage_agent", "input": TICKET}
+    for changed, error in (
+        ({"budget": {"max_stepz": 3}}, "budget.max_stepz: Unexpected keyword argument"),
+        ({"budget": {"max_steps": True}}, "budget: max_steps is a positive number or null, "
+                                          "not true"),
+        ({"input": None}, "input: text, messages or a graph's state, not null"),
+        ({"priority": 1}, "priority: Extra inputs are not permitted"),
+    ):
+        refused = client.post("/api/executions", headers=AUTH, json={**start, **changed})
+        assert (refused.status_code, refused.json()) == (422, {"error": error})
+    unlimited = client.post("/api/executions", content=json.dumps(start)[:-1] + ', "budget": '
+                            '{"max_seconds": 1e400}}',  # JSON that Python reads as inf
+                            headers={**AUTH, "Content-Type": "application/json"})
+    assert (unlimited.status_code, unlimited.json()) == (
+        422, {"error": "budget.max_seconds: Input should be a finite number"})
+    assert client.get("/api/executions").json() == []
+
+
+def test_every_error_is_json_with_a_message(client: TestClient, runtime: AgentRuntime) -> None:
+    waiting = runtime.run(triage_agent, TICKET)
+    unreasoned = client.post(f"/api/executions/{waiting.execution_id}/reject", headers=AUTH,
+                             json={"reviewer": "lee", "reason": None})  # an empty box
+    assert (unreasoned.status_code, unreasoned.json()["error"]) == (422, "reason: a rejection "
+                                                                    "needs a reason: the model "
+                                                                    "hears it instead of the "
+                                                                    "tool's result")
+    garbled = client.post(f"/api/executions/{waiting.execution_id}/approve", content=b"{",
+                          headers={**AUTH, "Content-Type": "application/json"})
+    assert garbled.json() == {"error": "body: JSON decode error"}
+    unknown = client.get("/api/nowhere")
+    assert (unknown.status_code, unknown.json()) == (404, {"error": "Not Found"})
+    wrong = client.delete("/api/executions")
+    assert (wrong.status_code, wrong.json()) == (405, {"error": "Method Not Allowed"})
+    assert "GET" in wrong.headers["allow"]  # kept from Starlette's answer

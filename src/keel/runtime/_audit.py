@@ -37,9 +37,10 @@ def export_records(store: Store, execution_id: str) -> Iterator[dict[str, Any]]:
 
 def decisions(
     store: Store, *, since: float | None = None, reviewer: str | None = None,
-    agent: str | None = None, limit: int = 200,
+    agent: str | None = None, limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Who approved or rejected what, and when: decided calls, newest first."""
+    """Who approved or rejected what, and when: decided calls, newest first; every one of
+    them (an audit leaves none out) unless `limit` says how many."""
     query = (
         select(APPROVALS, EXECUTIONS.c.agent_name)
         .join(EXECUTIONS, EXECUTIONS.c.id == APPROVALS.c.execution_id)

@@ -48,7 +48,7 @@ from ._redact import Redactor
 from ._schema import LANGGRAPH_TABLES, ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
 
 __all__ = ["NewEvent", "Reads", "Statements", "Store", "Written", "default_database_url",
-           "event_of"]
+           "event_of", "sqlite_file"]
 
 EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
@@ -531,10 +531,18 @@ def store_url(url: str) -> str:
                      f"neither. Write {forms}.")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL as keel opens it (`store_url`); None in memory or PostgreSQL."""
+    scheme, separator, rest = url.partition(":///")
+    path = rest.split("?", 1)[0]
+    if scheme.startswith("sqlite") and separator and path not in ("", ":memory:"):
+        return Path(path)
+    return None
+
+
 def _ensure_sqlite_directory(url: str) -> None:
-    path = url.split(":///", 1)[-1].split("?", 1)[0]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if (path := sqlite_file(url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _safe_url(url: str) -> str:

@@ -13,17 +13,20 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._errors import (
     AlreadyDecidedError,
     ApprovalNotFoundError,
     ExecutionNotFoundError,
+    IdempotencyConflictError,
     KeelError,
     NotInDoubtError,
     NotWaitingError,
@@ -42,7 +45,10 @@ __all__ = ["create_app"]
 
 _STATIC = Path(__file__).parent / "static"  # the dashboard ships inside the package
 _STATUS_OF = {ExecutionNotFoundError: 404, ApprovalNotFoundError: 404, NotWaitingError: 409,
-              AlreadyDecidedError: 409, NotInDoubtError: 409}
+              AlreadyDecidedError: 409, NotInDoubtError: 409, IdempotencyConflictError: 409}
+
+_Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many, newest first")]
+_Since = Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="seconds ago")]
 
 
 class Decision(BaseModel):
@@ -55,6 +61,14 @@ class Decision(BaseModel):
 
 class Rejection(Decision):
     reason: str
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _given(cls, reason: Any) -> Any:
+        if not reason:  # the dashboard sends null for an empty box
+            raise ValueError("a rejection needs a reason: the model hears it instead of the "
+                             "tool's result")
+        return reason
 
 
 class Resolution(BaseModel):
@@ -70,10 +84,29 @@ class Start(BaseModel):
     """Start the agent at `agent` (`module:attribute`, importable by the server) on `input`,
     within `budget` (its limits take the place of the runtime's)."""
 
+    # A misspelt limit is an error, not no limit; 1e400 is no limit either (it reads as inf).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
     agent: str
     input: Any
     idempotency_key: str | None = None
     budget: Budget | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("text, messages or a graph's state, not null")
+        return value
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _no_booleans(cls, budget: Any) -> Any:
+        # pydantic would read true as 1 before Budget, which refuses booleans, sees it.
+        for name, value in budget.items() if isinstance(budget, dict) else ():
+            if isinstance(value, bool):
+                raise ValueError(f"{name} is a positive number or null, not {json.dumps(value)}")
+        return budget
 
 
 class Cancellation(BaseModel):
@@ -86,21 +119,30 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
 
     def authorized(authorization: str | None = Header(default=None)) -> None:
         scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given, token):
+        # As bytes: compare_digest refuses str that is not ASCII, and a header is the bytes
+        # sent read as Latin-1.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode("latin-1"),
+                                                                  token.encode()):
             raise HTTPException(401, "Send Authorization: Bearer <token> (printed by keel serve).")
 
     @app.exception_handler(KeelError)
     async def keel_error(request: Request, exc: KeelError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=_STATUS_OF.get(type(exc), 400))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+    # Starlette's, so that unknown paths (404) and methods (405) answer as keel's own do.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
+                            headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": _described(exc.errors())}, status_code=422)
 
     @app.get("/api/executions")
     def executions(status: str | None = None, agent: str | None = None,
-                   since: float | None = None, stages: bool = True,
-                   limit: int = 50) -> list[dict[str, Any]]:
+                   since: _Since = None, stages: bool = True,
+                   limit: _Limit = 50) -> list[dict[str, Any]]:
         """Executions, newest first; `since` is seconds ago; `stages=false` leaves out
         pipelines' stages (each pipeline lists its own)."""
         if status is not None and status.upper() not in Status.__members__:
@@ -128,8 +170,8 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
         return PlainTextResponse("\n".join(lines) + "\n", media_type="application/x-ndjson")
 
     @app.get("/api/decisions")
-    def decided(since: float | None = None, reviewer: str | None = None,
-                agent: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def decided(since: _Since = None, reviewer: str | None = None,
+                agent: str | None = None, limit: _Limit = 200) -> list[dict[str, Any]]:
         """Who approved or rejected what, and when, newest first; `since` is seconds ago."""
         return decisions(runtime.store, since=time.time() - since if since else None,
                          reviewer=reviewer, agent=agent, limit=limit)
@@ -200,6 +242,14 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
         return FileResponse(_STATIC / "index.html")
 
     return app
+
+
+def _described(errors: Any) -> str:
+    """pydantic's errors as one line: each one's field (`budget.max_steps`, or where it was
+    missing: `body`), and what is wrong with it. Positions in JSON text are left out."""
+    return "; ".join(
+        f"{'.'.join(p for p in e['loc'][1:] if isinstance(p, str)) or e['loc'][0]}: "
+        f"{e['msg'].removeprefix('Value error, ')}" for e in errors)
 
 
 def _summary(row: ExecutionRow) -> dict[str, Any]:

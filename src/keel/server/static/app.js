@@ -23,7 +23,8 @@ const reason = (r) => r.status_reason && r.status_reason.budget_exceeded
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
-  const body = await response.json();
+  // Every answer of keel's is JSON; a proxy's or a crash's may not be.
+  const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
 }
