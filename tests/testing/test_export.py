@@ -5,13 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from agents import (
+    Agent,
+    GuardrailFunctionOutput,
+    RunContextWrapper,
+    function_tool,
+    input_guardrail,
+    output_guardrail,
+)
 from examples.support_triage import backend
 from examples.support_triage.agents import triage_agent
 
 from keel import AgentHandle, AgentResult, AgentRuntime, KeelError, Status
 from keel.testing import MockEvent, events_from, expect, export_test, mock_run
+from scripted import ScriptedModel, call, say
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
@@ -23,9 +33,9 @@ def runtime(database_url: str) -> AgentRuntime:
         yield runtime
 
 
-def _real_run(runtime: AgentRuntime, *, approve: bool) -> AgentResult:
+def _real_run(runtime: AgentRuntime, *, approve: bool, agent: Any = triage_agent) -> AgentResult:
     """The demo's ticket on the example's own scripted support model, decided by a reviewer."""
-    waiting = runtime.run(triage_agent, TICKET)
+    waiting = runtime.run(agent, TICKET)
     handle = AgentHandle(waiting.execution_id, runtime=runtime)
     if approve:
         handle.approve(reviewer="dana")
@@ -96,13 +106,117 @@ def test_the_exported_test_passes_against_the_same_agent(runtime: AgentRuntime,
     source = export_test(real.execution_id, path, runtime=runtime)
     assert "from examples.support_triage.agents import triage_agent" in source
     assert ".output_equals(" in source
+    _passes(path)
+
+
+def _passes(path: Path) -> None:
+    """Run the exported test module at `path` in a fresh interpreter: it passes."""
     child = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=path.parent, capture_output=True, text=True, timeout=120,
         env={**_env(), "PYTHONPATH": str(ROOT)},
     )
     assert child.returncode == 0, child.stdout + child.stderr
     assert "1 passed" in child.stdout
+
+
+@pytest.mark.parametrize("tool_results", [True, False], ids=["supplied", "run_again"])
+def test_a_graphs_script_hands_off_and_ends_with_the_models_answer(
+    runtime: AgentRuntime, tool_results: bool,
+) -> None:
+    from examples.support_triage.graph import triage_graph
+
+    real = _real_run(runtime, approve=True, agent=triage_graph)
+    backend.REFUNDS.clear()
+    script = events_from(real.execution_id, runtime=runtime, tool_results=tool_results)
+    answer = real.output["messages"][-1]["content"]
+    # The handoff is the model's transfer_to_ call; the graph's node starts are no reasoning.
+    assert script[0] == MockEvent.handoff("billing_specialist")
+    assert script[-1] == MockEvent.done(answer)
+    assert all(event.type != "thinking" for event in script)
+    replay = mock_run(triage_graph, TICKET, events=script)
+    assert replay.status is Status.COMPLETED
+    assert replay.output["messages"][-1]["content"] == answer
+    assert [(c.name, c.args) for c in replay.tool_calls] == \
+        [(c.name, c.args) for c in real.tool_calls]
+    assert len(backend.REFUNDS) == (0 if tool_results else 1)
+
+
+@pytest.mark.filterwarnings("ignore:create_react_agent has been moved")
+def test_a_supplied_result_answers_the_replays_own_call(runtime: AgentRuntime) -> None:
+    from examples.support_triage.graph import SupportChatModel, get_account
+    from langgraph.prebuilt import create_react_agent
+
+    # The prebuilt agent refuses a history whose tool call has no ToolMessage of its id.
+    agent = create_react_agent(SupportChatModel(), [get_account], name="accounts")
+    real = runtime.run(agent, "Is my plan active?")
+    replay = mock_run(agent, "Is my plan active?",
+                      events=events_from(real.execution_id, runtime=runtime))
+    assert replay.status is Status.COMPLETED, replay.error
+    assert replay.output["messages"][-1]["content"] == real.output["messages"][-1]["content"]
+
+
+@input_guardrail
+def no_refund_talk(ctx: RunContextWrapper[Any], agent: Agent[Any],
+                   text: Any) -> GuardrailFunctionOutput:
+    return GuardrailFunctionOutput(output_info="refunds go to billing",
+                                   tripwire_triggered="refund" in str(text))
+
+
+@output_guardrail
+def polite(ctx: RunContextWrapper[Any], agent: Agent[Any],
+           output: Any) -> GuardrailFunctionOutput:
+    return GuardrailFunctionOutput(output_info="not polite",
+                                   tripwire_triggered="please" not in str(output))
+
+
+@function_tool(failure_error_function=None)
+def charge_card(amount: int) -> str:
+    """Charge the customer's card."""
+    raise RuntimeError("card declined")
+
+
+FAILING = {
+    "input_guardrail": Agent(name="front_desk", instructions="front_desk:",
+                             model=ScriptedModel(lambda agent, outputs: [say("Sure.")]),
+                             input_guardrails=[no_refund_talk]),
+    "output_guardrail": Agent(name="terse", instructions="terse:",
+                              model=ScriptedModel(lambda agent, outputs: [say("No.")]),
+                              output_guardrails=[polite]),
+    "tool": Agent(name="cashier", instructions="cashier:", tools=[charge_card],
+                  model=ScriptedModel(lambda agent, outputs: [call("charge_card", "c1",
+                                                                   amount=5)])),
+}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("failed_in", list(FAILING))
+def test_a_run_that_failed_after_its_model_answered_fails_there_again(
+    runtime: AgentRuntime, failed_in: str,
+) -> None:
+    agent = FAILING[failed_in]
+    real = runtime.run(agent, "A refund, now.")
+    assert real.status is Status.FAILED
+    script = events_from(real.execution_id, runtime=runtime)
+    assert all(event.type != "error" for event in script)  # no model call failed
+    replay = mock_run(agent, "A refund, now.", events=script)
+    assert (replay.status, replay.error) == (Status.FAILED, real.error)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_exported_pipeline_ends_each_stage_with_its_output(runtime: AgentRuntime,
+                                                             tmp_path: Path) -> None:
+    from examples.support_pipeline.cross_framework import TICKET as SLOW_API_TICKET
+    from examples.support_pipeline.cross_framework import pipeline
+
+    real = runtime.run(pipeline, SLOW_API_TICKET)
+    assert real.status is Status.COMPLETED
+    script = events_from(real.execution_id, runtime=runtime)
+    assert [event.type for event in script].count("done") == 3  # one per stage
+    assert all(event.type != "handoff" for event in script)  # the pipeline's, not a model's
+    path = tmp_path / "test_exported.py"
+    export_test(real.execution_id, path, runtime=runtime)
+    _passes(path)
 
 
 def test_an_agent_without_an_importable_name_cannot_be_exported(runtime: AgentRuntime) -> None:

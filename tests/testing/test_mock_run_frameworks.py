@@ -100,3 +100,43 @@ def test_a_single_agent_graph_and_a_scripted_model_error() -> None:
     failed = mock_run(graph, "x", events=[MockEvent.error("rate limited")])
     expect(failed).failed()
     assert "rate limited" in (failed.error or "")
+
+
+def test_a_scripted_decision_answers_the_graphs_own_interrupt() -> None:
+    from examples.support_triage.graph import SupportChatModel, specialist
+    from langchain_core.messages import AIMessage
+    from langchain_core.tools import tool
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.types import interrupt
+
+    @tool
+    def send_email(to: str) -> str:
+        """Send an email, once a human confirmed it."""
+        return f"{interrupt({'send to': to})['type']}: {to}"
+
+    mailer = specialist("mailer", SupportChatModel(), [send_email])
+    for decision, answer in ((MockEvent.approve(), "approve: bob"),
+                             (MockEvent.reject("not now"), "reject: bob")):
+        # After the call whose tool calls interrupt(), as after a gated call.
+        result = mock_run(mailer, "Email Bob", events=[
+            MockEvent.tool_call("send_email", {"to": "bob"}), decision, MockEvent.done("Done.")])
+        expect(result).completed()
+        assert answer in str(result.tool_calls[0].result)
+
+    model = SupportChatModel()
+
+    def review(state: MessagesState) -> dict[str, Any]:
+        verdict = interrupt({"publish": state["messages"][-1].content})
+        return {"messages": [AIMessage(content=f"review: {verdict['type']}")]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("draft", lambda state: {"messages": [model.invoke(state["messages"])]})
+    graph.add_node("review", review)
+    graph.add_edge(START, "draft")
+    graph.add_edge("draft", "review")
+    graph.add_edge("review", END)
+    # A node's interrupt() after the model's turn: decided where the run pauses.
+    result = mock_run(graph.compile(name="editor"), "Draft a reply", events=[
+        MockEvent.done("A draft."), MockEvent.approve()])
+    expect(result).completed()
+    assert _answer(result.output) == "review: approve"

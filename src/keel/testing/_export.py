@@ -6,14 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .._errors import KeelError
 from ..runtime._events import Event
-from ..runtime._json import loads
+from ..runtime._family import PIPELINE
+from ..runtime._json import loads, message_text
 from ..runtime._runtime import AgentRuntime
-from ._script import MockEvent
+from ..runtime._schema import ExecutionRow
+from ._script import HANDOFF_PREFIX, MockEvent
 
 __all__ = ["events_from", "export_test"]
+
+_MAX_STAGES = 10_000
 
 
 def events_from(
@@ -26,11 +31,31 @@ def events_from(
     are replayed as the reviewers decided; a pause nobody decided becomes `waiting()`.
     """
     with _opened(runtime) as opened:
-        events = opened.result(execution_id).events
-    return script_of(events, tool_results=tool_results)
+        return _script(opened, opened.store.execution(execution_id), tool_results=tool_results)
 
 
-def script_of(events: Sequence[Event], *, tool_results: bool = True) -> list[MockEvent]:
+def _script(runtime: AgentRuntime, row: ExecutionRow, *, tool_results: bool) -> list[MockEvent]:
+    """The script of the execution `row`. A pipeline's is its stages' scripts in order, each
+    ending with the stage's `done`: mock_run gives the stages the script's turns one after
+    another, and the pipeline's own events (a handoff from stage to stage) are no model's."""
+    if row.framework != PIPELINE:
+        return script_of(runtime.result(row.id).events, tool_results=tool_results,
+                         framework=row.framework)
+    stages = sorted(runtime.store.executions(parent=row.id, limit=_MAX_STAGES),
+                    key=lambda stage: int(stage.id.rsplit(".", 1)[1]))
+    return [event for stage in stages
+            for event in _script(runtime, stage, tool_results=tool_results)]
+
+
+def script_of(
+    events: Sequence[Event], *, tool_results: bool = True, framework: str = "openai"
+) -> list[MockEvent]:
+    """The script of one agent's (not a pipeline's) events. A graph's (`framework`
+    "langgraph") are read in the script's terms: its `thinking` events are its nodes
+    starting, not its model reasoning; its model hands off by calling a `transfer_to_<agent>`
+    tool, and its other handoffs are its edges; its `done` is the graph's state, of which the
+    model said the last AI message."""
+    graph = framework == "langgraph"
     results = {e.call_id: e.result for e in events if e.type == "tool_result"}
     decisions = {e.call_id: e for e in events if e.type in ("approved", "rejected")}
     script: list[MockEvent] = []
@@ -43,17 +68,20 @@ def script_of(events: Sequence[Event], *, tool_results: bool = True) -> list[Moc
                           else MockEvent.reject(decided.reason or ""))
 
     for index, event in enumerate(events):
-        if event.type == "thinking":
+        if event.type == "thinking" and not graph:
             script.append(MockEvent.thinking(event.content))
         elif event.type == "message" and not _answers(events, index):
             script.append(MockEvent.message(event.content))
+        elif event.type == "tool_call" and graph and event.tool_name.startswith(HANDOFF_PREFIX):
+            script.append(MockEvent.handoff(event.tool_name.removeprefix(HANDOFF_PREFIX)))
+            decision(event.call_id)
         elif event.type == "tool_call":
             script.append(MockEvent.tool_call(event.tool_name, event.args))
             decision(event.call_id)
             rejected = getattr(decisions.get(event.call_id), "type", None) == "rejected"
             if tool_results and event.call_id in results and not rejected:
                 script.append(MockEvent.tool_result(event.tool_name, results[event.call_id]))
-        elif event.type == "handoff":
+        elif event.type == "handoff" and not graph:
             script.append(MockEvent.handoff(event.target))
             decision(event.call_id)
         elif event.type == "waiting" and event.call_id not in decisions and not paused:
@@ -63,9 +91,11 @@ def script_of(events: Sequence[Event], *, tool_results: bool = True) -> list[Moc
             make = MockEvent.guardrail_pass if event.type == "guardrail_pass" \
                 else MockEvent.guardrail_fail
             script.append(make(event.guardrail_name, event.content or ""))
-        elif event.type == "done":
+        elif event.type == "done" and not graph:
             script.append(MockEvent.done(event.output))
-        elif event.type == "error":
+        elif event.type == "done" and (answer := _graph_answer(event.output)) is not None:
+            script.append(MockEvent.done(answer))
+        elif event.type == "error" and _model_failed(events[:index]):
             script.append(MockEvent.error(event.content))
     return script
 
@@ -77,6 +107,28 @@ def _answers(events: Sequence[Event], index: int) -> bool:
     return bool(following) and following[0] == "done"
 
 
+def _graph_answer(state: Any) -> Any:
+    """What a graph's model said last, the text of the last AI message in the graph's final
+    state; None when that is no answer (no AI message, or one that called tools)."""
+    messages = state.get("messages") if isinstance(state, dict) else None
+    said = [m for m in messages if isinstance(m, dict) and m.get("type") == "ai"] \
+        if isinstance(messages, list) else []
+    return message_text(said[-1]) if said and not said[-1].get("tool_calls") else None
+
+
+def _model_failed(before: Sequence[Event]) -> bool:
+    """Whether a run that failed after `before` failed calling its model, which
+    `MockEvent.error` scripts. Otherwise it failed after the model answered, and the replay
+    fails there by itself: in a tool that raised (a call with no result; the real tool runs
+    again), at a guardrail that tripped (scripted as such), or at a final answer the framework
+    refused."""
+    ended = {e.call_id for e in before if e.type == "tool_result"}
+    if any(e.type == "tool_call" and e.call_id not in ended for e in before):
+        return False
+    last = next((e.type for e in reversed(before) if e.type != "thinking"), None)
+    return last not in ("message", "guardrail_fail")
+
+
 def export_test(
     execution_id: str, path: str | Path | None = None, runtime: AgentRuntime | None = None
 ) -> str:
@@ -85,6 +137,7 @@ def export_test(
     with _opened(runtime) as opened:
         row = opened.store.execution(execution_id)
         result = opened.result(execution_id)
+        script = _script(opened, row, tool_results=True)
     reference = row.agent_ref or ""
     module, _, attribute = reference.partition(":")
     if not attribute or module.endswith(".py") or "/" in module or "\\" in module:
@@ -93,7 +146,6 @@ def export_test(
             f"{reference or 'no module-level name'}; an exported test imports its agent, so "
             "define the agent at module level in an importable module and run it again."
         )
-    script = script_of(result.events)
     checks = [f".status({result.status.value!r})"]
     calls = [call.name for call in result.tool_calls]
     if calls:

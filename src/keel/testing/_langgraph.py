@@ -20,11 +20,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from ..adapters.langgraph._tools import agent_of
 from ..runtime._json import jsonable
 from ..runtime._supplied import current_supplier
-from ._script import AgentView, Script
+from ._script import HANDOFF_PREFIX, AgentView, Script
 
 __all__ = ["MockModelError", "run_options"]
-
-_HANDOFF_PREFIX = "transfer_to_"
 
 
 class MockModelError(Exception):
@@ -75,9 +73,9 @@ def _answer(script: Script, run_manager: Any, kwargs: dict[str, Any]) -> ChatRes
             "checkpoint_ns": metadata.get("langgraph_checkpoint_ns", "")}})
         or "agent",
         tools={name: schema for name, schema in tools.items()
-               if not name.startswith(_HANDOFF_PREFIX)},
-        handoffs={name.removeprefix(_HANDOFF_PREFIX): name for name in tools
-                  if name.startswith(_HANDOFF_PREFIX)},
+               if not name.startswith(HANDOFF_PREFIX)},
+        handoffs={name.removeprefix(HANDOFF_PREFIX): name for name in tools
+                  if name.startswith(HANDOFF_PREFIX)},
     )
     turn = script.next_turn(view)
     if turn.error is not None:

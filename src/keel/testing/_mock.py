@@ -22,7 +22,7 @@ from ..runtime._approvals import ApprovalRules
 from ..runtime._events import Status
 from ..runtime._handle import AgentHandle
 from ..runtime._loop import run_on_keel_loop
-from ..runtime._result import AgentResult
+from ..runtime._result import AgentResult, PendingApproval
 from ..runtime._runtime import AgentRuntime
 from ..runtime._supplied import supplying
 from ..runtime._trace import trace
@@ -112,7 +112,7 @@ def _decide(runtime: AgentRuntime, result: AgentResult, script: Script) -> bool:
     handle = AgentHandle(result.execution_id, runtime=runtime)
     undecided = []
     for pending in result.pending_approvals:
-        decision = script.decisions.pop(pending.call_id, None)
+        decision = _decision(script, result, pending)
         if decision is None:
             undecided.append(pending)
         elif decision.type == "approve":
@@ -120,8 +120,24 @@ def _decide(runtime: AgentRuntime, result: AgentResult, script: Script) -> bool:
         else:
             handle.reject(decision.reason or "", call_id=pending.call_id, reviewer="mock_run")
     if undecided:
-        script.take_waiting()
+        script.take_next("waiting")
     return not undecided
+
+
+def _decision(script: Script, result: AgentResult, pending: PendingApproval) -> MockEvent | None:
+    """The script's decision on a pending call: the one that follows the call. A pause the
+    framework made on its own (a graph's interrupt()) has an id of its own: it takes the
+    decision that follows the scripted call still running (its tool called interrupt()),
+    else one that stands where the run paused (a node after the model's turn called it)."""
+    if pending.call_id in script.called:
+        return script.decisions.pop(pending.call_id, None)
+    ended = {e.call_id for e in result.events if e.type == "tool_result"}
+    pending_calls = {p.call_id for p in result.pending_approvals}
+    running = [call_id for call_id in script.decisions
+               if call_id not in ended and call_id not in pending_calls]
+    if running:
+        return script.decisions.pop(running[0])
+    return script.take_next("approve", "reject")
 
 
 def _check(script: Script, result: AgentResult) -> None:
@@ -133,9 +149,12 @@ def _check(script: Script, result: AgentResult) -> None:
         hint = ""
         if result.status is Status.WAITING:
             names = ", ".join(p.tool_name for p in result.pending_approvals)
+            own = any(p.call_id not in script.called for p in result.pending_approvals)
             hint = (f" It waits for a decision on {names}: answer the call with "
-                    "MockEvent.approve() or MockEvent.reject(reason) right after it, or end "
-                    "the script there with MockEvent.waiting().")
+                    "MockEvent.approve() or MockEvent.reject(reason) right after it"
+                    + (" (the graph's own interrupt(): right after the tool call whose tool "
+                       "makes it, or, from a node, where the run pauses)" if own else "")
+                    + ", or end the script there with MockEvent.waiting().")
         listed = "\n".join(f"  {event}" for event in unused)
         raise MockScriptError(
             f"The run {where} before it reached these events of the script:\n{listed}\n"

@@ -14,9 +14,13 @@ from typing import Any
 
 from .._errors import KeelError
 
-__all__ = ["AgentView", "MockCall", "MockEvent", "MockScriptError", "Script", "Turn"]
+__all__ = ["HANDOFF_PREFIX", "AgentView", "MockCall", "MockEvent", "MockScriptError", "Script",
+           "Turn"]
 
 STRICT_OPT_OUT = "pass strict=False to mock_run to let the framework decide instead"
+
+HANDOFF_PREFIX = "transfer_to_"
+"""A graph's handoff tools: `transfer_to_<agent>`, as in LangGraph's supervisor and swarm."""
 
 
 class MockScriptError(KeelError, AssertionError):
@@ -273,13 +277,14 @@ class Script:
 
     # -- what mock_run reads back ---------------------------------------------------------
 
-    def take_waiting(self) -> bool:
-        """Consume a `waiting` event if it is next (the run paused where the script said)."""
+    def take_next(self, *types: str) -> MockEvent | None:
+        """Consume the next event if it is of one of `types`: the run paused where the script
+        says it waits (`waiting`), or decides the pause (`approve`, `reject`)."""
         event = self._peek()
-        if event is not None and event.type == "waiting":
+        if event is not None and event.type in types:
             self._take()
-            return True
-        return False
+            return event
+        return None
 
     def tool_result(self, call_id: str) -> tuple[bool, Any]:
         """The supplied result of a call, if a `tool_result` followed it (a `Supplier`)."""

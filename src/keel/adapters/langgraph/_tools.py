@@ -271,7 +271,8 @@ def _revive(result: Any, call_id: str, name: str) -> Any:
     if isinstance(result, ToolMessage | Command | list):
         return result
     if isinstance(result, dict) and result.get("type") == "tool":
-        return convert_to_messages([result])[0]
+        # It answers this call: a result a mock run supplies was journaled by another run.
+        return convert_to_messages([{**result, "tool_call_id": call_id}])[0]
     if isinstance(result, dict) and "goto" in result and "graph" in result:
         update = {key: convert_to_messages(value) if _messages(value) else value
                   for key, value in (result.get("update") or {}).items()}
