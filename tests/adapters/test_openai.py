@@ -800,14 +800,18 @@ def gated_refund(how: str, runs: list[dict[str, Any]]) -> Any:
     return refund_tool(how == "needs_approval", runs)
 
 
+def _boss_with_billing_as_a_tool(refund: Any) -> tuple[ScriptedModel, Agent[Any]]:
+    """The boss agent, with the billing agent (its one tool `refund`) as its tool."""
+    model = ScriptedModel(boss_asks_billing_to_refund)
+    billing = Agent(name="billing", instructions="billing", model=model, tools=[refund])
+    return model, Agent(name="boss", instructions="boss", model=model, tools=[
+        billing.as_tool(tool_name="billing_tool", tool_description="Billing.")])
+
+
 @pytest.mark.parametrize("how", ["keel", "require_approval", "needs_approval"])
 def test_gated_tool_of_an_agent_tool_waits_then_runs_once(database_url: str, how: str) -> None:
     runs: list[dict[str, Any]] = []
-    model = ScriptedModel(boss_asks_billing_to_refund)
-    billing = Agent(name="billing", instructions="billing", model=model,
-                    tools=[gated_refund(how, runs)])
-    boss = Agent(name="boss", instructions="boss", model=model, tools=[
-        billing.as_tool(tool_name="billing_tool", tool_description="Billing.")])
+    model, boss = _boss_with_billing_as_a_tool(gated_refund(how, runs))
     rules = {"require_approval": ["refund"]} if how == "require_approval" else {}
     with AgentRuntime(database_url, auto_resume=False, **rules) as runtime:
         first = runtime.run(boss, "refund INV-1")
@@ -839,11 +843,7 @@ def test_gated_tool_of_an_agent_tool_waits_then_runs_once(database_url: str, how
 
 def test_rejected_tool_of_an_agent_tool_tells_the_nested_agent(runtime: AgentRuntime) -> None:
     runs: list[dict[str, Any]] = []
-    model = ScriptedModel(boss_asks_billing_to_refund)
-    billing = Agent(name="billing", instructions="billing", model=model,
-                    tools=[refund_tool(True, runs)])
-    boss = Agent(name="boss", instructions="boss", model=model, tools=[
-        billing.as_tool(tool_name="billing_tool", tool_description="Billing.")])
+    model, boss = _boss_with_billing_as_a_tool(refund_tool(True, runs))
     first = runtime.run(boss, "refund INV-1")
     AgentHandle(first.execution_id, runtime=runtime).reject("too large")
     done = runtime.resume(first.execution_id)

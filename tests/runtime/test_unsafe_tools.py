@@ -125,14 +125,18 @@ def settle(state: Ticket) -> dict[str, Any]:
     return {"note": note, "approved": interrupt({"note": note})}
 
 
+def _one_node(node: Any) -> StateGraph[Ticket]:
+    builder = StateGraph(Ticket)
+    builder.add_node(node.__name__, node)
+    builder.add_edge(START, node.__name__)
+    builder.add_edge(node.__name__, END)
+    return builder
+
+
 def test_an_unsafe_call_that_raised_in_a_node_raises_again_when_the_node_reruns(
         runtime: AgentRuntime) -> None:
     CHARGES.clear()
-    builder = StateGraph(Ticket)
-    builder.add_node("settle", settle)
-    builder.add_edge(START, "settle")
-    builder.add_edge("settle", END)
-    waiting = runtime.run(builder, {})
+    waiting = runtime.run(_one_node(settle), {})
     assert waiting.status is Status.WAITING
     step = runtime.store.step(waiting.execution_id, next(
         k for k in runtime.store.steps(waiting.execution_id) if k.startswith("tool:")))
@@ -142,6 +146,26 @@ def test_an_unsafe_call_that_raised_in_a_node_raises_again_when_the_node_reruns(
     assert result.status is Status.COMPLETED, result.error
     assert CHARGES == [40]
     assert result.output == {"note": "not posted: bank timeout", "approved": True}
+
+
+def _cut_off_at_the_result(runtime: AgentRuntime, agent: Agent[Any],
+                           monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run `agent` until the store is lost as the result of its call `s1` commits (the call
+    ran; its result never reached the journal); returns the execution's id."""
+    record = keel.runtime._execution.Execution.record
+
+    def store_lost_at_the_result(self: Any, step_key: str, **step: Any) -> None:
+        if step_key == "tool:s1" and step.get("status", "done") == "done":
+            raise keel.StoreUnavailableError("Could not journal a step: the connection is lost")
+        record(self, step_key, **step)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(keel.runtime._execution.Execution, "record", store_lost_at_the_result)
+        with pytest.raises(keel.StoreUnavailableError):
+            runtime.run(agent, "ship it", idempotency_key="cut-off")
+    execution_id = runtime.store.find_by_idempotency_key("cut-off")
+    assert execution_id is not None
+    return execution_id
 
 
 def test_an_unsafe_call_whose_result_could_not_be_journaled_is_in_doubt_not_failed(
@@ -162,20 +186,8 @@ def test_an_unsafe_call_whose_result_could_not_be_journaled_is_in_doubt_not_fail
                     model=ScriptedModel(lambda agent, outputs: [say(outputs["ship"])]
                                         if "ship" in outputs else [call("ship", "s1",
                                                                         order="o-7")]))
-    record = keel.runtime._execution.Execution.record
-
-    def store_lost_at_the_result(self: Any, step_key: str, **step: Any) -> None:
-        if step_key == "tool:s1" and step.get("status", "done") == "done":
-            raise keel.StoreUnavailableError("Could not journal a step: the connection is lost")
-        record(self, step_key, **step)
-
     with AgentRuntime(database_url, auto_resume=False, lease_seconds=0.5) as runtime:
-        monkeypatch.setattr(keel.runtime._execution.Execution, "record", store_lost_at_the_result)
-        with pytest.raises(keel.StoreUnavailableError):
-            runtime.run(shipper, "ship o-7", idempotency_key="o-7")
-        monkeypatch.undo()
-        execution_id = runtime.store.find_by_idempotency_key("o-7")
-        assert execution_id is not None
+        execution_id = _cut_off_at_the_result(runtime, shipper, monkeypatch)
         step = runtime.store.step(execution_id, "tool:s1")
         assert step is not None and step.status == "intent"
         time.sleep(0.6)  # the lease this process left expires, as a dead process's would
@@ -211,20 +223,8 @@ def test_a_call_beside_one_in_doubt_finishes_and_is_journaled_before_the_run_par
 
     shipper = Agent(name="shipper", instructions="shipper", tools=[look_up, ship],
                     model=ScriptedModel(script))
-    record = keel.runtime._execution.Execution.record
-
-    def store_lost_at_the_result(self: Any, step_key: str, **step: Any) -> None:
-        if step_key == "tool:s1" and step.get("status", "done") == "done":
-            raise keel.StoreUnavailableError("Could not journal a step: the connection is lost")
-        record(self, step_key, **step)
-
     with AgentRuntime(database_url, auto_resume=False, lease_seconds=0.5) as runtime:
-        monkeypatch.setattr(keel.runtime._execution.Execution, "record", store_lost_at_the_result)
-        with pytest.raises(keel.StoreUnavailableError):
-            runtime.run(shipper, "ship o-8", idempotency_key="o-8")
-        monkeypatch.undo()
-        execution_id = runtime.store.find_by_idempotency_key("o-8")
-        assert execution_id is not None
+        execution_id = _cut_off_at_the_result(runtime, shipper, monkeypatch)
         with runtime.store.engine.begin() as connection:  # as if killed before it ended
             connection.execute(sqlalchemy.text(
                 "DELETE FROM keel_steps WHERE execution_id = :id AND step_key = 'tool:l1'"),
@@ -263,11 +263,7 @@ def test_an_unsafe_call_its_framework_paused_runs_again_on_resume_not_in_doubt(
     """A pause is not a crash: the call is neither failed (it once replayed the pause as an
     error) nor in doubt."""
     SENT.clear()
-    builder = StateGraph(Ticket)
-    builder.add_node("wire", wire)
-    builder.add_edge(START, "wire")
-    builder.add_edge("wire", END)
-    waiting = runtime.run(builder, {})
+    waiting = runtime.run(_one_node(wire), {})
     assert waiting.status is Status.WAITING and SENT == []
     runtime.handle(waiting.execution_id).respond(True)
     result = runtime.handle(waiting.execution_id).join(timeout=30)
