@@ -1,7 +1,7 @@
 """`@keel.tool`: mark a function or a framework tool as gated by approval.
 
 A LangChain tool (what LangGraph's `ToolNode` runs) or an ADK tool is returned as it is, with
-keel's marker.
+keel's marker (a LangChain tool's functions go through `call_tool`, below).
 Otherwise, with the OpenAI Agents SDK imported, the result is a `FunctionTool` that can go
 straight into `Agent(tools=[...])` and can still be called like the function. Without it, the
 result is the function, wrapped. Each adapter reads the marker when it runs.
@@ -13,6 +13,7 @@ called. Anywhere else it is a plain call.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import sys
@@ -75,6 +76,8 @@ def tool(
                         side_effects=side_effects)
         if _is_framework_tool(target):  # a pydantic model: set the marker past validation
             object.__setattr__(target, "__keel_tool__", spec)
+            if _is_langchain_tool(target):
+                _route_langchain_tool(target, spec)
             return target
         if "agents" in sys.modules:
             from .adapters.openai import as_function_tool
@@ -85,18 +88,43 @@ def tool(
     return mark if obj is None else mark(obj)
 
 
-def _wrapped(func: Callable[..., Any], spec: ToolSpec) -> Callable[..., Any]:
-    """`func`, marked, with its calls going through `call_tool`."""
+LANGCHAIN_MARK = "keel_tool"
+"""The key of keel's mark in a marked LangChain tool's `metadata`, which LangChain hands to
+callbacks: "journaled" when the tool's calls go through `call_tool`, else "approval_required"
+when it needs approval (a tool class with no function of its own, which keel cannot route)."""
+
+
+def _route_langchain_tool(target: Any, spec: ToolSpec) -> None:
+    """Send the functions of a LangChain tool (`func`, `coroutine`) through `call_tool`, so
+    that a node's code calling `tool.invoke(...)` is journaled and gated as a call of a plain
+    keel tool is; and mark its metadata, so that keel's callbacks know how it is called."""
+    routed = False
+    for field in ("func", "coroutine"):
+        func = getattr(target, field, None)
+        if callable(func):
+            func = getattr(tool_spec(func), "func", None) or func  # marked before: the user's
+            object.__setattr__(target, field, _wrapped(func, dataclasses.replace(spec, func=func),
+                                                       target.name))
+            routed = True
+    mark = "journaled" if routed else "approval_required" if spec.approval_required else None
+    if mark is not None:
+        object.__setattr__(target, "metadata", {**(target.metadata or {}), LANGCHAIN_MARK: mark})
+
+
+def _wrapped(func: Callable[..., Any], spec: ToolSpec,
+             name: str | None = None) -> Callable[..., Any]:
+    """`func`, marked, with its calls going through `call_tool` as the tool `name`."""
+    name = name or func.__name__
     if inspect.iscoroutinefunction(func):
         @functools.wraps(func)
         async def call_async(*args: Any, **kwargs: Any) -> Any:
-            return await call_tool(spec, func.__name__, args, kwargs)
+            return await call_tool(spec, name, args, kwargs)
 
         wrapper: Any = call_async
     else:
         @functools.wraps(func)
         def call(*args: Any, **kwargs: Any) -> Any:
-            return call_tool(spec, func.__name__, args, kwargs)
+            return call_tool(spec, name, args, kwargs)
 
         wrapper = call
     wrapper.__keel_tool__ = spec
@@ -153,13 +181,18 @@ def _function_of(target: Any) -> Callable[..., Any] | None:
 
 def _is_framework_tool(target: Any) -> bool:
     """A LangChain tool (LangGraph) or an ADK tool: marked in place, as it is."""
-    if "langchain_core" in sys.modules:
-        from langchain_core.tools import BaseTool
-
-        if isinstance(target, BaseTool):
-            return True
+    if _is_langchain_tool(target):
+        return True
     if "google.adk" in sys.modules:
         from google.adk.tools.base_tool import BaseTool as AdkTool
 
         return isinstance(target, AdkTool)
     return False
+
+
+def _is_langchain_tool(target: Any) -> bool:
+    if "langchain_core" not in sys.modules:
+        return False
+    from langchain_core.tools import BaseTool
+
+    return isinstance(target, BaseTool)

@@ -460,6 +460,40 @@ def test_the_agents_after_model_callback_runs_and_runs_again_on_replay(
     assert "1000" in step.payload  # the model's own answer is what keel journals
 
 
+def pay_counted(amount: int, tool_context: ToolContext) -> dict[str, Any]:
+    """Pay an amount."""
+    PAID.append(amount)
+    return {"paid": amount, "turns": tool_context.state.get("turns")}
+
+
+def test_the_agents_before_model_callback_runs_again_on_replay(runtime: AgentRuntime) -> None:
+    """What the agent's before-model callback writes in the session state is there after a
+    pause: a replayed turn runs the agent's model callbacks once, as a live turn does."""
+    seen: list[str] = []
+
+    def count_turns(callback_context: Any, llm_request: LlmRequest) -> None:
+        seen.append("before")
+        callback_context.state["turns"] = callback_context.state.get("turns", 0) + 1
+
+    def note(callback_context: Any, llm_response: LlmResponse) -> None:
+        seen.append("after")
+
+    PAID.clear()
+    agent = LlmAgent(name="payer", instruction="Pay.", before_model_callback=count_turns,
+                     after_model_callback=note,
+                     tools=[FunctionTool(pay_counted, require_confirmation=True)],
+                     model=_TurnsLlm(turns=[{"name": "pay_counted", "args": {"amount": 5}},
+                                            "Paid."]))
+    waiting = runtime.run(agent, "Pay 5")
+    assert (waiting.status, seen) == (Status.WAITING, ["before", "after"])
+    seen.clear()
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    done = runtime.resume(waiting.execution_id, agent)
+    assert (done.status, PAID) == (Status.COMPLETED, [5])
+    assert [c.result for c in done.tool_calls] == [{"paid": 5, "turns": 1}]
+    assert seen == ["before", "after", "before", "after"]  # the replayed turn, the live one
+
+
 def get_report(tool_context: ToolContext) -> dict[str, str]:
     """The quarterly report, shown as it is."""
     tool_context.actions.skip_summarization = True

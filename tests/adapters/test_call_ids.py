@@ -10,7 +10,7 @@ from openai.types.responses import ResponseFunctionToolCall
 
 import keel
 from keel import AgentRuntime, Status
-from scripted import ScriptedModel, say
+from scripted import ScriptedModel, call, say
 
 KEYS: list[str] = []
 
@@ -54,3 +54,64 @@ def test_repeated_or_missing_call_ids_are_made_unique(database_url: str) -> None
     assert len({call_id for call_id, _ in asked}) == 3
     assert [c.result for c in result.tool_calls] == ["charged 1", "charged 2", "charged 3"]
     assert len(set(KEYS)) == 3
+
+
+REFUNDED: list[str] = []
+
+
+@keel.tool(approval_required=True)
+def refund(invoice: str) -> str:
+    """Refund an invoice."""
+    REFUNDED.append(invoice)
+    return f"refunded {invoice}"
+
+
+@keel.tool(approval_required=True)
+def notify(text: str) -> str:
+    """Tell the customer."""
+    return "notified"
+
+
+def _numbered_per_response(agent: str, outputs: dict[str, str]) -> list[Any]:
+    """Every response numbers its calls from call_0; each billing agent refunds as call_1."""
+    if agent.startswith("INV-"):
+        return [say(outputs["refund"])] if "refund" in outputs else [
+            call("refund", "call_1", invoice=agent)]
+    if "first_billing" not in outputs:
+        return [call("first_billing", "call_0", input="refund")]
+    if "notify" not in outputs:
+        return [call("notify", "call_0", text="first refund done")]
+    if "second_billing" not in outputs:
+        return [call("second_billing", "call_0", input="refund")]
+    return [say(f"{outputs['first_billing']}, {outputs['second_billing']}")]
+
+
+_billing = Agent(name="billing", instructions="INV-1: refund",
+                 tools=[refund], model=ScriptedModel(_numbered_per_response))
+boss = Agent(name="boss", instructions="boss: delegate", model=_billing.model, tools=[
+    notify,
+    _billing.as_tool(tool_name="first_billing", tool_description="Billing."),
+    _billing.clone(instructions="INV-2: refund").as_tool(
+        tool_name="second_billing", tool_description="Billing."),
+])
+
+
+def test_a_repeated_id_is_renamed_after_a_resume_that_skips_its_first_use(
+        database_url: str) -> None:
+    # After the resume for `notify`, the first agent tool's result comes from the journal and
+    # its nested run does not run again: its call_1 is known only from the journal, and the
+    # second nested run's call_1 must not be answered with the first one's refund.
+    REFUNDED.clear()
+    asked = []
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
+        result = runtime.run(boss, "refund both")
+        while result.status is Status.WAITING:
+            [pending] = result.pending_approvals
+            asked.append((pending.tool_name, pending.call_id))
+            runtime.handle(result.execution_id).approve()
+            result = runtime.resume(result.execution_id)
+    assert result.status is Status.COMPLETED, result.error
+    assert [name for name, _ in asked] == ["refund", "notify", "refund"]
+    assert len({call_id for _, call_id in asked}) == 3
+    assert REFUNDED == ["INV-1", "INV-2"]
+    assert result.output == "refunded INV-1, refunded INV-2"

@@ -521,6 +521,105 @@ def test_a_gated_tool_that_keel_cannot_find_is_refused_before_it_runs(
     assert PAID == []
 
 
+REFUNDED: list[str] = []
+
+
+@keel.tool(approval_required=True)
+@lc_tool
+def refund_invoice(invoice: str) -> str:
+    """Refund an invoice."""
+    REFUNDED.append(invoice)
+    return f"refunded {invoice}"
+
+
+class Refund(TypedDict):
+    answer: str
+
+
+async def refund_from_code(state: Refund) -> dict[str, Any]:
+    # A node's own code calls a marked LangChain tool the LangChain way (a thread runs it).
+    return {"answer": await refund_invoice.ainvoke({"invoice": "INV-7"})}
+
+
+@pytest.mark.parametrize("node", [
+    lambda state: {"answer": refund_invoice.invoke({"invoice": "INV-7"})}, refund_from_code],
+    ids=["invoke", "ainvoke"])
+def test_a_marked_langchain_tool_invoked_from_a_node_is_gated_and_runs_once(
+    database_url: str, node: Any,
+) -> None:
+    REFUNDED.clear()
+    graph = chain_of(Refund, node)
+    with AgentRuntime(database_url) as runtime:
+        waiting = runtime.run(graph, {"answer": ""})
+        assert [(p.tool_name, p.args) for p in waiting.pending_approvals] == [
+            ("refund_invoice", {"invoice": "INV-7"})]
+        assert REFUNDED == []
+        AgentHandle(waiting.execution_id, runtime=runtime).approve()
+        done = runtime.resume(waiting.execution_id, graph)
+        assert (done.status, done.output) == (Status.COMPLETED, {"answer": "refunded INV-7"})
+        assert runtime.resume(waiting.execution_id, graph).output == done.output
+    assert REFUNDED == ["INV-7"]
+    assert refund_invoice.invoke({"invoice": "INV-8"}) == "refunded INV-8"  # outside a run
+
+
+def test_a_marked_langchain_tool_keel_cannot_route_is_refused_from_a_node(
+    runtime: AgentRuntime,
+) -> None:
+    from langchain_core.tools import BaseTool
+
+    class Wire(BaseTool):  # a tool class of the user's own: no function for keel to route
+        name: str = "wire"
+        description: str = "Wire money."
+
+        def _run(self, to: str) -> str:
+            PAID.append(to)
+            return f"wired {to}"
+
+    PAID.clear()
+    wire = keel.tool(approval_required=True)(Wire())
+    failed = runtime.run(chain_of(Refund, lambda state: {"answer": wire.invoke({"to": "bob"})}),
+                         {"answer": ""})
+    assert failed.status is Status.FAILED
+    assert "The tool 'wire' may need approval (@keel.tool(approval_required=True))" in (
+        failed.error or "")
+    assert PAID == []
+
+
+def pay_from_code(who: str) -> Any:
+    return chain_of(Refund, lambda state: {"answer": pay.invoke({"who": who})})
+
+
+@pytest.mark.parametrize("rules", [
+    {"require_approval": ["refund"]},
+    {"approval_policy": [keel.Rule("refund", then=keel.Ask())]},
+    {"approval_policy": lambda name, args, ctx: keel.Ask() if name == "refund" else None},
+], ids=["require_approval", "rule_list", "callable_policy"])
+def test_a_tool_a_node_invokes_runs_when_no_rule_concerns_it(
+    database_url: str, rules: dict[str, Any],
+) -> None:
+    PAID.clear()
+    with AgentRuntime(database_url, **rules) as runtime:
+        done = runtime.run(pay_from_code("alice"), {"answer": ""})
+    assert (done.status, done.output) == (Status.COMPLETED, {"answer": "paid alice"})
+    assert PAID == ["alice"]
+
+
+def test_a_policy_decides_from_the_arguments_of_a_tool_a_node_invokes(
+    database_url: str,
+) -> None:
+    def policy(name: str, args: dict[str, Any], ctx: keel.PolicyContext) -> Any:
+        return keel.Ask() if args.get("who") == "mallory" else None
+
+    PAID.clear()
+    with AgentRuntime(database_url, approval_policy=policy) as runtime:
+        done = runtime.run(pay_from_code("alice"), {"answer": ""})
+        failed = runtime.run(pay_from_code("mallory"), {"answer": ""})
+    assert done.status is Status.COMPLETED
+    assert failed.status is Status.FAILED
+    assert "The tool 'pay' may need approval (approval_policy)" in (failed.error or "")
+    assert PAID == ["alice"]
+
+
 CHARGES: list[int] = []
 
 

@@ -1,8 +1,9 @@
 """keel's ADK plugin: journals, replays and gates every model call and tool call of a run.
 
 `before_model_callback` answers a journaled turn from the journal (the model is not asked
-again) and `after_model_callback` journals a new one, with deterministic function-call ids
-(ADK invents random ones when the model gives none). `before_tool_callback` returns a
+again; the agent's own model callbacks still run) and `after_model_callback` journals a new
+one, with deterministic function-call ids (ADK invents random ones when the model gives
+none). `before_tool_callback` returns a
 journaled result (the tool does not run again), applying again what the tool did besides it
 (a transfer, session state), and gates the call by keel's rules, `@keel.tool` and ADK's own
 confirmations; `after_tool_callback` journals the result. Agents starting are journaled
@@ -85,6 +86,7 @@ class KeelPlugin(BasePlugin):
         key = self._pending[name] = f"model:{name}:{turn}"
         stored = self.execution.recorded(key)
         if stored is not None:
+            await _called_before(callback_context, llm_request)
             return await _called_back(callback_context, key, LlmResponse.model_validate(stored))
         self.execution.before_model_call()
         self.execution.flush()
@@ -263,6 +265,16 @@ def _lane(context: Any) -> tuple[str | None, str | None]:
     in it one ADK branch (a parallel agent runs each sub-agent on a branch of its own)."""
     call = current_call()
     return (call.call_id if call is not None else None, context.branch)
+
+
+async def _called_before(callback_context: Any, llm_request: Any) -> None:
+    """Run the agent's own before-model callbacks for what they do (session state, say). ADK
+    skips them for an answer a plugin gives (a replayed turn): keel runs them itself, so that
+    they run once for every turn, as the after-model ones do. What they return is ignored: the
+    turn was journaled because they let the model answer it."""
+    agent = callback_context._invocation_context.agent
+    await _run_callbacks(agent.canonical_before_model_callbacks, _stop_on_truthy,
+                         callback_context=callback_context, llm_request=llm_request)
 
 
 async def _called_back(callback_context: Any, key: str, response: LlmResponse) -> LlmResponse:

@@ -6,8 +6,8 @@ node's own wrappers if it has any: in subgraphs added as nodes, and in the graph
 function refers to by name (LangGraph's "call a subgraph from a node"). Outside a keel run
 the wrappers hand the call to the node's own wrapper, or run it, so the graph behaves as
 before everywhere else. A tool that keel's rules may gate and that starts where no wrapper
-sees it (in a graph a node builds or finds at run time) is refused (`OutOfSight`): it would
-run undecided and unjournaled.
+sees it (in a graph a node builds or finds at run time) is refused (`OutOfSight`) when keel's
+rules would stop it: it would run undecided and unjournaled.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from langgraph.runtime import get_runtime
 from langgraph.types import Command, Interrupt
 
 from ..._errors import KeelError
-from ..._tool import ToolSpec, calling, tool_spec
+from ..._tool import LANGCHAIN_MARK, ToolSpec, calling, tool_spec
+from ...runtime._approvals import PolicyContext
 from ...runtime._execution import Execution, current_call
 from ...runtime._json import jsonable
 
@@ -237,9 +238,10 @@ def _pause(calls: list[dict[str, Any]]) -> NoReturn:
 
 
 class OutOfSight(BaseCallbackHandler):
-    """Refuses a tool that keel's rules may gate when it starts where no keel wrapper runs it:
-    in a ToolNode of a graph that a node makes or finds at run time, or invoked by a node's
-    own code. It would run undecided, and unjournaled."""
+    """Refuses a tool call that keel's rules would gate or deny when it starts where no keel
+    wrapper runs it: in a ToolNode of a graph that a node makes or finds at run time, or
+    invoked by a node's own code. It would run undecided, and unjournaled. (A `@keel.tool`
+    LangChain tool is not refused: its function goes through keel wherever it is invoked.)"""
 
     raise_error = True  # the refusal must reach the run, not a log line
     run_inline = True  # in the tool's own task, before the tool runs
@@ -247,16 +249,33 @@ class OutOfSight(BaseCallbackHandler):
     def __init__(self, execution: Execution) -> None:
         self.execution = execution
 
-    def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str,
-                      **kwargs: Any) -> None:
+    def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str, *,
+                      metadata: dict[str, Any] | None = None,
+                      inputs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        metadata = metadata or {}
+        mark = metadata.get(LANGCHAIN_MARK)
+        if current_call() is not None or mark == "journaled":
+            return
         name = str((serialized or {}).get("name", ""))
-        if current_call() is None and self.execution.rules.may_gate(name, flagged=False):
+        flag = "@keel.tool(approval_required=True)" if mark == "approval_required" else None
+        rules = self.execution.rules
+        if not rules.may_gate(name, flagged=flag is not None):  # cheap: most tools stop here
+            return
+        # Only calls the rules would stop are refused; the callback sees the arguments
+        # (`inputs`: None for a tool invoked with a string, which a policy then cannot read).
+        context = PolicyContext(
+            self.execution.id, str(kwargs.get("tool_call_id") or kwargs.get("run_id")),
+            agent_of({"configurable": {"checkpoint_ns": metadata.get("checkpoint_ns", "")}}),
+            "tool")
+        verdict = rules.evaluate(name, inputs, context, flagged_by=flag)
+        if verdict.action in ("ask", "reject"):
             raise KeelError(
-                f"The tool {name!r} may need approval, but it started where keel can neither "
-                "gate nor journal it: in a graph that a node makes or finds at run time, or "
-                "invoked by a node's own code. Add that graph to the parent graph as a node, "
-                "or refer to it from the node's function by a module or enclosing variable, "
-                "so that keel finds it; from a node's code, call a @keel.tool function.")
+                f"The tool {name!r} may need approval ({verdict.rule}), but it started where "
+                "keel can neither gate nor journal it: in a graph that a node makes or finds "
+                "at run time, or invoked by a node's own code. Add that graph to the parent "
+                "graph as a node, or refer to it from the node's function by a module or "
+                "enclosing variable, so that keel finds it; from a node's code, call a "
+                "@keel.tool function (or a LangChain tool marked with @keel.tool).")
 
 
 def _answer(result: Any, action: str, call: dict[str, Any]) -> Any:

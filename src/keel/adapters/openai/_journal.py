@@ -27,10 +27,10 @@ from ...runtime._store import NewEvent
 from ._items import (
     ContextState,
     as_items,
-    call_ids,
     decode,
     encode,
     first_handoff,
+    journaled_call_ids,
     model_events,
     parse_args,
     runs_unjournaled,
@@ -93,7 +93,7 @@ class _Journal:
         self.decided: Sequence[dict[str, Any]] = []  # a policy's decision on that handoff
         # Shared with nested runs: call ids are unique in the execution; a nested run the SDK
         # resumes (after a decision) goes on counting its turns where it stopped.
-        self.call_ids: set[str] = parent.call_ids if parent else set()
+        self.call_ids: set[str] = parent.call_ids if parent else journaled_call_ids(execution)
         self.turns: dict[str, int] = parent.turns if parent else {}
         self._models: dict[int, JournaledModel] = parent._models if parent else {}
 
@@ -203,9 +203,7 @@ class _Journal:
                     f"{stored['agent']!r}, but the agent graph now asks {agent!r}. The agent "
                     "code changed since the run started; resume it with the code it ran with."
                 )
-            response = decode(stored)
-            self.call_ids.update(call_ids(response))
-            return response
+            return decode(stored)
         ex.before_model_call()
         ex.flush()  # what earlier turns journaled is kept before the model is asked again
         response = unique_call_ids(await call(), self.call_ids, key)
