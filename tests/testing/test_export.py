@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import agents_as_tools
 import pytest
 from agents import (
     Agent,
@@ -23,8 +26,12 @@ from keel import AgentHandle, AgentResult, AgentRuntime, KeelError, Status
 from keel.testing import MockEvent, events_from, expect, export_test, mock_run
 from scripted import ScriptedModel, call, say
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
+TRIAGE = {"openai": ("examples.support_triage.agents", "triage_agent"),
+          "langgraph": ("examples.support_triage.graph", "triage_graph"),
+          "adk": ("examples.support_triage.adk_agents", "triage_agent")}
 
 
 @pytest.fixture
@@ -34,14 +41,17 @@ def runtime(database_url: str) -> AgentRuntime:
 
 
 def _real_run(runtime: AgentRuntime, *, approve: bool, agent: Any = triage_agent) -> AgentResult:
-    """The demo's ticket on the example's own scripted support model, decided by a reviewer."""
-    waiting = runtime.run(agent, TICKET)
-    handle = AgentHandle(waiting.execution_id, runtime=runtime)
-    if approve:
-        handle.approve(reviewer="dana")
-    else:
-        handle.reject("Refunds need a manager this week.")
-    return runtime.resume(waiting.execution_id)
+    """The demo's ticket on the example's own scripted support model, each pause decided by a
+    reviewer."""
+    result = runtime.run(agent, TICKET)
+    while result.status is Status.WAITING:
+        handle = AgentHandle(result.execution_id, runtime=runtime)
+        if approve:
+            handle.approve(reviewer="dana")
+        else:
+            handle.reject("Refunds need a manager this week.")
+        result = runtime.resume(result.execution_id)
+    return result
 
 
 def _calls(result: AgentResult) -> list[tuple[str, dict[str, object], object, str]]:
@@ -110,14 +120,58 @@ def test_the_exported_test_passes_against_the_same_agent(runtime: AgentRuntime,
 
 
 def _passes(path: Path) -> None:
-    """Run the exported test module at `path` in a fresh interpreter: it passes."""
+    """Run the exported test module at `path` in a fresh interpreter: it passes. It imports
+    agents from where these tests find them: the checkout, tests/ and this directory."""
     child = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
         cwd=path.parent, capture_output=True, text=True, timeout=120,
-        env={**_env(), "PYTHONPATH": str(ROOT)},
+        env={**_env(), "PYTHONPATH": os.pathsep.join(map(str, [ROOT, ROOT / "tests", HERE]))},
     )
     assert child.returncode == 0, child.stdout + child.stderr
     assert "1 passed" in child.stdout
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("framework", list(TRIAGE))
+def test_an_exported_run_gated_by_the_runtimes_rules_is_gated_in_the_replay(
+    database_url: str, framework: str, tmp_path: Path,
+) -> None:
+    module, name = TRIAGE[framework]
+    agent = getattr(importlib.import_module(module), name)
+    with AgentRuntime(database_url, require_approval=["get_invoice"],
+                      auto_resume=False) as gated:
+        real = _real_run(gated, approve=True, agent=agent)
+        path = tmp_path / "test_exported.py"
+        source = export_test(real.execution_id, path, runtime=gated)
+    assert real.status is Status.COMPLETED, real.error
+    # Both calls waited: one for the runtime's rule, one for its tool's flag.
+    assert "events=EVENTS, require_approval=['get_invoice', 'process_refund'])" in source
+    _passes(path)
+
+
+# ADK's own AgentTool builds its Runner with the argument ADK itself deprecates.
+@pytest.mark.filterwarnings("ignore:The `plugins` argument is deprecated")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("framework", ["openai", "adk"])
+def test_an_agent_called_as_a_tool_is_replayed_by_its_result(
+    runtime: AgentRuntime, framework: str, tmp_path: Path,
+) -> None:
+    boss = getattr(agents_as_tools, f"{framework}_boss")
+    real = _real_run(runtime, approve=True, agent=boss)  # the refund waits inside the tool
+    assert real.status is Status.COMPLETED, real.error
+    assert "billing_specialist" in {e.agent for e in real.events}
+    backend.REFUNDS.clear()
+    # The boss's turns only, even where the tools run again: the agent tool's result stands
+    # for the billing specialist's run, which the replay does not make.
+    script = events_from(real.execution_id, runtime=runtime, tool_results=False)
+    assert [e.type for e in script if e.type != "thinking"] == ["tool_call", "tool_result",
+                                                               "done"]
+    replay = mock_run(boss, TICKET, events=script)
+    assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
+    assert backend.REFUNDS == []
+    path = tmp_path / "test_exported.py"
+    export_test(real.execution_id, path, runtime=runtime)
+    _passes(path)
 
 
 @pytest.mark.parametrize("tool_results", [True, False], ids=["supplied", "run_again"])
@@ -227,6 +281,4 @@ def test_an_agent_without_an_importable_name_cannot_be_exported(runtime: AgentRu
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}

@@ -27,8 +27,15 @@ def events_from(
     """The script that makes `mock_run` repeat the stored execution.
 
     With `tool_results` (the default) every tool's journaled result is supplied, so the
-    replay calls no real system; without, the real tools run again. Approvals and rejections
-    are replayed as the reviewers decided; a pause nobody decided becomes `waiting()`.
+    replay calls no real system; without, the real tools run again, except agents used as
+    tools (OpenAI's `agent.as_tool()`, ADK's `AgentTool`): their results are supplied either
+    way, and the turns of the agents they ran are left out: the replay does not run them
+    again. The decisions of the calls that waited are replayed as the reviewers decided; a
+    pause nobody decided becomes `waiting()`. A call waits in the replay only if it is gated
+    there too: a call the runtime's rules gated needs them in `mock_run` as well, e.g.
+    `require_approval=[the names of the calls that waited]`, as in the test `export_test`
+    writes. (A policy's automatic decision, made without waiting, is no scripted decision:
+    the call's journaled result says what it decided.)
     """
     with _opened(runtime) as opened:
         return _script(opened, opened.store.execution(execution_id), tool_results=tool_results)
@@ -56,8 +63,11 @@ def script_of(
     tool, and its other handoffs are its edges; its `done` is the graph's state, of which the
     model said the last AI message."""
     graph = framework == "langgraph"
+    events, agent_tools = _replayed(events)
     results = {e.call_id: e.result for e in events if e.type == "tool_result"}
-    decisions = {e.call_id: e for e in events if e.type in ("approved", "rejected")}
+    waited = {e.call_id for e in events if e.type == "waiting"}
+    decisions = {e.call_id: e for e in events
+                 if e.type in ("approved", "rejected") and e.call_id in waited}
     script: list[MockEvent] = []
     paused = False
 
@@ -79,7 +89,8 @@ def script_of(
             script.append(MockEvent.tool_call(event.tool_name, event.args))
             decision(event.call_id)
             rejected = getattr(decisions.get(event.call_id), "type", None) == "rejected"
-            if tool_results and event.call_id in results and not rejected:
+            supplied = tool_results or event.call_id in agent_tools
+            if supplied and event.call_id in results and not rejected:
                 script.append(MockEvent.tool_result(event.tool_name, results[event.call_id]))
         elif event.type == "handoff" and not graph:
             script.append(MockEvent.handoff(event.target))
@@ -98,6 +109,46 @@ def script_of(
         elif event.type == "error" and _model_failed(events[:index]):
             script.append(MockEvent.error(event.content))
     return script
+
+
+def _replayed(events: Sequence[Event]) -> tuple[list[Event], set[str]]:
+    """The events a replay goes through, and the ids of the calls whose tool ran an agent (an
+    agent used as a tool: OpenAI's `agent.as_tool()`, ADK's `AgentTool`).
+
+    Such an agent runs its turns between its caller's call and the call's result, as another
+    agent. The replay supplies that result (what the caller saw), so the nested run does not
+    happen again, and its events are left out. Its turns could not be scripted reliably
+    anyway: nothing in a script separates the nested agent's last turn from its caller's
+    next, and the nested runs of calls made together interleave.
+    """
+    spans: list[tuple[str, int, int]] = []  # a call's id, its index and its result's
+    unanswered: dict[str, list[int]] = {}
+    for index, event in enumerate(events):
+        if event.type == "tool_call":
+            unanswered.setdefault(event.call_id, []).append(index)
+        elif event.type == "tool_result" and unanswered.get(event.call_id):
+            spans.append((event.call_id, unanswered[event.call_id].pop(0), index))
+    nested: set[int] = set()
+    agent_tools: set[str] = set()
+    for call_id, start, end in spans:
+        caller = events[start].agent
+        others = [i for i in range(start + 1, end) if events[i].agent not in (None, caller)]
+        # A graph's node starts (its `thinking`) name the graph the node is in, which may be
+        # the caller's parent graph: they are no nested run.
+        if any(events[i].type != "thinking" for i in others):
+            nested.update(others)
+            agent_tools.add(call_id)
+    return [e for index, e in enumerate(events) if index not in nested], agent_tools
+
+
+def _gated(events: Sequence[Event]) -> list[str]:
+    """The names of the tools (and handoffs) whose calls waited for a decision in `events`:
+    what a replay must gate (`mock_run(..., require_approval=...)`) to wait where the run did.
+    A mock run has none of the runtime's rules, and gating a call its tool flags itself
+    changes nothing. A graph's own interrupt() waits with an id of no call: it pauses the
+    replay by itself."""
+    calls = {e.call_id for e in events if e.type in ("tool_call", "handoff")}
+    return sorted({e.tool_name for e in events if e.type == "waiting" and e.call_id in calls})
 
 
 def _answers(events: Sequence[Event], index: int) -> bool:
@@ -146,14 +197,17 @@ def export_test(
             f"{reference or 'no module-level name'}; an exported test imports its agent, so "
             "define the agent at module level in an importable module and run it again."
         )
+    events, _ = _replayed(result.events)  # a pipeline's hold its stages' too
     checks = [f".status({result.status.value!r})"]
-    calls = [call.name for call in result.tool_calls]
+    calls = [e.tool_name for e in events if e.type == "tool_call"]
     if calls:
         checks.append(f".tool_call_order({calls!r})")
-    handoffs = [e.target for e in result.events if e.type == "handoff"]
+    handoffs = [e.target for e in events if e.type == "handoff"]
     checks.append(f".handoff_sequence({handoffs!r})")
     if isinstance(result.output, str):
         checks.append(f".output_equals({result.output!r})")
+    gated = _gated(events)
+    rules = f", require_approval={gated!r}" if gated else ""
     lines = [
         f'"""Regression test exported by keel from execution {execution_id}',
         f'({row.agent_name}, {result.status.value})."""',
@@ -168,7 +222,7 @@ def export_test(
         "",
         "",
         f"def test_replays_execution_{execution_id[:12]}() -> None:",
-        f"    result = mock_run({attribute}, {loads(row.input)!r}, events=EVENTS)",
+        f"    result = mock_run({attribute}, {loads(row.input)!r}, events=EVENTS{rules})",
         "    (expect(result)",
         *(f"        {check}" for check in checks),
         "    )",
