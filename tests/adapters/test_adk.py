@@ -580,3 +580,27 @@ def test_a_mock_runs_thinking_is_not_the_answer() -> None:
     result = mock_run(echo_agent, "hi", events=[MockEvent.thinking("Hmm."),
                                                  MockEvent.done("Hello.")])
     assert result.output == "Hello."
+
+
+async def save_report(text: str, tool_context: ToolContext) -> dict[str, Any]:
+    """Save a report as an artifact."""
+    return {"version": await tool_context.save_artifact("report.txt", types.Part(text=text))}
+
+
+async def read_report(tool_context: ToolContext) -> dict[str, Any]:
+    """Read the saved report back."""
+    part = await tool_context.load_artifact("report.txt")
+    return {"text": part.text if part is not None else None}
+
+
+def test_tools_save_and_load_artifacts_as_under_adks_in_memory_runner(
+        runtime: AgentRuntime) -> None:
+    """The run failed with "Artifact service is not initialized" before."""
+    model = _TurnsLlm(turns=[
+        {"name": "save_report", "args": {"text": "all good"}, "id": "save"},
+        {"name": "read_report", "args": {}, "id": "read"}, "done"], asked=[])
+    agent = LlmAgent(name="reporter", model=model, instruction="Report.",
+                     tools=[save_report, read_report])
+    result = runtime.run(agent, "report")
+    assert result.status is Status.COMPLETED, result.error
+    assert [c.result for c in result.tool_calls] == [{"version": 0}, {"text": "all good"}]

@@ -13,7 +13,9 @@ from typing import Any
 
 from google.adk.agents import BaseAgent
 from google.adk.apps import App
+from google.adk.artifacts import InMemoryArtifactService
 from google.adk.events import Event
+from google.adk.memory import InMemoryMemoryService
 from google.adk.runners import Runner
 from google.adk.sessions import InMemorySessionService
 from google.genai import types
@@ -53,7 +55,11 @@ class AdkAdapter:
             app_name=app.name, user_id=user_id, session_id=options.session_id or execution.id)
         for earlier in _conversation_so_far(execution):  # an ADK session continued
             await sessions.append_event(session, Event.model_validate(earlier))
-        runner = Runner(app=app, session_service=sessions)
+        # As ADK's InMemoryRunner has them: tools that save artifacts or search memory work
+        # for the run (a resumed run holds what its live steps save, not its replayed ones').
+        runner = Runner(app=app, session_service=sessions,
+                        artifact_service=InMemoryArtifactService(),
+                        memory_service=InMemoryMemoryService())
         message = types.Content(role="user", parts=[types.Part(text=str(input))])
         final: tuple[str | None, str] = (None, "")
         try:
