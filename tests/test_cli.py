@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -221,42 +224,67 @@ def test_export_test_prints_a_pytest_module(sqlite_url: str) -> None:
     assert "MockEvent.waiting()" in source
 
 
-def test_serve_prints_a_token_and_answers_and_refuses_open_hosts_without_one(
-    tmp_path: Path, database_url: str
-) -> None:
+@contextmanager
+def serving(*args: str, url: str, cwd: Path) -> Iterator[tuple[str, int]]:
+    """`keel serve ARGS` on a free port: its banner line and the port."""
     import socket
-    import time
-    import urllib.request
 
-    refused = keel("serve", "--host", "0.0.0.0", url=database_url, ok=False)
-    assert refused.stderr.startswith("keel: keel serve binds 0.0.0.0")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEEL_DATABASE_URL": database_url}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEEL_DATABASE_URL": url}
     env.pop("KEEL_API_TOKEN", None)
-    server = subprocess.Popen([KEEL, "serve", "--port", str(port)], env=env, text=True,
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    server = subprocess.Popen([KEEL, "serve", "--port", str(port), *args], env=env, text=True,
+                              cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert server.stdout is not None
-        banner = server.stdout.readline()
+        yield server.stdout.readline(), port
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)  # and closes its pipes
+
+
+def answer(url: str, token: str | None = None) -> tuple[int, Any]:
+    """The status and JSON body of GET `url`, once the server answers."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as page:
+                return page.status, json.loads(page.read())
+        except urllib.error.HTTPError as refused:  # an answer too
+            return refused.code, json.loads(refused.read())
+        except OSError:
+            assert time.monotonic() < deadline, "keel serve never answered"
+            time.sleep(0.1)
+
+
+def test_serve_prints_a_token_and_answers_and_refuses_open_hosts_without_one(
+    tmp_path: Path, database_url: str
+) -> None:
+    refused = keel("serve", "--host", "0.0.0.0", url=database_url, ok=False)
+    assert refused.stderr.startswith("keel: keel serve binds 0.0.0.0")
+    with serving(url=database_url, cwd=tmp_path) as (banner, port):
         token = banner.rsplit(": ", 1)[1].strip().rstrip(")")
         assert banner.startswith(f"keel serve: http://127.0.0.1:{port}/") and len(token) > 20
         # Made on the first serve and kept, so a later serve here uses the same one.
         assert (tmp_path / ".keel" / "api-token").read_text().strip() == token
         assert (tmp_path / ".keel" / "api-token").stat().st_mode & 0o077 == 0
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/executions") as page:
-                    assert json.loads(page.read()) == []
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "keel serve never answered"
-                time.sleep(0.1)
-    finally:
-        server.terminate()
-        server.communicate(timeout=10)  # and closes its pipes
+        assert answer(f"http://127.0.0.1:{port}/api/executions") == (200, [])
+
+
+def test_serve_beyond_loopback_needs_the_token_to_read(tmp_path: Path, sqlite_url: str) -> None:
+    AgentRuntime(sqlite_url).close()
+    with serving("--host", "0.0.0.0", "--token", "s3cret-token", url=sqlite_url,
+                 cwd=tmp_path) as (banner, port):
+        assert "the API token, for reads, approvals and new runs" in banner
+        status, body = answer(f"http://127.0.0.1:{port}/api/executions")
+        assert status == 401 and "Bearer <token>" in body["error"]
+        assert answer(f"http://127.0.0.1:{port}/api/executions", "s3cret-token") == (200, [])
 
 
 def test_demo_runs_the_support_ticket_from_a_checkout(tmp_path: Path, sqlite_url: str) -> None:
@@ -317,3 +345,50 @@ def test_export_decisions_prune_and_the_kill_switch(tmp_path: Path) -> None:
     assert keel("ls", "--json", url=url).stdout.strip() == "[]"
     bad = keel("prune", "--older-than", "soon", url=url, ok=False)
     assert "--older-than takes a duration" in bad.stderr
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_reject_refuses_a_reason_that_says_nothing(
+    sqlite_url: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from examples.support_triage.agents import triage_agent
+
+    from keel.cli import main
+
+    with AgentRuntime(sqlite_url, auto_resume=False) as runtime:
+        execution_id = runtime.run(triage_agent, TICKET).execution_id
+    assert main(["reject", execution_id, "--reason", reason, "--db", sqlite_url]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("keel: keel reject needs a reason that says something")
+    assert len(error.splitlines()) == 1
+    with AgentRuntime(sqlite_url, auto_resume=False) as runtime:
+        assert [a.status for a in runtime.store.approvals(execution_id)] == ["pending"]
+
+
+@pytest.mark.parametrize(("made", "says"), [
+    ("another app's", "is not a keel database (it has no keel tables, and keel leaves it"),
+    ("empty", "is not a keel database (it has no keel tables, and keel leaves it"),
+    ("text", "is not a keel database (file is not a database)"),
+    ("directory", "is a directory, not a keel database"),
+])
+def test_a_file_that_is_not_a_keel_store_is_refused_and_left_as_it_was(
+    tmp_path: Path, made: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from keel.cli import main
+
+    path = tmp_path / "app.db"
+    if made == "another app's":
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE users (id INTEGER)")
+        db.close()
+    elif made == "directory":
+        path.mkdir()
+    else:
+        path.write_text("" if made == "empty" else "not a database\n")
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    assert main(["ls", "--db", f"sqlite:///{path}"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"keel: {path} {says}") and len(error.splitlines()) == 1
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before

@@ -33,10 +33,11 @@ import json
 import math
 import os
 import secrets
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -80,11 +81,25 @@ def main(argv: list[str] | None = None) -> int:
 
 def _existing(url: str | None) -> None:
     """Commands on stored executions never make a store: a mistyped path is an error, not an
-    empty database."""
+    empty database, and another application's database (or any other file) is not one that
+    keel's tables are added to. Looked at read-only, so that a refused file stays as it was."""
     path = sqlite_file(store_url(url or default_database_url()))
-    if path is not None and not path.exists():
-        raise StoreError(f"No keel database at {path}: check --db or $KEEL_DATABASE_URL "
-                         "(keel run makes one).")
+    if path is None:
+        return
+    check = "check --db or $KEEL_DATABASE_URL"
+    if not path.exists():
+        raise StoreError(f"No keel database at {path}: {check} (keel run makes one).")
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a keel database: {check}.")
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            keel = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                              "'keel_executions'").fetchone()
+    except sqlite3.DatabaseError as exc:  # not SQLite at all, or unreadable
+        raise StoreError(f"{path} is not a keel database ({exc}): {check}.") from None
+    if keel is None:
+        raise StoreError(f"{path} is not a keel database (it has no keel tables, and keel "
+                         f"leaves it as it is): {check}.")
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -171,8 +186,12 @@ def _approve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
 
 
 def _reject(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    reason = args.reason.strip()
+    if not reason:  # as the HTTP API: the model would hear nothing
+        raise KeelError("keel reject needs a reason that says something (--reason \"...\"): "
+                        "the model hears it instead of the tool's result.")
     decided = AgentHandle(args.id, runtime=runtime).reject(
-        args.reason, call_id=args.call, reviewer=args.reviewer)
+        reason, call_id=args.call, reviewer=args.reviewer)
     _print_decision("rejected", decided, args.json)
 
 
@@ -297,15 +316,17 @@ def _serve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
         raise MissingExtraError(f"keel serve needs the server extra ({exc}). Install it with: "
                                 "pip install 'keel[server]'") from exc
     token = args.token or os.environ.get("KEEL_API_TOKEN")
+    beyond = args.host not in ("127.0.0.1", "localhost", "::1")  # reachable from elsewhere
     if token is None:
-        if args.host not in ("127.0.0.1", "localhost", "::1"):
+        if beyond:
             raise KeelError(f"keel serve binds {args.host}, beyond this machine, only with a "
                             "token: pass --token or set KEEL_API_TOKEN.")
         token = _local_token()
-    print(f"keel serve: http://{args.host}:{args.port}/ (the API token, for approvals and new "
-          f"runs: {token})", flush=True)
-    uvicorn.run(create_app(runtime, token=token), host=args.host, port=args.port,
-                log_level="warning")
+    needed = "reads, approvals and new runs" if beyond else "approvals and new runs"
+    print(f"keel serve: http://{args.host}:{args.port}/ (the API token, for {needed}: "
+          f"{token})", flush=True)
+    uvicorn.run(create_app(runtime, token=token, guard_reads=beyond), host=args.host,
+                port=args.port, log_level="warning")
 
 
 def _worker(runtime: AgentRuntime, args: argparse.Namespace) -> None:
@@ -562,8 +583,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = command("serve", _serve, "the HTTP API and dashboard on this store", creates=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_positive(int, most=65_535, what="a port"), default=8000)
-    serve.add_argument("--token", help="the bearer token for changes (default: "
-                                       "$KEEL_API_TOKEN, else a new one, printed)")
+    serve.add_argument("--token", help="the bearer token for changes, and for reads beyond "
+                                       "loopback (default: $KEEL_API_TOKEN, else a new one, "
+                                       "printed)")
     worker = command("worker", _worker, "claim and run queued executions of these agents",
                      creates=True)
     worker.add_argument("agents", nargs="+", metavar="MODULE:ATTR",

@@ -42,6 +42,7 @@ def test_the_inbox_a_decision_with_its_reviewer_and_the_finished_run(
     assert client.get("/api/approvals").json() == []
     again = client.post(f"{url}/approve", json={"reviewer": "ben"}, headers=AUTH)
     assert again.status_code == 409 and "already approved by dana" in again.json()["error"]
+    assert again.json()["error"].endswith("reload the execution to see where it is now.")
 
     done = runtime.resume(waiting.execution_id)
     assert done.status is Status.COMPLETED
@@ -77,6 +78,9 @@ def test_reject_needs_a_reason_and_unknown_ids_are_404(
     url = f"/api/executions/{waiting.execution_id}"
     assert client.post(f"{url}/reject", json={"reviewer": "lee"}, headers=AUTH
                        ).status_code == 422
+    empty, blank = (client.post(f"{url}/reject", json={"reviewer": "lee", "reason": reason},
+                                headers=AUTH) for reason in ("", " \t "))
+    assert blank.status_code == 422 and blank.json() == empty.json()
     rejected = client.post(f"{url}/reject", json={"reviewer": "lee", "reason": "Not now."},
                            headers=AUTH)
     assert rejected.status_code == 200
@@ -193,6 +197,7 @@ def test_an_in_doubt_run_is_listed_and_resolved_over_the_api(
     assert resolved.json() == {"resolved": ["w1"], "action": "record"}
     again = client.post(f"{url}/resolve", json=body, headers=AUTH)
     assert again.status_code == 409 and "not IN_DOUBT" in again.json()["error"]
+    assert "AgentHandle" not in again.json()["error"]  # a Python call says nothing over HTTP
     done = runtime.resume(execution_id)
     assert done.status is Status.COMPLETED and done.output == "Refund: wired INV-8821"
     assert REFUNDS == ["INV-8821"]  # once, before the crash
@@ -268,3 +273,80 @@ def test_every_error_is_json_with_a_message(client: TestClient, runtime: AgentRu
     wrong = client.delete("/api/executions")
     assert (wrong.status_code, wrong.json()) == (405, {"error": "Method Not Allowed"})
     assert "GET" in wrong.headers["allow"]  # kept from Starlette's answer
+
+
+def test_a_decision_made_here_carries_on_a_run_this_server_did_not_start(
+    client: TestClient, runtime: AgentRuntime, database_url: str
+) -> None:
+    from examples.support_pipeline.cross_framework import TICKET as PIPELINE_TICKET
+    from examples.support_pipeline.cross_framework import pipeline
+
+    # Started by a process that is gone (or by this server before a restart): nobody watches.
+    with AgentRuntime(database_url, require_approval=["add_internal_note"],
+                      auto_resume=False) as gone:
+        approved, rejected = (gone.run(triage_agent, TICKET).execution_id for _ in range(2))
+        staged, cancelled = (gone.run(pipeline, PIPELINE_TICKET).execution_id
+                             for _ in range(2))
+    url = "/api/executions"
+    client.post(f"{url}/{approved}/approve", json={"reviewer": "dana"}, headers=AUTH)
+    client.post(f"{url}/{rejected}/reject", json={"reviewer": "dana", "reason": "Not now."},
+                headers=AUTH)
+    client.post(f"{url}/{staged}.2/reject", json={"reviewer": "dana", "reason": "No page."},
+                headers=AUTH)  # a stage, decided from the inbox
+    client.post(f"{url}/{cancelled}.2/cancel", headers=AUTH)  # a stage alone
+    for execution_id in (approved, rejected, staged, cancelled):
+        assert runtime.handle(execution_id).join(timeout=30).status.is_terminal
+    assert "refunded $99.00" in str(runtime.result(approved).output)
+    assert "Not now." in str(runtime.result(rejected).output)
+    assert runtime.result(staged).status is Status.COMPLETED
+    assert client.get("/api/approvals").json() == []  # nothing is left that nobody can decide
+    assert client.get(f"{url}/{approved}").json()["stalled"] is None
+
+
+def test_a_resolution_made_here_carries_on_the_run(
+    client: TestClient, runtime: AgentRuntime, database_url: str
+) -> None:
+    execution_id = in_doubt_execution(database_url)
+    client.post(f"/api/executions/{execution_id}/resolve", headers=AUTH,
+                json={"reviewer": "dana", "action": "record", "result": "wired INV-8821"})
+    done = runtime.handle(execution_id).join(timeout=30)
+    assert (done.status, done.output) == (Status.COMPLETED, "Refund: wired INV-8821")
+
+
+def test_a_run_this_server_cannot_resume_says_why_while_it_is_queued(
+    client: TestClient, runtime: AgentRuntime, database_url: str
+) -> None:
+    from sqlalchemy import update
+
+    from keel.runtime._store import EXECUTIONS
+
+    with AgentRuntime(database_url, auto_resume=False) as gone:
+        execution_id = gone.run(triage_agent, TICKET).execution_id
+    with runtime.store.transaction() as conn:  # as if the server could not import its module
+        conn.execute(update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(
+            agent_ref="myapp.gone:triage_agent"))
+    url = f"/api/executions/{execution_id}"
+    approved = client.post(f"{url}/approve", json={"reviewer": "dana"}, headers=AUTH)
+    assert approved.status_code == 200  # the decision stands
+    detail = client.get(url).json()
+    assert detail["status"] == "QUEUED"
+    assert detail["stalled"].startswith("This server cannot resume it: The execution's agent "
+                                        "was recorded as 'myapp.gone:triage_agent'")
+    assert f"keel resume {execution_id} there" in detail["stalled"]
+
+
+def test_reads_need_the_token_when_the_server_guards_them(runtime: AgentRuntime) -> None:
+    waiting = runtime.run(triage_agent, TICKET).execution_id
+    reads = ["/api/executions", f"/api/executions/{waiting}", f"/api/executions/{waiting}/events",
+             f"/api/executions/{waiting}/export", f"/api/executions/{waiting}/stream",
+             "/api/decisions", "/api/approvals"]
+    with TestClient(create_app(runtime, token=TOKEN, guard_reads=True)) as guarded:
+        for path in reads:
+            refused = guarded.get(path)
+            assert refused.status_code == 401 and "Bearer <token>" in refused.json()["error"]
+            assert guarded.get(path, headers=AUTH).status_code == 200, path
+        # The page and its assets load without it: the dashboard asks for the token.
+        assert guarded.get("/").status_code == 200
+        assert guarded.get("/static/app.js").status_code == 200
+    with TestClient(create_app(runtime, token=TOKEN)) as local:  # loopback: reads are open
+        assert all(local.get(path).status_code == 200 for path in reads)

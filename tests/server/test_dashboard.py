@@ -8,23 +8,28 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
 from examples.support_triage import backend
 from examples.support_triage.agents import triage_agent
 from playwright.sync_api import Page, expect, sync_playwright
+from sqlalchemy import update
 
 from in_doubt import REFUNDS, in_doubt_execution, refunder
 from keel import AgentRuntime, Status, Worker
+from keel.runtime._store import EXECUTIONS
 from keel.server import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TOKEN = "dashboard-token"
+T = TypeVar("T")
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
 
 if not CHROMIUM.exists():
@@ -37,12 +42,33 @@ if not CHROMIUM.exists():
 @pytest.fixture
 def served(database_url: str) -> Iterator[tuple[str, AgentRuntime]]:
     """The app on a free loopback port, in this process (its runtime resumes decided runs)."""
+    with serving(database_url) as served:
+        yield served
+
+
+@pytest.fixture
+def served_on_sqlite(sqlite_url: str) -> Iterator[tuple[str, AgentRuntime]]:
+    """For what the page does, whatever the store: one of them is enough."""
+    with serving(sqlite_url) as served:
+        yield served
+
+
+@pytest.fixture
+def guarded(sqlite_url: str) -> Iterator[tuple[str, AgentRuntime]]:
+    """The app as keel serve runs it beyond loopback: reads need the token too."""
+    with serving(sqlite_url, guard_reads=True) as served:
+        yield served
+
+
+@contextmanager
+def serving(database_url: str, *, guard_reads: bool = False) -> Iterator[tuple[str, AgentRuntime]]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with AgentRuntime(database_url) as runtime:
-        server = uvicorn.Server(uvicorn.Config(create_app(runtime, token=TOKEN),
-                                               host="127.0.0.1", port=port, log_level="warning"))
+        app = create_app(runtime, token=TOKEN, guard_reads=guard_reads)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 20
@@ -164,3 +190,86 @@ def test_a_pipeline_shows_its_stages_and_a_run_is_cancelled_from_its_page(
         expect(page.locator("#cancel")).to_have_count(0)
         page.screenshot(path=str(ARTIFACTS / "dashboard-pipeline-cancelled.png"), full_page=True)
     assert served[1].store.execution(f"{pid}.2").status == Status.CANCELLED.value
+
+
+def elsewhere(call: Callable[..., T], *args: Any) -> T:
+    """`call` in another thread: keel's sync API refuses the thread Playwright's runs in."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(call, *args).result()
+
+
+def test_a_page_rides_out_an_outage_keeps_an_error_and_its_filter(
+    served_on_sqlite: tuple[str, AgentRuntime],
+) -> None:
+    base, runtime = served_on_sqlite
+    execution_id = runtime.run(triage_agent, TICKET).execution_id  # WAITING: the page polls
+    detail = f"**/api/executions/{execution_id}"
+    with browser_page() as page:
+        missing: list[str] = []
+        page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+        page.goto(f"{base}/#/executions/{execution_id}")
+        expect(page.locator("#status")).to_have_text("WAITING")
+        page.click("#cancel")  # no token yet
+        error = page.locator("#cancel + .error")
+        expect(error).to_contain_text("This needs the API token keel serve printed")
+        with page.expect_response(detail):  # refreshed, and the error is still there
+            pass
+        expect(error).to_contain_text("This needs the API token keel serve printed")
+
+        page.route(detail, lambda route: route.abort())  # the server is down
+        notice = page.locator("#notice")
+        expect(notice).to_have_text("The server does not answer; retrying…")
+        expect(page.locator("#status")).to_have_text("WAITING")  # what it showed stays
+        page.unroute(detail)  # and back: the page goes on by itself
+        expect(notice).to_be_hidden()
+
+        page.fill("#token", TOKEN)  # typed, not saved with the button
+        page.click("#cancel")
+        expect(page.locator("#status")).to_have_text("CANCELLED")
+        expect(page.locator("#token-note")).to_have_text("Saved.")
+
+        page.goto(f"{base}/#/")
+        page.focus("#status-filter")
+        chosen = page.locator("#status-filter").element_handle()
+        with page.expect_response("**/api/executions?stages=false"):  # refreshed
+            pass
+        assert chosen.evaluate("e => e.isConnected && e === document.activeElement")
+    assert missing == []  # not even a favicon
+
+
+def test_a_guarded_server_asks_for_the_token_and_says_why_a_run_stays_queued(
+    guarded: tuple[str, AgentRuntime], sqlite_url: str
+) -> None:
+    base, runtime = guarded
+
+    def unloadable() -> str:
+        """A waiting run whose agent this server cannot import."""
+        with AgentRuntime(sqlite_url, auto_resume=False) as gone:
+            execution_id = gone.run(triage_agent, TICKET).execution_id
+            with gone.store.transaction() as conn:
+                conn.execute(update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(
+                    agent_ref="myapp.gone:triage_agent"))
+        return execution_id
+
+    with browser_page() as page:
+        page.goto(f"{base}/#/approvals")
+        expect(page.locator("#view")).to_have_text(
+            "This needs the API token keel serve printed: enter it at the top right.")
+        expect(page.locator("#token")).to_be_focused()
+        page.fill("#token", "tökén✓")
+        page.press("#token", "Enter")
+        expect(page.locator("#token-note")).to_have_text(
+            "An API token is plain ASCII text: paste the one keel serve printed.")
+        page.fill("#token", TOKEN)
+        page.press("#token", "Enter")
+        expect(page.locator("#token-note")).to_have_text("Saved.")
+        expect(page.locator("#view")).to_contain_text("Nothing is waiting.")
+        execution_id = elsewhere(unloadable)
+        card = page.locator(".approval")  # the inbox refreshes itself
+        expect(card).to_contain_text("wants to call process_refund", timeout=10_000)
+        card.locator("button.approve").click()
+        expect(page.locator("#status")).to_have_text("QUEUED")
+        expect(page.locator("#stalled")).to_contain_text(
+            "This server cannot resume it: The execution's agent was recorded as "
+            "'myapp.gone:triage_agent'")
+        expect(page.locator("#stalled")).to_contain_text(f"keel resume {execution_id} there")

@@ -293,6 +293,24 @@ class AgentRuntime:
 
         return AgentHandle(execution_id, runtime=self)
 
+    def watch(self, execution_id: str) -> None:
+        """Resume the execution here, in the background, once it is QUEUED (decided or
+        resolved, in any process), as `auto_resume` does for the runs this runtime drove: a
+        server calls it for the runs it decides, whoever started them. Watch a pipeline, not
+        its stage (the pipeline runs its stages). The agent is loaded by its recorded
+        reference now, so AgentNotFoundError (or MissingExtraError) says at once that this
+        process cannot resume it. Nothing happens once it finished, or without auto_resume
+        (with workers=True, a worker resumes it)."""
+        row = self.store.execution(execution_id)
+        if not self.auto_resume or self._closed or Status(row.status).is_terminal:
+            return
+        from ..adapters import adapter_named
+
+        adapter_named(row.framework)
+        if execution_id not in self._launches:
+            load_agent(_require_ref(row), recorded=True)
+        self._background.watch(execution_id)
+
     # -- internals ------------------------------------------------------------------------
 
     def _admit(

@@ -2,6 +2,8 @@
 
     from keel.server import create_app
     app = create_app(AgentRuntime(), token="...")   # any ASGI server runs it
+    # Reachable from other machines: reads need the token too (keel serve --host 0.0.0.0 does).
+    app = create_app(AgentRuntime(), token="...", guard_reads=True)
 """
 
 from ._app import create_app

@@ -1,8 +1,13 @@
 """The REST API over one runtime's store, an SSE stream per execution, and the dashboard.
 
-Reads are open (the server binds to loopback unless a token protects it); every request that
-changes something needs `Authorization: Bearer <token>`, and records who decided. Errors are
-JSON `{"error": message}` with the status code of what went wrong.
+Every request that changes something needs `Authorization: Bearer <token>`, and records who
+decided. Reads need it too when `guard_reads` is set, as `keel serve` sets it when it binds
+beyond loopback; on loopback they are open to this machine's users, who can read the store
+anyway. The dashboard's page and assets are always open: it asks for the token when a read
+answers 401. Errors are JSON `{"error": message}` with the status code of what went wrong.
+
+A decision, resolution or cancel made here lets this server's runtime carry the execution on
+(`AgentRuntime.watch`), whichever process started it: the runtime that did may be gone.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -35,6 +40,7 @@ from ..runtime._audit import decisions, export_records
 from ..runtime._budget import Budget
 from ..runtime._changes import CHANGES
 from ..runtime._events import Status
+from ..runtime._family import ancestors
 from ..runtime._handle import AgentHandle
 from ..runtime._json import jsonable, loads
 from ..runtime._references import load_agent
@@ -46,6 +52,12 @@ __all__ = ["create_app"]
 _STATIC = Path(__file__).parent / "static"  # the dashboard ships inside the package
 _STATUS_OF = {ExecutionNotFoundError: 404, ApprovalNotFoundError: 404, NotWaitingError: 409,
               AlreadyDecidedError: 409, NotInDoubtError: 409, IdempotencyConflictError: 409}
+
+# The runtime's hints name Python calls; an HTTP client (the dashboard's user) reads the
+# execution instead.
+_HINTS = {"check AgentHandle.status() before deciding.":
+          "reload the execution to see where it is now.",
+          "Check AgentHandle.status() first.": "Reload the execution to see where it is now."}
 
 _Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many, newest first")]
 _Since = Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="seconds ago")]
@@ -65,6 +77,8 @@ class Rejection(Decision):
     @field_validator("reason", mode="before")
     @classmethod
     def _given(cls, reason: Any) -> Any:
+        if isinstance(reason, str):
+            reason = reason.strip()  # blanks say nothing to the model either
         if not reason:  # the dashboard sends null for an empty box
             raise ValueError("a rejection needs a reason: the model hears it instead of the "
                              "tool's result")
@@ -113,9 +127,11 @@ class Cancellation(BaseModel):
     reason: str | None = None
 
 
-def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
-    """The API over `runtime`'s store; `token` guards every request that changes something."""
+def create_app(runtime: AgentRuntime, *, token: str, guard_reads: bool = False) -> FastAPI:
+    """The API over `runtime`'s store; `token` guards every request that changes something,
+    and with `guard_reads` every read too (a server reachable beyond this machine)."""
     app = FastAPI(title="keel", summary="Executions, events and approvals of keel runs.")
+    stalled: dict[str, str] = {}  # pipeline or run -> why this server cannot resume it
 
     def authorized(authorization: str | None = Header(default=None)) -> None:
         scheme, _, given = (authorization or "").partition(" ")
@@ -125,9 +141,30 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
                                                                   token.encode()):
             raise HTTPException(401, "Send Authorization: Bearer <token> (printed by keel serve).")
 
+    def readable(authorization: str | None = Header(default=None)) -> None:
+        if guard_reads:
+            authorized(authorization)
+
+    reads = APIRouter(dependencies=[Depends(readable)])
+
+    def carry_on(*execution_ids: str) -> None:
+        """After a decision, resolution or cancel: resume each one's family here once it is
+        QUEUED (the pipeline at its top runs its stages), or say on its page why not."""
+        for top in {_top(runtime, i) for i in execution_ids}:
+            try:
+                runtime.watch(top)
+                stalled.pop(top, None)
+            except KeelError as exc:
+                stalled[top] = (f"This server cannot resume it: {exc} It stays QUEUED until "
+                                f"a process that can load its agent resumes it (keel resume "
+                                f"{top} there, or a keel worker serving the agent).")
+
     @app.exception_handler(KeelError)
     async def keel_error(request: Request, exc: KeelError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=_STATUS_OF.get(type(exc), 400))
+        message = str(exc)
+        for python, http in _HINTS.items():
+            message = message.replace(python, http)
+        return JSONResponse({"error": message}, status_code=_STATUS_OF.get(type(exc), 400))
 
     # Starlette's, so that unknown paths (404) and methods (405) answer as keel's own do.
     @app.exception_handler(StarletteHTTPException)
@@ -139,7 +176,7 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": _described(exc.errors())}, status_code=422)
 
-    @app.get("/api/executions")
+    @reads.get("/api/executions")
     def executions(status: str | None = None, agent: str | None = None,
                    since: _Since = None, stages: bool = True,
                    limit: _Limit = 50) -> list[dict[str, Any]]:
@@ -152,36 +189,39 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
             since=time.time() - since if since else None, top_level=not stages, limit=limit)
         return [_summary(r) for r in rows]
 
-    @app.get("/api/executions/{execution_id}")
+    @reads.get("/api/executions/{execution_id}")
     def execution(execution_id: str) -> dict[str, Any]:
         """The execution's result, with the input it started from, its budget, its running
-        time, the pipeline it is a stage of (`parent_id`) and its own stages."""
+        time, the pipeline it is a stage of (`parent_id`), its own stages, and, while it is
+        QUEUED, why this server cannot resume it (`stalled`), if it tried."""
         row = runtime.store.execution(execution_id)
         stages = runtime.store.executions(parent=execution_id, limit=10_000)
+        queued = row.status == Status.QUEUED.value
         return {**runtime.result(execution_id).to_json(), "input": loads(row.input),
                 "created_at": row.created_at, "finished_at": row.finished_at,
                 "budget": loads(row.budget), "run_seconds": row.run_seconds,
-                "parent_id": row.parent_id, "stages": [_summary(s) for s in reversed(stages)]}
+                "parent_id": row.parent_id, "stages": [_summary(s) for s in reversed(stages)],
+                "stalled": stalled.get(_top(runtime, execution_id)) if queued else None}
 
-    @app.get("/api/executions/{execution_id}/export")
+    @reads.get("/api/executions/{execution_id}/export")
     def export(execution_id: str) -> PlainTextResponse:
         """The audit record as JSON lines: the execution, its events, approvals and journal."""
         lines = (json.dumps(jsonable(r)) for r in export_records(runtime.store, execution_id))
         return PlainTextResponse("\n".join(lines) + "\n", media_type="application/x-ndjson")
 
-    @app.get("/api/decisions")
+    @reads.get("/api/decisions")
     def decided(since: _Since = None, reviewer: str | None = None,
                 agent: str | None = None, limit: _Limit = 200) -> list[dict[str, Any]]:
         """Who approved or rejected what, and when, newest first; `since` is seconds ago."""
         return decisions(runtime.store, since=time.time() - since if since else None,
                          reviewer=reviewer, agent=agent, limit=limit)
 
-    @app.get("/api/executions/{execution_id}/events")
+    @reads.get("/api/executions/{execution_id}/events")
     def events(execution_id: str, after: int = 0) -> list[dict[str, Any]]:
         runtime.store.execution(execution_id)
         return [e.model_dump(mode="json") for e in runtime.store.events(execution_id, after)]
 
-    @app.get("/api/executions/{execution_id}/stream")
+    @reads.get("/api/executions/{execution_id}/stream")
     def stream(execution_id: str, request: Request, after: int = 0) -> StreamingResponse:
         """Server-sent events: the execution's events after `Last-Event-ID` (or `after`), then
         new ones as they come, until it settles."""
@@ -191,7 +231,7 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
         return StreamingResponse(_sse(runtime, execution_id, start),
                                  media_type="text/event-stream")
 
-    @app.get("/api/approvals")
+    @reads.get("/api/approvals")
     def approvals() -> list[dict[str, Any]]:
         """The inbox: every call waiting for a decision, oldest first."""
         return [{"approval_id": a.id, "execution_id": a.execution_id, "call_id": a.call_id,
@@ -199,34 +239,43 @@ def create_app(runtime: AgentRuntime, *, token: str) -> FastAPI:
                  "args": loads(a.args), "rule": a.rule, "requested_at": a.requested_at}
                 for a in runtime.store.pending_approvals()]
 
+    # Routed before the changes: the first route of a path answers a method it does not take
+    # (405), and GET is the method to name.
+    app.include_router(reads)
+
     @app.post("/api/executions/{execution_id}/approve", dependencies=[Depends(authorized)])
     def approve(execution_id: str, decision: Decision) -> dict[str, Any]:
         decided = AgentHandle(execution_id, runtime=runtime).approve(
             decision.call_id, reviewer=decision.reviewer, reason=decision.reason)
+        carry_on(execution_id)
         return {"approved": decided}
 
     @app.post("/api/executions/{execution_id}/reject", dependencies=[Depends(authorized)])
     def reject(execution_id: str, decision: Rejection) -> dict[str, Any]:
         decided = AgentHandle(execution_id, runtime=runtime).reject(
             decision.reason, call_id=decision.call_id, reviewer=decision.reviewer)
+        carry_on(execution_id)
         return {"rejected": decided}
 
     @app.post("/api/executions/{execution_id}/resolve", dependencies=[Depends(authorized)])
     def resolve(execution_id: str, body: Resolution) -> dict[str, Any]:
         resolved = AgentHandle(execution_id, runtime=runtime).resolve(
             body.action, result=body.result, reason=body.reason, reviewer=body.reviewer)
+        carry_on(execution_id)
         return {"resolved": resolved, "action": body.action}
 
     @app.post("/api/executions/{execution_id}/cancel", dependencies=[Depends(authorized)])
     def cancel(execution_id: str, body: Cancellation | None = None) -> dict[str, Any]:
         """Cancel: at once if it is not running, at its next step if it is."""
         status = AgentHandle(execution_id, runtime=runtime).cancel(body.reason if body else None)
+        carry_on(execution_id)  # a stage cancelled alone lets its pipeline go on
         return {"status": status.value}
 
     @app.post("/api/agents/{agent}/cancel", dependencies=[Depends(authorized)])
     def cancel_agent(agent: str, body: Cancellation | None = None) -> dict[str, Any]:
         """The kill switch: cancel every unfinished execution of the agent."""
         statuses = runtime.cancel_agent(agent, reason=body.reason if body else None)
+        carry_on(*statuses)
         return {"cancelled": {i: s.value for i, s in statuses.items()}}
 
     @app.post("/api/executions", status_code=202, dependencies=[Depends(authorized)])
@@ -257,6 +306,13 @@ def _summary(row: ExecutionRow) -> dict[str, Any]:
             "framework": row.framework, "parent_id": row.parent_id,
             "created_at": row.created_at, "updated_at": row.updated_at,
             "finished_at": row.finished_at, "status_reason": loads(row.status_reason)}
+
+
+def _top(runtime: AgentRuntime, execution_id: str) -> str:
+    """The outermost pipeline the execution is a stage of, or the execution itself."""
+    with runtime.store.reading() as conn:
+        chain = ancestors(conn, execution_id)
+    return chain[-1][0] if chain else execution_id
 
 
 async def _sse(runtime: AgentRuntime, execution_id: str, after: int) -> AsyncIterator[str]:
