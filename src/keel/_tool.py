@@ -90,8 +90,8 @@ def tool(
 
 LANGCHAIN_MARK = "keel_tool"
 """The key of keel's mark in a marked LangChain tool's `metadata`, which LangChain hands to
-callbacks: "journaled" when the tool's calls go through `call_tool`, else "approval_required"
-when it needs approval (a tool class with no function of its own, which keel cannot route)."""
+callbacks: {"routed": whether the tool's calls go through `call_tool` (a tool class with no
+function of its own cannot be routed), "approval_required": ...}."""
 
 
 def _route_langchain_tool(target: Any, spec: ToolSpec) -> None:
@@ -106,9 +106,8 @@ def _route_langchain_tool(target: Any, spec: ToolSpec) -> None:
             object.__setattr__(target, field, _wrapped(func, dataclasses.replace(spec, func=func),
                                                        target.name))
             routed = True
-    mark = "journaled" if routed else "approval_required" if spec.approval_required else None
-    if mark is not None:
-        object.__setattr__(target, "metadata", {**(target.metadata or {}), LANGCHAIN_MARK: mark})
+    mark = {"routed": routed, "approval_required": spec.approval_required}
+    object.__setattr__(target, "metadata", {**(target.metadata or {}), LANGCHAIN_MARK: mark})
 
 
 def _wrapped(func: Callable[..., Any], spec: ToolSpec,

@@ -9,7 +9,8 @@ from agents import Agent, function_tool
 from openai.types.responses import ResponseFunctionToolCall
 
 import keel
-from keel import AgentRuntime, Status
+from keel import AgentResult, AgentRuntime, Status
+from keel.runtime._result import PendingApproval
 from scripted import ScriptedModel, call, say
 
 KEYS: list[str] = []
@@ -38,20 +39,27 @@ cashier = Agent(name="cashier", instructions="cashier: charge", tools=[charge],
                 model=ScriptedModel(_same_id_every_turn))
 
 
+def _approving_each(runtime: AgentRuntime, agent: Any,
+                    prompt: str) -> tuple[AgentResult, list[PendingApproval]]:
+    """Run `agent`, approving each call it waits for (one at a time), and resuming."""
+    asked = []
+    result = runtime.run(agent, prompt)
+    while result.status is Status.WAITING:
+        [pending] = result.pending_approvals
+        asked.append(pending)
+        runtime.handle(result.execution_id).approve()
+        result = runtime.resume(result.execution_id)
+    return result, asked
+
+
 def test_repeated_or_missing_call_ids_are_made_unique(database_url: str) -> None:
     KEYS.clear()
-    asked = []
     with AgentRuntime(database_url, require_approval=["charge"], auto_resume=False) as runtime:
-        result = runtime.run(cashier, "charge three times")
-        while result.status is Status.WAITING:
-            # Each charge is a new call: asked about, never riding on an earlier yes.
-            [pending] = result.pending_approvals
-            asked.append((pending.call_id, pending.args))
-            runtime.handle(result.execution_id).approve()
-            result = runtime.resume(result.execution_id)
+        # Each charge is a new call: asked about, never riding on an earlier yes.
+        result, asked = _approving_each(runtime, cashier, "charge three times")
     assert result.status is Status.COMPLETED, result.error
-    assert [args for _, args in asked] == [{"amount": 1}, {"amount": 2}, {"amount": 3}]
-    assert len({call_id for call_id, _ in asked}) == 3
+    assert [p.args for p in asked] == [{"amount": 1}, {"amount": 2}, {"amount": 3}]
+    assert len({p.call_id for p in asked}) == 3
     assert [c.result for c in result.tool_calls] == ["charged 1", "charged 2", "charged 3"]
     assert len(set(KEYS)) == 3
 
@@ -102,16 +110,10 @@ def test_a_repeated_id_is_renamed_after_a_resume_that_skips_its_first_use(
     # its nested run does not run again: its call_1 is known only from the journal, and the
     # second nested run's call_1 must not be answered with the first one's refund.
     REFUNDED.clear()
-    asked = []
     with AgentRuntime(database_url, auto_resume=False) as runtime:
-        result = runtime.run(boss, "refund both")
-        while result.status is Status.WAITING:
-            [pending] = result.pending_approvals
-            asked.append((pending.tool_name, pending.call_id))
-            runtime.handle(result.execution_id).approve()
-            result = runtime.resume(result.execution_id)
+        result, asked = _approving_each(runtime, boss, "refund both")
     assert result.status is Status.COMPLETED, result.error
-    assert [name for name, _ in asked] == ["refund", "notify", "refund"]
-    assert len({call_id for _, call_id in asked}) == 3
+    assert [p.tool_name for p in asked] == ["refund", "notify", "refund"]
+    assert len({p.call_id for p in asked}) == 3
     assert REFUNDED == ["INV-1", "INV-2"]
     assert result.output == "refunded INV-1, refunded INV-2"

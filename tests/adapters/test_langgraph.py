@@ -418,12 +418,14 @@ def pay(who: str) -> str:
     return f"paid {who}"
 
 
-def tool_loop(model: BaseChatModel, name: str) -> Any:
-    """A hand-written agent: a model node, a ToolNode and LangGraph's tools_condition."""
-    bound = model.bind_tools([pay])
+def tool_loop(model: BaseChatModel, name: str, tools: list[Any] | None = None) -> Any:
+    """A hand-written agent: a model node, a ToolNode (of `pay`, unless `tools`) and
+    LangGraph's tools_condition."""
+    tools = tools or [pay]
+    bound = model.bind_tools(tools)
     graph = StateGraph(MessagesState)
     graph.add_node("agent", lambda state: {"messages": [bound.invoke(state["messages"])]})
-    graph.add_node("tools", ToolNode([pay]))
+    graph.add_node("tools", ToolNode(tools))
     graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", tools_condition)
     graph.add_edge("tools", "agent")
@@ -519,6 +521,28 @@ def test_a_gated_tool_that_keel_cannot_find_is_refused_before_it_runs(
     assert "KeelError: The tool 'pay' may need approval" in (failed.error or "")
     assert "Add that graph to the parent graph as a node" in (failed.error or "")
     assert PAID == []
+
+
+def test_a_gated_tool_inside_another_tool_is_refused_before_it_runs(database_url: str) -> None:
+    """A tool that runs an agent of its own (LangGraph's "agent as a tool"): the gated tool
+    in that agent's ToolNode once ran undecided, since a call was already running."""
+    PAID.clear()
+    payer = tool_loop(TurnsModel(turns=[[("pay", {"who": "alice"}, "p1")],
+                                        AIMessage(content="Paid.")]), "payer")
+
+    @lc_tool
+    def ask_payer(request: str) -> str:
+        """Ask the payer agent."""
+        return str(payer.invoke({"messages": [("user", request)]})["messages"][-1].content)
+
+    boss = tool_loop(TurnsModel(turns=[[("ask_payer", {"request": "Pay alice."}, "b1")],
+                                       AIMessage(content="Done.")]), "boss", [ask_payer])
+    with AgentRuntime(database_url, require_approval=["pay"]) as runtime:
+        result = runtime.run(boss, "Pay alice.")
+    assert PAID == []
+    assert result.status is Status.FAILED
+    assert "KeelError: The tool 'pay' may need approval" in (result.error or "")
+    assert "inside another tool" in (result.error or "")
 
 
 REFUNDED: list[str] = []

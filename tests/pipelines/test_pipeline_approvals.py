@@ -144,3 +144,26 @@ def test_a_pipelines_stages_are_kept_while_it_waits_and_deleted_with_it(
         assert runtime.store.executions() == []  # its stages went with it
         with pytest.raises(ExecutionNotFoundError):
             runtime.store.execution(f"{pid}.2")
+
+
+def test_a_resume_with_a_changed_pipeline_is_refused_and_leaves_the_run_as_it_was(
+    database_url: str
+) -> None:
+    """A stage of another framework under the same name was not noticed, and the resume
+    failed the waiting run for good."""
+    from examples.support_pipeline import adk_agents
+    from examples.support_pipeline.cross_framework import escalation_checker, responder
+
+    adk_classifier = adk_agents.pipeline.sub_agents[0]
+    assert adk_classifier.name == "classifier"
+    changed = keel.agent(adk_classifier) >> responder >> escalation_checker
+    with AgentRuntime(database_url, require_approval=GATE, auto_resume=False) as runtime:
+        waiting = runtime.run(support_pipeline, TICKET)
+        pid = waiting.execution_id
+        AgentHandle(pid, runtime=runtime).approve()
+        with pytest.raises(keel.ReplayMismatchError, match=r"ran 'classifier' \(openai\)"):
+            runtime.resume(pid, agent=changed)
+        assert runtime.store.execution(pid).status == Status.QUEUED.value  # as it was
+        done = runtime.resume(pid, agent=support_pipeline)
+    assert done.status is Status.COMPLETED, done.error
+    assert done.output.startswith("Escalate: yes")

@@ -142,7 +142,7 @@ def _admit(runtime: AgentRuntime, pipeline: Execution, stage: Stage, execution_i
     drives at once). It records no agent reference: its pipeline finds its agent, and
     workers never claim it on its own. It gets what the pipeline has left of its budget, and
     the pipeline's redaction, which its input and options are stored with."""
-    framework = stage.framework if isinstance(stage, AgentStage) else "pipeline"
+    framework = _framework(stage)
     agent = stage.agent if isinstance(stage, AgentStage) else stage
     output_type = adapter_named(framework).output_type(agent)
     budget = stage_budget(pipeline, stage)
@@ -191,12 +191,19 @@ def _admitted(pipeline: Execution, execution_id: str) -> ExecutionRow | None:
 
 
 def _same_stage(stage: Stage, index: int, journaled: dict[str, Any]) -> None:
-    if journaled.get("stage") != stage.name:
+    """The stage at `index` is the one the journal holds: its name, and its framework (the
+    journal of one framework's agent means nothing to another's; older journals lack it)."""
+    ran = (journaled.get("stage"), journaled.get("framework", _framework(stage)))
+    if ran != (stage.name, _framework(stage)):
         raise ReplayMismatchError(
-            f"Stage {index} of this pipeline execution ran {journaled.get('stage')!r}, but the "
-            f"pipeline has {stage.name!r} there now: it changed since the run started. Resume "
-            "the run with the pipeline it started with (runtime.resume(execution_id, "
-            "agent=...)), or start a new run.")
+            f"Stage {index} of this pipeline execution ran {ran[0]!r} ({ran[1]}), but the "
+            f"pipeline has {stage.name!r} ({_framework(stage)}) there now: it changed since "
+            "the run started. Resume the run with the pipeline it started with "
+            "(runtime.resume(execution_id, agent=...)), or start a new run.")
+
+
+def _framework(stage: Stage) -> str:
+    return stage.framework if isinstance(stage, AgentStage) else "pipeline"
 
 
 class _Relay:
@@ -248,6 +255,6 @@ class _Relay:
                 payload: dict[str, Any]) -> None:
         self.pipeline.record(
             self.key, kind="stage", name=self.stage.name, status=status, events=events,
-            payload={"stage": self.stage.name, "execution_id": self.execution_id,
-                     "copied": last, **payload})
+            payload={"stage": self.stage.name, "framework": _framework(self.stage),
+                     "execution_id": self.execution_id, "copied": last, **payload})
         self.copied = last

@@ -364,6 +364,13 @@ class Execution:
         self._stopped = True
         raise _Suspended
 
+    def release(self) -> None:
+        """Give the execution back, QUEUED and without an owner, as it was claimed: for a
+        resume with the agent its journal was written by."""
+        self._write(status=Status.QUEUED.value, lease_owner=None, lease_expires_at=None,
+                    renew=False, durable=True)
+        self._stopped = True
+
     def pause(self, status: Literal[Status.WAITING, Status.IN_DOUBT]) -> None:
         """Stop the run WAITING or IN_DOUBT on a decision asked for elsewhere (by a pipeline's
         stage, which holds the pending call): commit the status and give up the lease. The

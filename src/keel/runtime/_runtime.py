@@ -16,6 +16,7 @@ from .._errors import (
     IdempotencyConflictError,
     KeelError,
     LeaseLostError,
+    ReplayMismatchError,
     StoreUnavailableError,
     _Cancelled,
     _Stopped,
@@ -238,6 +239,7 @@ class AgentRuntime:
 
         adapter_named(row.framework)  # a missing extra is named before anything else
         launch = self._launches.get(execution_id)
+        agent_given = agent is not None
         if agent is None:
             agent = launch.agent if launch else load_agent(_require_ref(row), recorded=True)
         options = RunOptions.for_resume(row.options, launch.options if launch else None, given)
@@ -246,7 +248,7 @@ class AgentRuntime:
             return await asyncio.to_thread(self._follow, execution_id)
         if budget is not None:
             claimed = self._rebudget(claimed, budget)
-        return await self._execute(claimed, agent, options)
+        return await self._execute(claimed, agent, options, agent_given=agent_given)
 
     def _rebudget(self, row: ExecutionRow, budget: Budget) -> ExecutionRow:
         """Give a claimed execution `budget`'s limits in place of its own, for good."""
@@ -376,13 +378,23 @@ class AgentRuntime:
 
     async def _execute(
         self, row: Any, agent: Any, options: RunOptions, *, fresh: bool = False,
-        input: Any = _STORED,
+        input: Any = _STORED, agent_given: bool = False,
     ) -> AgentResult:
         """Drive a claimed execution to its end or its next pause; returns its result. A
-        fresh run starts on the caller's `input`, a resumed one on the stored input."""
+        fresh run starts on the caller's `input`, a resumed one on the stored input. An
+        `agent_given` by the caller that does not match the journal (ReplayMismatchError)
+        leaves the execution as it was, for a resume with the agent it ran with."""
+        launched = self._launches.get(row.id)
         self._launches[row.id] = _Launch(agent, options)
         ex = self._claimed(row, fresh)
-        output = await self._drive(ex, agent, options, input)
+        try:
+            output = await self._drive(ex, agent, options, input, keep_on_mismatch=agent_given)
+        except ReplayMismatchError:
+            if launched is None:
+                self._launches.pop(row.id, None)
+            else:
+                self._launches[row.id] = launched
+            raise
         if output is TAKEN_OVER:
             self._launches.pop(row.id, None)
             return await asyncio.to_thread(self._follow, row.id)
@@ -410,7 +422,7 @@ class AgentRuntime:
                          lease_seconds=self.lease_seconds, fresh=fresh)
 
     async def _drive(self, ex: Execution, agent: Any, options: RunOptions,
-                     input: Any = _STORED) -> Any:
+                     input: Any = _STORED, *, keep_on_mismatch: bool = False) -> Any:
         from ..adapters import adapter_named
 
         row = ex.row
@@ -443,11 +455,15 @@ class AgentRuntime:
         except StoreUnavailableError:
             raise
         except Exception as exc:
-            lost = _wrapped_loss(exc)
+            lost = _behind(exc.__cause__, (LeaseLostError, StoreUnavailableError))
             if isinstance(lost, LeaseLostError):
                 return TAKEN_OVER
             if lost is not None:
                 raise lost from exc
+            mismatch = _behind(exc, (ReplayMismatchError,))
+            if mismatch is not None and keep_on_mismatch:  # the caller's mistake: not the run's
+                ex.release()
+                raise mismatch from None
             message = f"{type(exc).__name__}: {exc}"
             ex.finish(Status.FAILED, events=[NewEvent("error", data={"content": message})],
                       error=message)
@@ -517,15 +533,16 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]
             yield exc
 
 
-def _wrapped_loss(exc: BaseException) -> LeaseLostError | StoreUnavailableError | None:
-    """A lost lease or store that a framework wrapped in an error of its own (the OpenAI
-    Agents SDK's "Error running tool", ADK's "Error in plugin"): the run did not fail, this
-    process lost it."""
-    cause = exc.__cause__
-    while cause is not None:
-        if isinstance(cause, LeaseLostError | StoreUnavailableError):
-            return cause
-        cause = cause.__cause__
+def _behind(exc: BaseException | None,
+            kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    """`exc`, or the error behind it (`__cause__`), that is one of `kinds`: frameworks wrap
+    what keel raises in their hooks in errors of their own (the OpenAI Agents SDK's "Error
+    running tool", ADK's "Error in plugin"). A lost lease or store so wrapped: the run did
+    not fail, this process lost it."""
+    while exc is not None:
+        if isinstance(exc, kinds):
+            return exc
+        exc = exc.__cause__
     return None
 
 

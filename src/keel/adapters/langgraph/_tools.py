@@ -239,9 +239,10 @@ def _pause(calls: list[dict[str, Any]]) -> NoReturn:
 
 class OutOfSight(BaseCallbackHandler):
     """Refuses a tool call that keel's rules would gate or deny when it starts where no keel
-    wrapper runs it: in a ToolNode of a graph that a node makes or finds at run time, or
-    invoked by a node's own code. It would run undecided, and unjournaled. (A `@keel.tool`
-    LangChain tool is not refused: its function goes through keel wherever it is invoked.)"""
+    wrapper runs it: in a ToolNode of a graph that a node makes or finds at run time, invoked
+    by a node's own code, or inside another tool (a graph a tool invokes). It would run
+    undecided, and unjournaled. (A `@keel.tool` LangChain tool that a node invokes is not
+    refused: its function goes through keel; inside another tool it would run directly.)"""
 
     raise_error = True  # the refusal must reach the run, not a log line
     run_inline = True  # in the tool's own task, before the tool runs
@@ -253,11 +254,14 @@ class OutOfSight(BaseCallbackHandler):
                       metadata: dict[str, Any] | None = None,
                       inputs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         metadata = metadata or {}
-        mark = metadata.get(LANGCHAIN_MARK)
-        if current_call() is not None or mark == "journaled":
-            return
+        mark = metadata.get(LANGCHAIN_MARK) or {}
+        running = current_call()
+        if running is not None and kwargs.get("tool_call_id") == running.call_id:
+            return  # the call keel's wrapper runs: gated and journaled there
+        if running is None and mark.get("routed"):
+            return  # its function goes through keel, which gates and journals it
         name = str((serialized or {}).get("name", ""))
-        flag = "@keel.tool(approval_required=True)" if mark == "approval_required" else None
+        flag = "@keel.tool(approval_required=True)" if mark.get("approval_required") else None
         rules = self.execution.rules
         if not rules.may_gate(name, flagged=flag is not None):  # cheap: most tools stop here
             return
@@ -272,10 +276,11 @@ class OutOfSight(BaseCallbackHandler):
             raise KeelError(
                 f"The tool {name!r} may need approval ({verdict.rule}), but it started where "
                 "keel can neither gate nor journal it: in a graph that a node makes or finds "
-                "at run time, or invoked by a node's own code. Add that graph to the parent "
-                "graph as a node, or refer to it from the node's function by a module or "
-                "enclosing variable, so that keel finds it; from a node's code, call a "
-                "@keel.tool function (or a LangChain tool marked with @keel.tool).")
+                "at run time, invoked by a node's own code, or inside another tool. Add that "
+                "graph to the parent graph as a node, or refer to it from the node's function "
+                "by a module or enclosing variable, so that keel finds it; from a node's code, "
+                "call a @keel.tool function (or a LangChain tool marked with @keel.tool); "
+                "rather than from inside a tool, let the model call it.")
 
 
 def _answer(result: Any, action: str, call: dict[str, Any]) -> Any:
