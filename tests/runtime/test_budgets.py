@@ -199,3 +199,44 @@ def test_a_limit_that_is_no_positive_count_is_refused_where_it_is_given(
     with pytest.raises(error, match="a limit is a positive"):
         Budget(**limits)
     assert Budget(max_seconds=1.5, max_steps=3).max_seconds == 1.5
+
+
+def test_a_stop_inside_an_agent_tool_lets_the_calls_beside_it_finish_first(
+        runtime: AgentRuntime) -> None:
+    """The budget runs out in the nested run of an agent used as a tool, while a call of the
+    outer turn is still running: that call finishes and its result is journaled before the
+    run stops (it was cut off, so it would have run again on a resume)."""
+    import asyncio
+
+    from agents import Agent, function_tool
+
+    from scripted import ScriptedModel, call
+
+    sent: list[str] = []
+
+    @function_tool
+    async def send(text: str) -> str:
+        """Send a message."""
+        await asyncio.sleep(0.2)
+        sent.append(text)
+        return "sent"
+
+    @function_tool
+    def get_invoice(invoice: str) -> str:
+        """Look an invoice up."""
+        return f"{invoice}: $99"
+
+    def script(agent: str, outputs: dict[str, str]) -> list[Any]:
+        if agent == "billing":
+            return [call("get_invoice", f"g{len(outputs)}", invoice=f"INV-{len(outputs)}")]
+        return [call("send", "s1", text="hi"), call("billing_tool", "b1", input="look")]
+
+    model = ScriptedModel(script)
+    billing = Agent(name="billing", instructions="billing:", model=model, tools=[get_invoice])
+    boss = Agent(name="boss", instructions="boss:", model=model, tools=[
+        send, billing.as_tool(tool_name="billing_tool", tool_description="Billing.")])
+    result = runtime.run(boss, "go", budget=Budget(max_tool_calls=3))
+    assert result.status is Status.FAILED and result.budget_exceeded is not None
+    assert sent == ["hi"]
+    assert [(c.name, c.status) for c in result.tool_calls if c.name == "send"] == [
+        ("send", "done")]

@@ -56,6 +56,9 @@ class CallContext:
 
 
 _current_call: ContextVar[CallContext | None] = ContextVar("keel_current_call", default=None)
+_calls_around: ContextVar[int] = ContextVar("keel_calls_around", default=0)
+"""How many of the execution's tool calls the running code runs in (an agent tool's nested
+run runs in one)."""
 
 
 def current_call() -> CallContext | None:
@@ -123,6 +126,7 @@ class Execution:
         self._stopped = False
         self._written = _Written(row) if fresh else None
         self._tools_running = 0
+        self._tools_unwinding = 0  # running calls around stops: they end as those unwind
         self._tools_ended = threading.Condition()  # tools may run in threads
         self.pauses: tuple[type[BaseException], ...] = ()
         """What the framework raises in a tool to pause it, to run it again from its start
@@ -427,10 +431,17 @@ class Execution:
         raise stop
 
     def _wait_for_tools(self) -> None:
-        if _current_call.get() is not None:
-            return  # a tool that calls a tool is running itself: it cannot finish first
+        """Wait until no other tool call runs. A stop inside calls (in an agent tool's nested
+        run) cannot wait for the calls around it, which end as it unwinds, nor for the calls
+        around another such stop: those are counted as unwinding."""
+        around = _calls_around.get()
         with self._tools_ended:
-            self._tools_ended.wait_for(lambda: not self._tools_running)
+            self._tools_unwinding += around
+            try:
+                self._tools_ended.wait_for(
+                    lambda: self._tools_running <= self._tools_unwinding)
+            finally:
+                self._tools_unwinding -= around
 
     def _tool_running(self, change: int) -> None:
         with self._tools_ended:
@@ -586,6 +597,7 @@ class ToolRun:
         ex = self.execution
         token = _current_call.set(CallContext(
             ex.id, self.call_id, self.tool_name, f"{ex.id}:{self.call_id}", self.attempt))
+        around = _calls_around.set(_calls_around.get() + 1)
         ex._tool_running(+1)
         try:
             yield
@@ -599,6 +611,7 @@ class ToolRun:
             raise
         finally:
             ex._tool_running(-1)
+            _calls_around.reset(around)
             _current_call.reset(token)
 
     def supplied(self) -> tuple[bool, Any]:
