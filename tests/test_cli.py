@@ -222,6 +222,8 @@ def test_export_test_prints_a_pytest_module(sqlite_url: str) -> None:
     source = keel("export-test", execution_id, url=url).stdout
     assert "from examples.support_triage.agents import triage_agent" in source
     assert "MockEvent.waiting()" in source
+    as_json = json.loads(keel("export-test", execution_id, "--json", url=url).stdout)
+    assert as_json == {"execution_id": execution_id, "path": None, "source": source}
 
 
 @contextmanager

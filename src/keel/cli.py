@@ -282,7 +282,9 @@ def _export_test(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     from .testing import export_test
 
     source = export_test(args.id, args.output, runtime=runtime)
-    if args.output is None:
+    if args.json:  # the test's source in a JSON document, with where it was written
+        _print_json({"execution_id": args.id, "path": args.output, "source": source})
+    elif args.output is None:
         print(source, end="")
     else:
         print(f"wrote {args.output}")
