@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +288,71 @@ def test_delete_removes_a_settled_execution_and_refuses_a_running_one(
         runtime.result(done.execution_id)
     assert runtime.store.steps(done.execution_id) == {}
     assert runtime.store.events(done.execution_id) == []
+
+
+def _one_tool_agent(tool: Any) -> Agent[Any]:
+    def script(agent: str, outputs: dict[str, str]) -> list[Any]:
+        return [say("done")] if outputs else [call(tool.name, "t1")]
+
+    return Agent(name="one_tool", instructions="one_tool", tools=[tool],
+                 model=ScriptedModel(script))
+
+
+def test_a_tool_that_raises_keyboardinterrupt_or_systemexit_leaves_keels_loop_running(
+        database_url: str) -> None:
+    """asyncio re-raises them out of the loop: keel's loop once died with them, and every
+    later run of the process hung."""
+    @function_tool
+    def interrupted() -> str:
+        """Raise as Ctrl-C would."""
+        raise KeyboardInterrupt
+
+    @function_tool
+    def exits() -> str:
+        """Exit the process, as a careless tool might."""
+        raise SystemExit(2)
+
+    GATE.set()
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
+        with pytest.raises(KeyboardInterrupt):  # to the caller, as from Runner.run_sync
+            runtime.run(_one_tool_agent(interrupted), "go")
+        with pytest.raises(SystemExit):
+            runtime.run(_one_tool_agent(exits), "go")
+        assert runtime.run(slow_agent, "where is A-1?").status is Status.COMPLETED
+
+
+def test_ctrl_c_while_run_waits_stops_the_run(database_url: str) -> None:
+    """The run went on in the background, its tools acting after the user stopped it."""
+    import signal
+
+    effects: list[str] = []
+
+    @function_tool
+    async def slow_effect() -> str:
+        """Act, after a while."""
+        # The user presses Ctrl-C while run() waits (to the main thread, where Python
+        # raises KeyboardInterrupt).
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        await asyncio.sleep(0.5)
+        effects.append("acted")
+        return "acted"
+
+    with AgentRuntime(database_url, auto_resume=False) as runtime:
+        with pytest.raises(KeyboardInterrupt):
+            runtime.run(_one_tool_agent(slow_effect), "go")
+        time.sleep(1)
+    assert effects == []
+
+
+def test_a_closed_runtime_refuses_every_run_before_anything_is_stored(
+        database_url: str) -> None:
+    runtime = AgentRuntime(database_url)
+    runtime.close()
+    for attempt in (lambda: runtime.run(slow_agent, "x"),
+                    lambda: runtime.start(slow_agent, "x", idempotency_key="k1"),
+                    lambda: runtime.resume("nope")):
+        with pytest.raises(KeelError, match="closed"):
+            attempt()
+    with AgentRuntime(database_url) as fresh:
+        assert fresh.store.executions() == []
+        assert fresh.store.find_by_idempotency_key("k1") is None

@@ -34,14 +34,39 @@ def _keel_loop() -> asyncio.AbstractEventLoop:
         if _loop is None:
             _loop = asyncio.new_event_loop()
             # A daemon: it never keeps the process alive; runtimes wait for their own work.
-            threading.Thread(target=_loop.run_forever, name="keel", daemon=True).start()
+            threading.Thread(target=_run_forever, args=(_loop,), name="keel",
+                             daemon=True).start()
         return _loop
 
 
-def submit_to_keel_loop(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+def _run_forever(loop: asyncio.AbstractEventLoop) -> None:
+    """Run `loop` for good. asyncio re-raises a KeyboardInterrupt or SystemExit that a task
+    raised (a tool's) out of run_forever, which would stop keel's loop, and with it every
+    run of the process; the task holds the exception too, and whoever waits for the task
+    receives it (`run()`'s caller, as from the SDK's own run_sync), so the loop goes on."""
+    while True:
+        try:
+            loop.run_forever()
+            return
+        except (KeyboardInterrupt, SystemExit):
+            continue
+
+
+class _Submitted(concurrent.futures.Future[T]):
+    """The outcome of a coroutine on keel's loop; `stop()` cancels its task there."""
+
+    task: asyncio.Task[T] | None = None
+
+    def stop(self) -> None:
+        task = self.task
+        if task is not None:
+            task.get_loop().call_soon_threadsafe(task.cancel)
+
+
+def submit_to_keel_loop(coro: Coroutine[Any, Any, T]) -> _Submitted[T]:
     """Schedule `coro` on keel's loop in a copy of the caller's context variables."""
     loop = _keel_loop()
-    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    future: _Submitted[T] = _Submitted()
     context = contextvars.copy_context()
 
     def finished(task: asyncio.Task[T]) -> None:
@@ -53,7 +78,8 @@ def submit_to_keel_loop(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Futu
             future.set_result(task.result())
 
     def start() -> None:
-        loop.create_task(coro, context=context).add_done_callback(finished)
+        future.task = loop.create_task(coro, context=context)
+        future.task.add_done_callback(finished)
 
     loop.call_soon_threadsafe(start)
     return future
@@ -71,7 +97,12 @@ def run_on_keel_loop(name: str, coro: Coroutine[Any, Any, T]) -> T:
             f"{name}() cannot be called from a running event loop; "
             f"use `await {name}_async(...)` instead."
         )
-    return submit_to_keel_loop(coro).result()
+    future = submit_to_keel_loop(coro)
+    try:
+        return future.result()
+    except KeyboardInterrupt:  # Ctrl-C stops the run, as it stops the SDK's run_sync
+        future.stop()
+        raise
 
 
 class Tasks:

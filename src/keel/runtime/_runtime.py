@@ -172,6 +172,7 @@ class AgentRuntime:
         budget: Budget | None = None, **options: Unpack[FrameworkOptions],
     ) -> AgentResult:
         """`run()` for async code; the agent runs in the caller's event loop."""
+        self._check_open()
         given = RunOptions.given("run", options)
         execution_id, row = self._admit(agent, input, given, idempotency_key,
                                         returns=self.workers, budget=budget)
@@ -189,6 +190,7 @@ class AgentRuntime:
         in a worker, with `workers=True`)."""
         from ._handle import AgentHandle
 
+        self._check_open()
         given = RunOptions.given("start", options)
         execution_id, row = self._admit(agent, input, given, idempotency_key, returns=True,
                                         budget=budget)
@@ -232,6 +234,7 @@ class AgentRuntime:
 
     async def _resume(self, execution_id: str, agent: Any, given: RunOptions,
                       budget: Budget | None = None) -> AgentResult:
+        self._check_open()
         row = self.store.execution(execution_id)
         if Status(row.status).is_settled:
             return self.result(execution_id)
@@ -314,6 +317,11 @@ class AgentRuntime:
         self._background.watch(execution_id)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        """Refuse a run on a closed runtime before anything is stored (its store is gone)."""
+        if self._closed:
+            raise KeelError("This AgentRuntime is closed; create a new one.")
 
     def _admit(
         self, agent: Any, input: Any, options: RunOptions, idempotency_key: str | None, *,
