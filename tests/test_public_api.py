@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import keel
 
@@ -71,3 +73,24 @@ def test_resuming_without_the_framework_names_the_extra(database_url: str) -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "pip install 'keel[openai]'" in out.stdout, out.stderr
+
+
+def test_keel_run_in_a_running_loop_names_keel_run_async_and_makes_no_store(
+        tmp_path: Path) -> None:
+    code = (
+        "import asyncio, keel\n"
+        "from examples.support_triage.agents import triage_agent\n"
+        "async def main():\n"
+        "    try:\n"
+        "        keel.run(triage_agent, 'hi')\n"
+        "    except keel.KeelError as exc:\n"
+        "        print(exc)\n"
+        "asyncio.run(main())\n"
+    )
+    store = tmp_path / "default" / "keel.db"
+    env = {**os.environ, "KEEL_DATABASE_URL": f"sqlite:///{store}",
+           "PYTHONPATH": str(Path(__file__).parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env, cwd=tmp_path)
+    assert "use `await keel.run_async(...)` instead" in out.stdout, out.stderr
+    assert not store.parent.exists()

@@ -62,6 +62,7 @@ from .runtime import (
     Worker,
     current_call,
 )
+from .runtime._loop import refuse_in_running_loop
 
 __version__ = "0.1.0"
 
@@ -136,6 +137,7 @@ def _default_runtime() -> AgentRuntime:
 
 def run(agent: Any, input: Any, **options: Any) -> AgentResult:
     """`AgentRuntime.run` on the default runtime."""
+    refuse_in_running_loop("keel.run")  # before the default runtime makes its store
     return _default_runtime().run(agent, input, **options)
 
 

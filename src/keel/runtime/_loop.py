@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from .._errors import KeelError
 
-__all__ = ["Tasks", "run_on_keel_loop", "submit_to_keel_loop"]
+__all__ = ["Tasks", "refuse_in_running_loop", "run_on_keel_loop", "submit_to_keel_loop"]
 
 log = logging.getLogger("keel")
 T = TypeVar("T")
@@ -85,18 +85,23 @@ def submit_to_keel_loop(coro: Coroutine[Any, Any, T]) -> _Submitted[T]:
     return future
 
 
-def run_on_keel_loop(name: str, coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` on keel's loop and wait for it (the sync entry points)."""
+def refuse_in_running_loop(name: str) -> None:
+    """A sync entry point waits for keel's loop: from a running loop it would block it."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        pass
-    else:
+        return
+    raise KeelError(f"{name}() cannot be called from a running event loop; "
+                    f"use `await {name}_async(...)` instead.")
+
+
+def run_on_keel_loop(name: str, coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on keel's loop and wait for it (the sync entry points)."""
+    try:
+        refuse_in_running_loop(name)
+    except KeelError:
         coro.close()
-        raise KeelError(
-            f"{name}() cannot be called from a running event loop; "
-            f"use `await {name}_async(...)` instead."
-        )
+        raise
     future = submit_to_keel_loop(coro)
     try:
         return future.result()
