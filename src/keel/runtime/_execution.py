@@ -134,6 +134,12 @@ class Execution:
 
     # -- journal --------------------------------------------------------------------------
 
+    def payloads(self, kind: str) -> list[Any]:
+        """The payloads of the finished steps of `kind` in this execution's journal as this
+        process knows it (a resumed execution's, read when it was claimed, and its own)."""
+        return [loads(step.payload) for step in self._steps.values()
+                if step.kind == kind and step.status == "done"]
+
     def recorded(self, step_key: str) -> Any | None:
         """The payload of a finished step, or None if the step has not completed."""
         step = self._steps.get(step_key)

@@ -18,7 +18,7 @@ from openai.types.responses import (
 from pydantic import BaseModel, PydanticSchemaGenerationError, TypeAdapter
 
 from ...runtime._execution import ApprovalRequest, Execution
-from ...runtime._json import jsonable, loads
+from ...runtime._json import jsonable
 from ...runtime._store import NewEvent
 
 _OUTPUT_ITEMS: TypeAdapter[list[ResponseOutputItem]] = TypeAdapter(list[ResponseOutputItem])
@@ -75,12 +75,8 @@ def journaled_call_ids(execution: Execution) -> set[str]:
     fresh one). A resume does not replay every turn: the nested run of an agent tool whose
     result is journaled never runs again, so its ids are known only from here, and a new turn
     that repeats one of them must be renamed as it was when that run was live."""
-    if execution.fresh:
-        return set()
-    return {item["call_id"]
-            for step in execution.store.steps(execution.id).values()
-            if step.kind == "model" and step.status == "done"
-            for item in loads(step.payload)["output"] if item["type"] == "function_call"}
+    return {item["call_id"] for payload in execution.payloads("model")
+            for item in payload["output"] if item["type"] == "function_call"}
 
 
 def unique_call_ids(response: ModelResponse, seen: set[str], step_key: str) -> ModelResponse:
