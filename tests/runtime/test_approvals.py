@@ -216,6 +216,7 @@ def test_cancel_a_waiting_execution(database_url: str) -> None:
     with gated_runtime(database_url) as runtime:
         first = runtime.run(ops_agent, "help cust_1")
         handle = runtime.handle(first.execution_id)
+        assert [c.status for c in first.tool_calls] == ["done", "pending", "pending"]
         assert handle.cancel("customer withdrew") is Status.CANCELLED
         assert handle.status() is Status.CANCELLED
         with pytest.raises(NotWaitingError):
@@ -224,6 +225,7 @@ def test_cancel_a_waiting_execution(database_url: str) -> None:
     assert final.status is Status.CANCELLED
     assert final.events[-1].type == "cancelled"
     assert final.events[-1].reason == "customer withdrew"
+    assert [c.status for c in final.tool_calls] == ["done", "not_run", "not_run"]
     assert EFFECTS == ["lookup"]
 
 

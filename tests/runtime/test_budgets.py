@@ -111,7 +111,7 @@ def test_calls_running_beside_the_one_refused_finish_first(
     assert result.budget_exceeded is not None
     assert result.budget_exceeded.budget == "max_tool_calls"
     assert len(LOOKUPS) == 2  # the third never started; the two that had were not cut off
-    assert sorted(c.status for c in result.tool_calls) == ["done", "done", "pending"]
+    assert sorted(c.status for c in result.tool_calls) == ["done", "done", "not_run"]
 
 
 def test_a_runs_budget_overrides_the_runtime_default_field_by_field(database_url: str) -> None:

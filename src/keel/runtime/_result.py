@@ -38,7 +38,8 @@ class ToolCall:
     agent: str | None = None
     status: str = "done"
     """`done`, `rejected` (a reviewer or policy said no), `in_doubt` (an unsafe call a crash
-    cut off; someone must resolve it) or `pending` (not run yet)."""
+    cut off; someone must resolve it), `pending` (not run yet) or `not_run` (the run ended
+    without running it: a budget, a failure or a cancel stopped it first)."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def build_result(
         output=load_output(row),
         error=row.error,
         events=events,
-        tool_calls=_tool_calls(events, approvals),
+        tool_calls=_tool_calls(events, approvals, finished=status.is_terminal),
         pending_approvals=pending,
         token_usage=total_usage(steps),
         agent=row.agent_name,
@@ -177,9 +178,11 @@ def _pending_in_stages(events: list[Event]) -> list[PendingApproval]:
             if isinstance(e, WaitingEvent) and e.approval_id not in decided]
 
 
-def _tool_calls(events: list[Event], approvals: list[ApprovalRow]) -> list[ToolCall]:
+def _tool_calls(events: list[Event], approvals: list[ApprovalRow], *,
+                finished: bool) -> list[ToolCall]:
     """Each tool_call event with its result: the first tool_result of the same call id after
-    it (a pipeline's stages, executions of their own, may use the same call ids)."""
+    it (a pipeline's stages, executions of their own, may use the same call ids). A call with
+    no result is `not_run` once the run has `finished`, else `pending`."""
     rejected = {a.call_id for a in approvals if a.status == "rejected"} | {
         e.call_id for e in events if isinstance(e, RejectedEvent)}
     doubted = {e.call_id for e in events if isinstance(e, InDoubtEvent)}
@@ -197,7 +200,8 @@ def _tool_calls(events: list[Event], approvals: list[ApprovalRow]) -> list[ToolC
         if done is not None:
             status = "rejected" if call.call_id in rejected else "done"
         else:
-            status = "in_doubt" if call.call_id in doubted else "pending"
+            status = "in_doubt" if call.call_id in doubted else \
+                "not_run" if finished else "pending"
         made.append(ToolCall(call.tool_name, call.call_id, call.args,
                              done.result if done else None, call.agent, status))
     return made
