@@ -22,6 +22,7 @@ from keel import (
     UnsupportedAgentError,
 )
 from scripted import ScriptedModel, call, say
+from three_frameworks import scripted_agent
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
 GATE = threading.Event()  # a tool blocks on it, so tests can watch a run that is mid-way
@@ -356,3 +357,32 @@ def test_a_closed_runtime_refuses_every_run_before_anything_is_stored(
     with AgentRuntime(database_url) as fresh:
         assert fresh.store.executions() == []
         assert fresh.store.find_by_idempotency_key("k1") is None
+
+
+class _Ticket:
+    """An object with no JSON form."""
+
+
+def test_an_input_with_no_json_form_is_refused_before_anything_is_stored(
+        runtime: AgentRuntime) -> None:
+    """Its repr() used to reach the agent, a string its caller never meant."""
+    ticket = [{"role": "user", "content": "Refund this.", "ticket": _Ticket()}]
+    for entry in (runtime.run, runtime.start):
+        with pytest.raises(TypeError, match="test_runtime._Ticket has no JSON form"):
+            entry(triage_agent, ticket)
+    assert runtime.store.executions() == []
+
+
+def test_framework_objects_in_an_input_reach_the_agent_as_it_understands_them(
+        runtime: AgentRuntime) -> None:
+    from langchain_core.messages import HumanMessage
+
+    graph = scripted_agent("langgraph", [("lookup_order", {"order": "A-1"})], [lookup_order])
+    result = runtime.run(graph, {"messages": [HumanMessage("Where is A-1?")]})
+    assert result.status is Status.COMPLETED
+    assert [c.result["content"] for c in result.tool_calls] == ["A-1: shipped"]
+
+
+def lookup_order(order: str) -> str:
+    """Look an order up."""
+    return f"{order}: shipped"

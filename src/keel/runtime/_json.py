@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic_core import to_json, to_jsonable_python
 
-__all__ = ["dumps", "jsonable", "loads", "message_text"]
+__all__ = ["dumps", "input_json", "jsonable", "loads", "message_text"]
 
 
 def dumps(value: Any) -> str:
@@ -18,6 +18,22 @@ def dumps(value: Any) -> str:
 def jsonable(value: Any) -> Any:
     """`value` as plain JSON data (dicts, lists, strings, numbers)."""
     return to_jsonable_python(value, fallback=repr)
+
+
+def input_json(value: Any) -> Any:
+    """A run's input as the JSON data keel stores, which a fresh run and a resumed one both
+    see. Where `jsonable` would fall back to repr() (an object with no JSON form), the agent
+    would get a string its caller never meant: that is a TypeError here, before anything is
+    stored."""
+    return to_jsonable_python(value, fallback=_no_json_form)
+
+
+def _no_json_form(value: Any) -> Any:
+    raise TypeError(
+        f"keel stores a run's input as JSON, and {type(value).__module__}."
+        f"{type(value).__qualname__} has no JSON form. Pass JSON data (strings, numbers, "
+        "lists, dicts), pydantic models or dataclasses, and refer to anything else by a name "
+        "or id the agent's tools can look up.")
 
 
 def loads(text: str | None) -> Any:

@@ -28,7 +28,7 @@ from ._changes import CHANGES
 from ._events import Status
 from ._execution import Execution
 from ._faults import fault_point
-from ._json import dumps, jsonable, loads
+from ._json import dumps, input_json, jsonable, loads
 from ._leases import claim, lease_owner
 from ._loop import Tasks, run_on_keel_loop
 from ._options import FrameworkOptions, RunOptions, redacted_options
@@ -333,6 +333,7 @@ class AgentRuntime:
         from ..adapters import adapter_for
 
         adapter = adapter_for(agent)
+        input = input_json(input)
         if idempotency_key is not None and (not isinstance(idempotency_key, str) or
                                             not idempotency_key):
             raise ValueError(f"An idempotency key is a non-empty string, not "
@@ -353,7 +354,7 @@ class AgentRuntime:
             _check_travels(agent, agent_ref, options, stored_options)
         redactor = self.store.redactor
         if redactor is not None:
-            input, stored_options = redactor.redact_value(jsonable(input)), \
+            input, stored_options = redactor.redact_value(input), \
                 redacted_options(stored_options, redactor)
         values: dict[str, Any] = {
             "id": execution_id,
