@@ -40,6 +40,8 @@ from pydantic import BaseModel
 
 import keel
 from keel import AgentHandle, AgentResult, AgentRuntime, Status, TokenUsage, ToolCall
+from keel.runtime._result import INPUT_LIST
+from three_frameworks import scripted_agent
 
 Item = ResponseFunctionToolCall | ResponseOutputMessage
 
@@ -167,9 +169,11 @@ REFUND_ARGS = {"invoice_id": "INV-1", "amount": 250}
 
 
 def steps_of(runtime: AgentRuntime, result: AgentResult) -> dict[str, tuple[str, str]]:
-    """step key -> (kind, name) of the journal's finished steps."""
+    """step key -> (kind, name) of the journal's finished steps, without the input list that
+    a completed run adds for `to_input_list()` (nothing replays it)."""
     steps = runtime.store.steps(result.execution_id)
-    return {key: (s.kind, s.name) for key, s in steps.items() if s.status == "done"}
+    return {key: (s.kind, s.name) for key, s in steps.items()
+            if s.status == "done" and key != INPUT_LIST}
 
 
 def event_types(result: AgentResult) -> list[str]:
@@ -673,6 +677,47 @@ def test_no_token_usage_when_the_model_reports_none(runtime: AgentRuntime) -> No
     assert result.status is Status.COMPLETED, result.error
     assert result.token_usage is None
 
+
+
+def test_a_conversation_goes_on_from_to_input_list_in_any_process(
+    runtime: AgentRuntime, database_url: str
+) -> None:
+    """As with the SDK's RunResult.to_input_list(): the next run gets the whole conversation."""
+    seen: list[list[dict[str, Any]]] = []
+
+    def reply(request: Request) -> list[Item]:
+        seen.append(request.items)
+        if "call_refund" not in request.tool_outputs():
+            return [function_call("refund", REFUND_ARGS, "call_refund")]
+        return [message(f"turn {len(seen)}: refunded")]
+
+    runs: list[dict[str, Any]] = []
+    agent = Agent(name="refunder", model=ScriptedModel(reply), tools=[refund_tool(True, runs)])
+    first = runtime.run(agent, "refund INV-1")
+    with pytest.raises(keel.KeelError, match="only a completed OpenAI Agents SDK run"):
+        first.to_input_list()  # it is waiting: the conversation is not over
+    AgentHandle(first.execution_id, runtime=runtime).approve()
+    done = runtime.resume(first.execution_id)
+    assert done.status is Status.COMPLETED, done.error
+    with AgentRuntime(database_url) as other:
+        conversation = other.result(done.execution_id).to_input_list()
+    assert conversation == done.to_input_list()
+    assert [(i.get("role"), i.get("type")) for i in conversation] == [
+        ("user", None), (None, "function_call"), (None, "function_call_output"),
+        ("assistant", "message")]
+    assert conversation[0]["content"] == "refund INV-1"
+
+    follow_up = runtime.run(agent, [*conversation, {"role": "user", "content": "Thanks!"}])
+    assert follow_up.status is Status.COMPLETED, follow_up.error
+    assert seen[-1][:4] == conversation  # the model saw the first run's conversation
+    assert follow_up.to_input_list()[-1]["content"][0]["text"] == "turn 3: refunded"
+    assert runs == [REFUND_ARGS]  # the answered call was not asked or run again
+
+
+def test_only_openai_runs_have_an_input_list(runtime: AgentRuntime) -> None:
+    graph = scripted_agent("langgraph", [], [])
+    with pytest.raises(keel.KeelError, match="continues its thread"):
+        runtime.run(graph, {"messages": [("user", "hi")]}).to_input_list()
 
 # -- 11. the SDK's own needs_approval ---------------------------------------------------------
 

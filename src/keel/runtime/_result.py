@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from pydantic import TypeAdapter
 
+from .._errors import KeelError
 from ._budget import BudgetExceeded, model_usage
 from ._events import (
     ApprovedEvent,
@@ -24,9 +26,13 @@ from ._references import resolve
 from ._schema import ApprovalRow, ExecutionRow, StepRow
 
 __all__ = [
-    "AgentResult", "PendingApproval", "TokenUsage", "ToolCall", "build_result", "load_output",
-    "total_usage", "typed_output",
+    "INPUT_LIST", "AgentResult", "PendingApproval", "TokenUsage", "ToolCall", "build_result",
+    "load_output", "total_usage", "typed_output",
 ]
+
+INPUT_LIST = "input_list"
+"""The step an adapter journals, with the run's completion, the next run's input in: the
+conversation so far (OpenAI: the SDK's `RunResult.to_input_list()`)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,8 @@ class AgentResult:
     """The agent the run started with."""
     budget_exceeded: BudgetExceeded | None = None
     """The budget that stopped the run (FAILED), and by how much."""
+    input_list: list[Any] | None = field(default=None, repr=False)
+    """What `to_input_list()` returns, stored with the run's completion (OpenAI runs)."""
 
     @property
     def is_success(self) -> bool:
@@ -87,6 +95,18 @@ class AgentResult:
     @property
     def is_waiting(self) -> bool:
         return self.status is Status.WAITING
+
+    def to_input_list(self) -> list[Any]:
+        """The run's input and every item it added, as the input of the conversation's next
+        run (as the OpenAI Agents SDK's `RunResult.to_input_list()`): append the user's next
+        message and run the agent again."""
+        if self.input_list is None:
+            raise KeelError(
+                f"Execution {self.execution_id!r} has no input list: only a completed OpenAI "
+                "Agents SDK run has one. A LangGraph graph continues its thread with the same "
+                "config={'configurable': {'thread_id': ...}}, an ADK agent its session with "
+                "the same session_id=.")
+        return copy.deepcopy(self.input_list)
 
     def to_json(self) -> dict[str, Any]:
         """The result as JSON data (the CLI's --json, the HTTP API)."""
@@ -152,6 +172,7 @@ def build_result(
         token_usage=total_usage(steps),
         agent=row.agent_name,
         budget_exceeded=_budget_exceeded(row),
+        input_list=loads(steps[INPUT_LIST].payload) if INPUT_LIST in steps else None,
     )
 
 

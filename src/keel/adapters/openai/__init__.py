@@ -25,6 +25,7 @@ from agents.run_config import DEFAULT_MAX_TURNS
 
 from ..._tool import ToolSpec, call_tool
 from ...runtime._execution import Execution
+from ...runtime._result import INPUT_LIST
 from .. import Outcome, RunOptions
 from ._graph import wrapped_graph
 from ._items import approval_request, guardrail_event
@@ -75,6 +76,9 @@ class OpenAIAdapter:
             execution.suspend([approval_request(item) for item in result.interruptions])
             return Outcome("waiting")
         last = result.last_agent
+        # Committed with the completion, for `AgentResult.to_input_list()` in any process.
+        execution.record(INPUT_LIST, kind="conversation", name=last.name,
+                         payload=result.to_input_list(), defer=True)
         guardrails = [*result.input_guardrail_results, *result.output_guardrail_results]
         return Outcome(
             "completed",
