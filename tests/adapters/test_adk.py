@@ -229,6 +229,37 @@ def test_a_session_id_continues_the_conversation_from_another_runtime(
     assert third.output == "my order is A-1 | where is it? | thanks"
 
 
+class _AttachmentLlm(BaseLlm):
+    """Says what the user sent: each part's text, or the kind and size of its file."""
+
+    model: str = "attachments"
+
+    async def generate_content_async(self, llm_request: LlmRequest,
+                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
+        parts = [part for content in llm_request.contents if content.role == "user"
+                 for part in content.parts or []]
+        said = [_described(part) for part in parts]
+        yield LlmResponse(content=types.Content(
+            role="model", parts=[types.Part(text=" | ".join(said))]))
+
+
+def _described(part: types.Part) -> str:
+    if part.inline_data is None:
+        return part.text or ""
+    return f"{part.inline_data.mime_type}, {len(part.inline_data.data or b'')} bytes"
+
+
+def test_a_content_input_reaches_the_agent_with_its_files(runtime: AgentRuntime) -> None:
+    """As ADK's Runner takes new_message=types.Content(...); it used to get the repr()."""
+    photo = bytes(range(256)) * 4
+    message = types.Content(role="user", parts=[
+        types.Part(text="Is this charge mine?"),
+        types.Part(inline_data=types.Blob(mime_type="image/png", data=photo))])
+    agent = LlmAgent(name="desk", model=_AttachmentLlm(), instruction="Describe.")
+    result = runtime.run(agent, message)
+    assert result.output == "Is this charge mine? | image/png, 1024 bytes"
+
+
 class _FrontDeskLlm(BaseLlm):
     """Asks the account specialist (an AgentTool) once, then answers."""
 
@@ -604,3 +635,25 @@ def test_tools_save_and_load_artifacts_as_under_adks_in_memory_runner(
     result = runtime.run(agent, "report")
     assert result.status is Status.COMPLETED, result.error
     assert [c.result for c in result.tool_calls] == [{"version": 0}, {"text": "all good"}]
+
+
+def test_a_mock_turns_message_before_its_answer_is_said_apart_as_with_openai(
+    runtime: AgentRuntime,
+) -> None:
+    """Scripted in one turn, a message and the answer are two messages, and the answer is
+    the output (it was the two joined into one before), as a mock run of OpenAI agents has
+    them."""
+    from examples.support_triage.agents import triage_agent as openai_triage
+
+    from keel.testing import MockEvent, mock_run
+
+    script = [MockEvent.message("Let me check."), MockEvent.done("All good.")]
+    said = []
+    for team in (triage_agent, openai_triage):
+        result = mock_run(team, "hi", events=script, runtime=runtime)
+        said.append((result.output, [
+            (e.type, e.content if e.type == "message" else e.output) for e in result.events
+            if e.type in ("message", "done")]))
+    adk, openai = said
+    assert adk == openai == ("All good.", [
+        ("message", "Let me check."), ("message", "All good."), ("done", "All good.")])

@@ -1,10 +1,12 @@
-"""An ADK ParallelAgent whose branches ask for approval: ADK runs the branches in a TaskGroup,
-so a pause reaches keel inside an exception group, and the run must wait, not fail."""
+"""ADK runs things in parallel: the branches of a ParallelAgent (in a TaskGroup, so a pause
+reaches keel inside an exception group, and the run must wait, not fail), and the function
+calls of one model turn (each in a task of its own: the gated ones wait together)."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from google.adk.agents import LlmAgent, ParallelAgent
 from google.adk.models.base_llm import BaseLlm
@@ -13,6 +15,7 @@ from google.adk.models.llm_response import LlmResponse
 from google.adk.tools.function_tool import FunctionTool
 from google.genai import types
 
+import keel
 from keel import AgentHandle, AgentRuntime, Status
 
 ACTED: list[str] = []
@@ -63,3 +66,93 @@ def test_gated_calls_in_parallel_branches_wait_and_each_runs_once_approved(
     assert sorted(decided) == sorted(ACTED) == ["left", "right"]
     assert sorted(e.content for e in result.events if e.type == "message") == [
         "left finished", "right finished"]
+
+
+class _TurnsLlm(BaseLlm):
+    """Answers turn i (the model turns so far) with `turns[i]`: text, or a list of calls;
+    counts the turns it was asked in `asked`."""
+
+    model: str = "turns"
+    turns: list[Any] = []
+    asked: list[int] = []
+
+    async def generate_content_async(self, llm_request: LlmRequest,
+                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
+        turn = sum(1 for content in llm_request.contents if content.role == "model")
+        self.asked.append(turn)
+        answer = self.turns[turn]
+        parts = [types.Part(text=answer)] if isinstance(answer, str) else [
+            types.Part(function_call=types.FunctionCall(**call)) for call in answer]
+        yield LlmResponse(content=types.Content(role="model", parts=parts))
+
+
+def refund(invoice: str) -> dict[str, str]:
+    """Refund an invoice."""
+    ACTED.append(f"refund {invoice}")
+    return {"refunded": invoice}
+
+
+def notify(customer: str) -> dict[str, str]:
+    """Tell the customer."""
+    ACTED.append(f"notify {customer}")
+    return {"notified": customer}
+
+
+def _refund_and_notify() -> LlmAgent:
+    """An agent whose first turn calls `refund` (gated with @keel.tool) and `notify`."""
+    model = _TurnsLlm(turns=[[
+        {"name": "refund", "args": {"invoice": "INV-1"}, "id": "call_refund"},
+        {"name": "notify", "args": {"customer": "dana"}, "id": "call_notify"}], "Done."],
+        asked=[])
+    return LlmAgent(name="clerk", model=model, instruction="Act.",
+                    tools=[keel.tool(approval_required=True)(FunctionTool(refund)),
+                           FunctionTool(notify)])
+
+
+def test_two_gated_calls_of_one_turn_wait_together_and_run_once_on_one_resume(
+    database_url: str,
+) -> None:
+    ACTED.clear()
+    agent = _refund_and_notify()
+    with AgentRuntime(database_url, require_approval=["notify"]) as runtime:
+        waiting = runtime.run(agent, "Refund INV-1 and tell dana")
+        assert waiting.status is Status.WAITING
+        assert sorted(p.call_id for p in waiting.pending_approvals) == [
+            "call_notify", "call_refund"]  # one pause asked about both
+        assert ACTED == []
+        AgentHandle(waiting.execution_id, runtime=runtime).approve()  # decides both
+        done = runtime.resume(waiting.execution_id, agent)
+    assert (done.status, done.output) == (Status.COMPLETED, "Done.")
+    assert sorted(ACTED) == ["notify dana", "refund INV-1"]
+    assert agent.model.asked == [0, 1]  # the journaled turn was not asked again
+
+
+def test_an_ungated_call_beside_a_gated_one_runs_once_before_the_pause(
+    runtime: AgentRuntime,
+) -> None:
+    ACTED.clear()
+    agent = _refund_and_notify()
+    waiting = runtime.run(agent, "Refund INV-1 and tell dana")
+    assert [p.call_id for p in waiting.pending_approvals] == ["call_refund"]
+    assert ACTED == ["notify dana"]  # it ran beside the gated call, and was journaled
+    assert [e.call_id for e in waiting.events if e.type == "tool_result"] == ["call_notify"]
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()
+    done = runtime.resume(waiting.execution_id, agent)
+    assert done.status is Status.COMPLETED
+    assert ACTED == ["notify dana", "refund INV-1"]  # not run again on resume
+
+
+def test_one_of_two_gated_calls_rejected_and_the_other_approved(database_url: str) -> None:
+    ACTED.clear()
+    agent = _refund_and_notify()
+    with AgentRuntime(database_url, require_approval=["notify"]) as runtime:
+        waiting = runtime.run(agent, "Refund INV-1 and tell dana")
+        handle = AgentHandle(waiting.execution_id, runtime=runtime)
+        handle.reject("Not this one.", call_id="call_refund")
+        handle.approve("call_notify")
+        done = runtime.resume(waiting.execution_id, agent)
+    assert done.status is Status.COMPLETED
+    assert ACTED == ["notify dana"]
+    results = {c.call_id: c.result for c in done.tool_calls}
+    assert "Not this one." in results["call_refund"]
+    assert results["call_notify"] == {"notified": "dana"}

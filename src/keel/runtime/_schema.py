@@ -233,7 +233,12 @@ _V3 = [
 # A pipeline's stages, found from the pipeline: deleting one deletes them too.
 _V4 = ["CREATE INDEX keel_executions_parent ON keel_executions (parent_id)"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# State that outlives one run (ADK's `user:` and `app:` keys): the newest under a key, found
+# at each run's start. Only those steps are indexed, so other steps cost no more to write.
+_V5 = ["CREATE INDEX keel_steps_shared_state ON keel_steps (step_key, finished_at) "
+       "WHERE kind = 'state'"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 """Each entry is the statements of one schema version (version = index + 1)."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 
+from ..adapters.adk._messages import SCRIPTED_MESSAGE
 from ..runtime._json import jsonable
 from ._script import AgentView, Script
 
@@ -60,7 +61,9 @@ class _AdkScript:
         if turn.done is not None:
             output = turn.done.output
             texts.append(output if isinstance(output, str) else json.dumps(jsonable(output)))
-        parts += [types.Part(text=text) for text in texts]
+        # Apart, as the OpenAI mock's message items are: the last is the answer.
+        parts += [types.Part(text=text, part_metadata={SCRIPTED_MESSAGE: True})
+                  for text in texts]
         parts += [types.Part(function_call=types.FunctionCall(
             name=call.name, id=call.call_id,
             args={"agent_name": call.handoff_to} if call.handoff_to else call.args))

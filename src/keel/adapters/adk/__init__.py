@@ -4,7 +4,8 @@ keel runs the agent through ADK's own `Runner`, with one keel plugin (`_plugin`)
 app's plugins, on a session of its own: a resumed execution runs the invocation again from its
 input, and every journaled model response and tool result is answered from the journal. A run
 in a named session (`session_id=`) starts from the session the last completed run in it left,
-which keel journals with that run's completion.
+which keel journals with that run's completion. State scoped to the app or the user
+(`app:`, `user:` keys) carries into every later run of the app or the user (`_state`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from google.genai import types
 from ...runtime._execution import Execution
 from ...runtime._json import loads
 from .. import Outcome, RunOptions
+from ._messages import said
 from ._plugin import KeelPlugin
+from ._state import SharedState
 
 __all__ = ["ADAPTER", "AdkAdapter"]
 
@@ -55,25 +58,26 @@ class AdkAdapter:
             app_name=app.name, user_id=user_id, session_id=options.session_id or execution.id)
         for earlier in _conversation_so_far(execution):  # an ADK session continued
             await sessions.append_event(session, Event.model_validate(earlier))
+        shared = SharedState(execution, app.name, user_id)
+        shared.restore(sessions)
         # As ADK's InMemoryRunner has them: tools that save artifacts or search memory work
         # for the run (a resumed run holds what its live steps save, not its replayed ones').
         runner = Runner(app=app, session_service=sessions,
                         artifact_service=InMemoryArtifactService(),
                         memory_service=InMemoryMemoryService())
-        message = types.Content(role="user", parts=[types.Part(text=str(input))])
+        message = _user_message(input)
         final: tuple[str | None, str] = (None, "")
         try:
             async for event in runner.run_async(user_id=user_id, session_id=session.id,
                                                 new_message=message,
                                                 run_config=options.run_config):
-                if event.is_final_response() and event.content and event.content.parts:
-                    # The answer, without the model's thoughts (as ADK's output_key keeps it).
-                    text = "".join(part.text or "" for part in event.content.parts
-                                   if not part.thought)
-                    if text:
-                        final = (event.author, text)
+                if event.is_final_response() and (messages := said(event.content)):
+                    # The answer: the text without the model's thoughts (as ADK's output_key
+                    # keeps it), or a mock run's last scripted message.
+                    final = (event.author, messages[-1])
         finally:
             keel.end_unfinished()
+        shared.journal(sessions)
         if options.conversation:  # the session as this run leaves it, for the next one
             ended = await sessions.get_session(app_name=app.name, user_id=user_id,
                                                session_id=session.id)
@@ -110,3 +114,11 @@ def _app_name(agent: BaseAgent) -> str:
 
 
 ADAPTER = AdkAdapter()
+
+
+def _user_message(input: Any) -> types.Content:
+    """The run's input as ADK's `new_message`: a `types.Content` the caller gave (stored, so
+    it arrives as its JSON form: it may carry images or files), or text."""
+    if isinstance(input, dict) and "parts" in input:
+        return types.Content.model_validate({**input, "role": input.get("role") or "user"})
+    return types.Content(role="user", parts=[types.Part(text=str(input))])

@@ -6,8 +6,10 @@ one, with deterministic function-call ids (ADK invents random ones when the mode
 none). `before_tool_callback` returns a
 journaled result (the tool does not run again), applying again what the tool did besides it
 (a transfer, session state), and gates the call by keel's rules, `@keel.tool` and ADK's own
-confirmations; `after_tool_callback` journals the result. Agents starting are journaled
-events, so a replay does not announce them twice.
+confirmations; `after_tool_callback` journals the result. ADK runs the calls of one model
+response concurrently; those that must wait for a decision pause together, once the others
+have finished (`Batch`). Agents starting are journaled events, so a replay does not announce
+them twice.
 
 An agent run inside a tool call (an `AgentTool`'s) is named in journal keys within that call
 (`model:<call id>/<agent>:<turn>`): its turns are counted per call, so a key means the same
@@ -17,7 +19,7 @@ step whether or not the calls before it were replayed.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, suppress
-from typing import Any
+from typing import Any, NoReturn
 
 from google.adk.agents import LlmAgent, ParallelAgent
 from google.adk.models.llm_response import LlmResponse
@@ -33,6 +35,8 @@ from ...runtime._execution import STOPPING, ApprovalRequest, Execution, ToolRun,
 from ...runtime._json import jsonable
 from ...runtime._store import NewEvent
 from ...runtime._supplied import ModelSupplier, current_supplier
+from ._batch import Batch
+from ._messages import said
 
 __all__ = ["KeelPlugin"]
 
@@ -51,6 +55,7 @@ class KeelPlugin(BasePlugin):
         self._last_agent: dict[tuple[str | None, str | None], str] = {}
         self._pending: dict[str, str] = {}  # agent -> the journal key of its model call
         self._tools: dict[str, tuple[ToolRun, AbstractContextManager[None]]] = {}
+        self._batches: dict[str, Batch] = {}  # call id -> the calls of its model response
 
     # -- agents ---------------------------------------------------------------------------
 
@@ -87,7 +92,8 @@ class KeelPlugin(BasePlugin):
         stored = self.execution.recorded(key)
         if stored is not None:
             await _called_before(callback_context, llm_request)
-            return await _called_back(callback_context, key, LlmResponse.model_validate(stored))
+            return self._batched(await _called_back(
+                callback_context, key, LlmResponse.model_validate(stored)))
         self.execution.before_model_call()
         self.execution.flush()
         supplier = current_supplier()  # a mock run's script answers instead of the model
@@ -115,13 +121,26 @@ class KeelPlugin(BasePlugin):
         agent = callback_context.agent_name
         _with_call_ids(response, key)
         raw = response.model_dump(mode="json", exclude_none=True)
-        response = await _called_back(callback_context, key, response)
+        response = self._batched(await _called_back(callback_context, key, response))
         calls = _function_calls(response)
         tools = any(call.name != _TRANSFER for call in calls)
         self.execution.record(key, kind="model", name=agent, payload=raw,
                               events=_model_events(response, agent, calls),
                               defer=not tools, durable=tools)
         return response
+
+    def _batched(self, response: LlmResponse) -> LlmResponse:
+        """Note the function calls of `response` (as they run) as one batch."""
+        batch = Batch([call.id or "" for call in _function_calls(response)])
+        self._batches.update(dict.fromkeys(batch.call_ids, batch))
+        return response
+
+    def _batch_of(self, call_id: str) -> Batch:
+        return self._batches.pop(call_id, None) or Batch([call_id])
+
+    def _settle(self, call_id: str) -> None:
+        """The call has finished (or was answered without running): its batch may pause."""
+        self._batch_of(call_id).settle(call_id)
 
     # -- tool calls -----------------------------------------------------------------------
 
@@ -135,7 +154,7 @@ class KeelPlugin(BasePlugin):
         gated = ex.rules.may_gate(name, flagged=flag is not None) or ex.decision(call_id)
         if gated and ex.verdict(call_id, name, args, agent=agent,
                                 flagged_by=flag).action == "ask":
-            self._suspend(tool, tool_context, args)
+            await self._ask(tool, tool_context, args)
         if (decided := ex.decision(call_id)) is not None and decided.action == "approve":
             # ADK's own confirmation check in the tool's body finds the call confirmed.
             tool_context.tool_confirmation = ToolConfirmation(
@@ -166,16 +185,18 @@ class KeelPlugin(BasePlugin):
 
     async def after_tool_callback(self, *, tool: Any, tool_args: dict[str, Any],
                                   tool_context: Any, result: Any) -> dict[str, Any] | None:
-        started = self._tools.pop(tool_context.function_call_id, None)
-        if started is None:
-            return None  # answered from the journal
+        call_id = tool_context.function_call_id
+        started = self._tools.pop(call_id, None)
+        if started is None:  # answered (from the journal, say) before it would run
+            self._settle(call_id)
+            return None
         run, running = started
         running.__exit__(None, None, None)
         if tool_context.actions.requested_tool_confirmations:
             # The tool asked for a confirmation itself (tool_context.request_confirmation()):
             # keel waits for the decision, and the tool runs again once it is given.
-            self._suspend(tool, tool_context, run.args,
-                          rule=f"tool_context.request_confirmation() in {tool.name}")
+            await self._ask(tool, tool_context, run.args,
+                            rule=f"tool_context.request_confirmation() in {tool.name}")
         target = tool_context.actions.transfer_to_agent
         if tool.name == _TRANSFER and target:  # a handoff, announced as the OpenAI SDK's are
             self._last_agent[_lane(tool_context)] = target
@@ -183,17 +204,30 @@ class KeelPlugin(BasePlugin):
                 "target": target, "call_id": run.call_id})])
         else:
             run.finish(result)
+        self._settle(call_id)
         return None
 
-    def _suspend(self, tool: Any, tool_context: Any, args: Any, rule: str | None = None) -> None:
-        self.execution.suspend([ApprovalRequest(
-            tool_context.function_call_id, tool.name, args, tool_context.agent_name,
-            kind="handoff" if tool.name == _TRANSFER else "tool", rule=rule)])
+    async def _ask(self, tool: Any, tool_context: Any, args: Any,
+                   rule: str | None = None) -> NoReturn:
+        """Pause the run until this call is decided, with the other calls of its model
+        response that wait too: the first of them to be woken, once the whole batch has
+        settled, asks about them all (the others' results are journaled by then)."""
+        call_id = tool_context.function_call_id
+        batch = self._batch_of(call_id)
+        batch.asking.append(ApprovalRequest(
+            call_id, tool.name, args, tool_context.agent_name,
+            kind="handoff" if tool.name == _TRANSFER else "tool", rule=rule))
+        batch.settle(call_id)
+        await batch.settled.wait()
+        asking, batch.asking = batch.asking, []
+        if asking:
+            self.execution.suspend(sorted(asking, key=lambda r: batch.call_ids.index(r.call_id)))
         raise _Suspended
 
     async def on_tool_error_callback(self, *, tool: Any, tool_args: dict[str, Any],
                                      tool_context: Any, error: Exception) -> None:
         call_id = tool_context.function_call_id
+        self._settle(call_id)
         started = self._tools.pop(call_id, None)
         if started is not None:
             started[1].__exit__(None, None, None)
@@ -304,12 +338,10 @@ def _model_events(response: LlmResponse, agent: str,
                   calls: list[types.FunctionCall]) -> list[NewEvent]:
     parts = response.content.parts if response.content and response.content.parts else []
     events = []
-    text = "".join(part.text or "" for part in parts if not part.thought)
     thought = "".join(part.text or "" for part in parts if part.thought)
     if thought:
         events.append(NewEvent("thinking", agent, {"content": thought}))
-    if text:
-        events.append(NewEvent("message", agent, {"content": text}))
+    events += [NewEvent("message", agent, {"content": text}) for text in said(response.content)]
     for call in calls:
         if call.name != _TRANSFER:
             events.append(NewEvent("tool_call", agent, {
