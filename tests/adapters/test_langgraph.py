@@ -15,6 +15,8 @@ from examples.support_triage.graph import support_graph, triage_graph
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import InjectedToolArg
 from langchain_core.tools import tool as lc_tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.checkpoint.memory import InMemorySaver
@@ -642,6 +644,55 @@ def test_a_policy_decides_from_the_arguments_of_a_tool_a_node_invokes(
     assert failed.status is Status.FAILED
     assert "The tool 'pay' may need approval (approval_policy)" in (failed.error or "")
     assert PAID == ["alice"]
+
+
+SHIPPED: list[tuple[str, str, str]] = []
+
+
+@keel.tool
+@lc_tool
+def ship(order: str, config: RunnableConfig,
+         warehouse: Annotated[str, InjectedToolArg] = "main") -> str:
+    """Ship an order."""
+    SHIPPED.append((order, warehouse, config["configurable"]["thread_id"]))
+    return f"shipped {order}"
+
+
+def ship_from_code() -> Any:
+    return chain_of(Refund, lambda state: {
+        "answer": ship.invoke({"order": "A-1", "warehouse": "east"})})
+
+
+def ship_by_the_model() -> Any:
+    model = TurnsModel(turns=[[("ship", {"order": "A-1"}, "s1")], AIMessage(content="Sent.")])
+    return tool_loop(model, "shipper", [ship])
+
+
+@pytest.mark.parametrize(("graph", "warehouse"), [
+    (ship_from_code, "east"), (ship_by_the_model, "main")], ids=["node", "model"])
+def test_the_args_of_a_marked_langchain_tool_leave_out_what_langchain_injects(
+    database_url: str, graph: Any, warehouse: str,
+) -> None:
+    asked: list[dict[str, Any]] = []
+
+    def policy(name: str, args: dict[str, Any], ctx: keel.PolicyContext) -> Any:
+        asked.append(args)
+        return keel.Ask()
+
+    SHIPPED.clear()
+    with AgentRuntime(database_url, approval_policy=policy) as runtime:
+        waiting = runtime.run(graph(), {"answer": ""} if graph is ship_from_code else "Ship.")
+    assert waiting.status is Status.WAITING
+    assert [p.args for p in waiting.pending_approvals] == [{"order": "A-1"}]
+    assert asked == [{"order": "A-1"}]
+    # Approved and resumed in another runtime: the tool still gets its config there.
+    with AgentRuntime(database_url, approval_policy=policy, auto_resume=False) as other:
+        AgentHandle(waiting.execution_id, runtime=other).approve()
+        done = other.resume(waiting.execution_id, graph())
+    assert done.status is Status.COMPLETED
+    assert SHIPPED == [("A-1", warehouse, waiting.execution_id)]
+    assert [e.args for e in done.events if e.type == "tool_call"] == [{"order": "A-1"}]
+    assert [c.args for c in done.tool_calls] == [{"order": "A-1"}]
 
 
 CHARGES: list[int] = []

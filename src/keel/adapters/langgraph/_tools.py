@@ -23,6 +23,8 @@ from typing import Any, NoReturn
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import ToolMessage, convert_to_messages
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools.base import FILTERED_ARGS, _get_type_hints, _is_injected_arg_type
 from langgraph.config import get_config
 from langgraph.errors import GraphInterrupt
 from langgraph.prebuilt import ToolNode
@@ -88,14 +90,33 @@ class _NodeCalls:
         call_id = f"{name}:{task}:{self._counts[counted]}"
         func = spec.func
         assert func is not None  # call_tool checked
-        bound = inspect.signature(func).bind(*args, **kwargs)
-        call = {"call_id": call_id, "tool_name": name, "args": jsonable(dict(bound.arguments)),
-                "agent": agent_of(config), "announce": True, "unsafe": spec.unsafe}
+        call = {"call_id": call_id, "tool_name": name,
+                "args": jsonable(_chosen_arguments(func, args, kwargs)), "agent": agent_of(config),
+                "announce": True, "unsafe": spec.unsafe}
         if _gate(self.execution, call, spec) == "ask":
             _pause([call])
         if inspect.iscoroutinefunction(func):
             return self.execution.run_tool(invoke=lambda: func(*args, **kwargs), **call)
         return self.execution.run_tool_sync(invoke=lambda: func(*args, **kwargs), **call)
+
+
+def _chosen_arguments(func: Callable[..., Any], args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments as the journal, the policies and a reviewer see them: those the
+    caller chose, as in a model's tool call, without those LangChain injects when it runs the
+    function as a tool (its RunnableConfig, callbacks, InjectedToolArg, InjectedState,
+    InjectedStore, ToolRuntime). The function itself still receives them all."""
+    injected = _injected_parameters(func)
+    bound = inspect.signature(func).bind(*args, **kwargs)
+    return {key: value for key, value in bound.arguments.items() if key not in injected}
+
+
+def _injected_parameters(func: Callable[..., Any]) -> set[str]:
+    """The parameters of `func` that LangChain fills in itself, found as LangChain finds
+    what to leave out of the schema it shows the model."""
+    hints = _get_type_hints(func, include_extras=True) or {}
+    return {*FILTERED_ARGS, *(name for name, hint in hints.items()
+                              if hint is RunnableConfig or _is_injected_arg_type(hint))}
 
 
 def current_execution() -> Execution | None:
