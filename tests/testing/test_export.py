@@ -23,7 +23,7 @@ from examples.support_triage import backend
 from examples.support_triage.agents import triage_agent
 
 from keel import AgentHandle, AgentResult, AgentRuntime, KeelError, Status
-from keel.testing import MockEvent, events_from, expect, export_test, mock_run
+from keel.testing import MockEvent, MockScriptError, events_from, expect, export_test, mock_run
 from scripted import ScriptedModel, call, say
 
 HERE = Path(__file__).resolve().parent
@@ -153,25 +153,94 @@ def test_an_exported_run_gated_by_the_runtimes_rules_is_gated_in_the_replay(
 @pytest.mark.filterwarnings("ignore:The `plugins` argument is deprecated")
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("framework", ["openai", "adk"])
-def test_an_agent_called_as_a_tool_is_replayed_by_its_result(
+def test_an_agent_called_as_a_tool_runs_again_on_its_own_turns(
     runtime: AgentRuntime, framework: str, tmp_path: Path,
 ) -> None:
     boss = getattr(agents_as_tools, f"{framework}_boss")
     real = _real_run(runtime, approve=True, agent=boss)  # the refund waits inside the tool
     assert real.status is Status.COMPLETED, real.error
-    assert "billing_specialist" in {e.agent for e in real.events}
     backend.REFUNDS.clear()
-    # The boss's turns only, even where the tools run again: the agent tool's result stands
-    # for the billing specialist's run, which the replay does not make.
+    # The agent tool's result is not supplied, even with the other tools': its agent answers
+    # on its turns, marked off from the boss's, and the real tools it calls run again.
     script = events_from(real.execution_id, runtime=runtime, tool_results=False)
-    assert [e.type for e in script if e.type != "thinking"] == ["tool_call", "tool_result",
-                                                               "done"]
+    turns = [e.agent for e in script if e.type == "agent_turn"]
+    assert turns == ["billing_specialist", "boss"]
+    assert all(e.type != "tool_result" for e in script)
     replay = mock_run(boss, TICKET, events=script)
     assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
+    expect(replay).approved("process_refund")
+    assert [r["invoice_id"] for r in backend.REFUNDS] == ["INV-8821"]
+    path = tmp_path / "test_exported.py"
+    export_test(real.execution_id, path, runtime=runtime)
+    _passes(path)
+
+
+@pytest.mark.filterwarnings("ignore:The `plugins` argument is deprecated")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("framework", ["openai", "adk"])
+def test_a_run_waiting_inside_an_agent_tool_exports_a_test_that_waits_there(
+    runtime: AgentRuntime, framework: str, tmp_path: Path,
+) -> None:
+    boss = getattr(agents_as_tools, f"{framework}_boss")
+    waiting = runtime.run(boss, TICKET)
+    assert [(p.tool_name, p.agent) for p in waiting.pending_approvals] == [
+        ("process_refund", "billing_specialist")]
+    # The billing specialist's turns follow the boss's call of it, up to the gated refund.
+    script = events_from(waiting.execution_id, runtime=runtime)
+    assert [e.type for e in script if e.type != "thinking"][:2] == ["tool_call", "agent_turn"]
+    assert script[-2:] == [MockEvent.tool_call("process_refund", {
+        "invoice_id": "INV-8821", "reason": "Duplicate charge"}), MockEvent.waiting()]
+    replay = mock_run(boss, TICKET, events=script)
+    assert replay.status is Status.WAITING
+    assert [(p.tool_name, p.agent) for p in replay.pending_approvals] == [
+        ("process_refund", "billing_specialist")]
+    path = tmp_path / "test_exported.py"
+    export_test(waiting.execution_id, path, runtime=runtime)
+    _passes(path)
+
+
+@pytest.mark.filterwarnings("ignore:The `plugins` argument is deprecated")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("framework", ["openai", "adk"])
+@pytest.mark.parametrize("approve", [True, False], ids=["approved", "rejected"])
+def test_a_decision_inside_an_agent_tool_is_replayed_with_the_agents_turns(
+    runtime: AgentRuntime, tmp_path: Path, framework: str, approve: bool,
+) -> None:
+    boss = getattr(agents_as_tools, f"{framework}_boss")
+    real = _real_run(runtime, approve=approve, agent=boss)
+    assert real.status is Status.COMPLETED, real.error
+    backend.REFUNDS.clear()
+    script = events_from(real.execution_id, runtime=runtime)
+    assert (MockEvent.approve() if approve else
+            MockEvent.reject("Refunds need a manager this week.")) in script
+    assert MockEvent.agent_turn("boss") in script  # the boss answers again after the tool
+    replay = mock_run(boss, TICKET, events=script)
+    assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
+    assert _calls(replay) == _calls(real)
     assert backend.REFUNDS == []
     path = tmp_path / "test_exported.py"
     export_test(real.execution_id, path, runtime=runtime)
     _passes(path)
+
+
+def _asks_twice(agent: str, outputs: dict[str, str]) -> list[Any]:
+    if "echo_tool" in outputs:
+        return [say("Both heard.")]
+    return [call("echo_tool", "e1", input="one"), call("echo_tool", "e2", input="two")]
+
+
+echo = Agent(name="echo", instructions="echo:",
+             model=ScriptedModel(lambda agent, outputs: [say("heard")]))
+twin_boss = Agent(name="twin_boss", instructions="twin_boss:", model=ScriptedModel(_asks_twice),
+                  tools=[echo.as_tool(tool_name="echo_tool", tool_description="Echo.")])
+
+
+def test_agent_tools_called_together_cannot_be_scripted(runtime: AgentRuntime) -> None:
+    real = runtime.run(twin_boss, "Echo twice.")
+    assert real.status is Status.COMPLETED, real.error
+    with pytest.raises(MockScriptError, match=r"'twin_boss' called the agent tools \['echo_tool', "
+                       r"'echo_tool'\] together"):
+        export_test(real.execution_id, runtime=runtime)
 
 
 @pytest.mark.parametrize("tool_results", [True, False], ids=["supplied", "run_again"])

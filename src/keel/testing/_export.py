@@ -3,7 +3,7 @@ pytest file that replays that script against the same agent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from ..runtime._family import PIPELINE
 from ..runtime._json import loads, message_text
 from ..runtime._runtime import AgentRuntime
 from ..runtime._schema import ExecutionRow
-from ._script import HANDOFF_PREFIX, MockEvent
+from ._script import HANDOFF_PREFIX, MockEvent, MockScriptError
 
 __all__ = ["events_from", "export_test"]
 
@@ -27,15 +27,17 @@ def events_from(
     """The script that makes `mock_run` repeat the stored execution.
 
     With `tool_results` (the default) every tool's journaled result is supplied, so the
-    replay calls no real system; without, the real tools run again, except agents used as
-    tools (OpenAI's `agent.as_tool()`, ADK's `AgentTool`): their results are supplied either
-    way, and the turns of the agents they ran are left out: the replay does not run them
-    again. The decisions of the calls that waited are replayed as the reviewers decided; a
-    pause nobody decided becomes `waiting()`. A call waits in the replay only if it is gated
-    there too: a call the runtime's rules gated needs them in `mock_run` as well, e.g.
-    `require_approval=[the names of the calls that waited]`, as in the test `export_test`
-    writes. (A policy's automatic decision, made without waiting, is no scripted decision:
-    the call's journaled result says what it decided.)
+    replay calls no real system; without, the real tools run again. An agent used as a tool
+    (OpenAI's `agent.as_tool()`, ADK's `AgentTool`) runs again in the replay: its result is
+    never supplied, and the script has its turns (with the calls in them that waited, and
+    their decisions), marked off from its caller's with `MockEvent.agent_turn`. Agent tools
+    that one agent called together ran at the same time, their turns interleaved: no script
+    can repeat them, and MockScriptError says so. The decisions of the calls that waited are
+    replayed as the reviewers decided; a pause nobody decided becomes `waiting()`. A call
+    waits in the replay only if it is gated there too: a call the runtime's rules gated needs
+    them in `mock_run` as well, e.g. `require_approval=[the names of the calls that waited]`,
+    as in the test `export_test` writes. (A policy's automatic decision, made without waiting,
+    is no scripted decision: the call's journaled result says what it decided.)
     """
     with _opened(runtime) as opened:
         return _script(opened, opened.store.execution(execution_id), tool_results=tool_results)
@@ -47,29 +49,50 @@ def _script(runtime: AgentRuntime, row: ExecutionRow, *, tool_results: bool) -> 
     another, and the pipeline's own events (a handoff from stage to stage) are no model's."""
     if row.framework != PIPELINE:
         return script_of(runtime.result(row.id).events, tool_results=tool_results,
-                         framework=row.framework)
+                         framework=row.framework, agent_tools=_agent_tools(runtime, row.id))
     stages = sorted(runtime.store.executions(parent=row.id, limit=_MAX_STAGES),
                     key=lambda stage: int(stage.id.rsplit(".", 1)[1]))
     return [event for stage in stages
             for event in _script(runtime, stage, tool_results=tool_results)]
 
 
+def _agent_tools(runtime: AgentRuntime, execution_id: str) -> set[str]:
+    """The ids of the calls whose tool ran an agent. The adapters journal that agent's model
+    turns within the call: `model:<call id>/<its turn>`, with the ids of all the calls it runs
+    in, outermost first, where an agent tool's agent calls agent tools."""
+    return {call_id for key in runtime.store.steps(execution_id) if key.startswith("model:")
+            for call_id in key.removeprefix("model:").split("/")[:-1]}
+
+
 def script_of(
-    events: Sequence[Event], *, tool_results: bool = True, framework: str = "openai"
+    events: Sequence[Event], *, tool_results: bool = True, framework: str = "openai",
+    agent_tools: Collection[str] = (),
 ) -> list[MockEvent]:
     """The script of one agent's (not a pipeline's) events. A graph's (`framework`
     "langgraph") are read in the script's terms: its `thinking` events are its nodes
     starting, not its model reasoning; its model hands off by calling a `transfer_to_<agent>`
     tool, and its other handoffs are its edges; its `done` is the graph's state, of which the
-    model said the last AI message."""
+    model said the last AI message. `agent_tools`: the ids of the calls whose tool ran an
+    agent, which runs again in the replay on its turns of the script."""
     graph = framework == "langgraph"
-    events, agent_tools = _replayed(events)
+    _refuse_agent_tools_called_together(events, agent_tools)
     results = {e.call_id: e.result for e in events if e.type == "tool_result"}
     waited = {e.call_id for e in events if e.type == "waiting"}
     decisions = {e.call_id: e for e in events
                  if e.type in ("approved", "rejected") and e.call_id in waited}
     script: list[MockEvent] = []
     paused = False
+    speaker: str | None = None  # the agent whose model answers the script's turn
+
+    def said(event: MockEvent, agent: str | None) -> None:
+        """`event`, in a turn of `agent`'s model. Where an agent tool's agent starts
+        answering, or its caller answers again, nothing else tells the replay whose turn it
+        is (a handoff does: its target answers next)."""
+        nonlocal speaker
+        if agent_tools and speaker is not None and agent != speaker:
+            script.append(MockEvent.agent_turn(agent or ""))
+        speaker = event.target if event.type == "handoff" else agent
+        script.append(event)
 
     def decision(call_id: str | None) -> None:
         decided = decisions.get(call_id or "")
@@ -79,21 +102,21 @@ def script_of(
 
     for index, event in enumerate(events):
         if event.type == "thinking" and not graph:
-            script.append(MockEvent.thinking(event.content))
+            said(MockEvent.thinking(event.content), event.agent)
         elif event.type == "message" and not _answers(events, index):
-            script.append(MockEvent.message(event.content))
+            said(MockEvent.message(event.content), event.agent)
         elif event.type == "tool_call" and graph and event.tool_name.startswith(HANDOFF_PREFIX):
-            script.append(MockEvent.handoff(event.tool_name.removeprefix(HANDOFF_PREFIX)))
+            said(MockEvent.handoff(event.tool_name.removeprefix(HANDOFF_PREFIX)), event.agent)
             decision(event.call_id)
         elif event.type == "tool_call":
-            script.append(MockEvent.tool_call(event.tool_name, event.args))
+            said(MockEvent.tool_call(event.tool_name, event.args), event.agent)
             decision(event.call_id)
             rejected = getattr(decisions.get(event.call_id), "type", None) == "rejected"
-            supplied = tool_results or event.call_id in agent_tools
+            supplied = tool_results and event.call_id not in agent_tools
             if supplied and event.call_id in results and not rejected:
                 script.append(MockEvent.tool_result(event.tool_name, results[event.call_id]))
         elif event.type == "handoff" and not graph:
-            script.append(MockEvent.handoff(event.target))
+            said(MockEvent.handoff(event.target), event.agent)
             decision(event.call_id)
         elif event.type == "waiting" and event.call_id not in decisions and not paused:
             script.append(MockEvent.waiting())
@@ -103,42 +126,34 @@ def script_of(
                 else MockEvent.guardrail_fail
             script.append(make(event.guardrail_name, event.content or ""))
         elif event.type == "done" and not graph:
-            script.append(MockEvent.done(event.output))
+            said(MockEvent.done(event.output), event.agent)
         elif event.type == "done" and (answer := _graph_answer(event.output)) is not None:
-            script.append(MockEvent.done(answer))
+            said(MockEvent.done(answer), event.agent)
         elif event.type == "error" and _model_failed(events[:index]):
-            script.append(MockEvent.error(event.content))
+            said(MockEvent.error(event.content), event.agent)
     return script
 
 
-def _replayed(events: Sequence[Event]) -> tuple[list[Event], set[str]]:
-    """The events a replay goes through, and the ids of the calls whose tool ran an agent (an
-    agent used as a tool: OpenAI's `agent.as_tool()`, ADK's `AgentTool`).
-
-    Such an agent runs its turns between its caller's call and the call's result, as another
-    agent. The replay supplies that result (what the caller saw), so the nested run does not
-    happen again, and its events are left out. Its turns could not be scripted reliably
-    anyway: nothing in a script separates the nested agent's last turn from its caller's
-    next, and the nested runs of calls made together interleave.
-    """
-    spans: list[tuple[str, int, int]] = []  # a call's id, its index and its result's
-    unanswered: dict[str, list[int]] = {}
-    for index, event in enumerate(events):
-        if event.type == "tool_call":
-            unanswered.setdefault(event.call_id, []).append(index)
-        elif event.type == "tool_result" and unanswered.get(event.call_id):
-            spans.append((event.call_id, unanswered[event.call_id].pop(0), index))
-    nested: set[int] = set()
-    agent_tools: set[str] = set()
-    for call_id, start, end in spans:
-        caller = events[start].agent
-        others = [i for i in range(start + 1, end) if events[i].agent not in (None, caller)]
-        # A graph's node starts (its `thinking`) name the graph the node is in, which may be
-        # the caller's parent graph: they are no nested run.
-        if any(events[i].type != "thinking" for i in others):
-            nested.update(others)
-            agent_tools.add(call_id)
-    return [e for index, e in enumerate(events) if index not in nested], agent_tools
+def _refuse_agent_tools_called_together(events: Sequence[Event],
+                                        agent_tools: Collection[str]) -> None:
+    """Raise MockScriptError where one agent called agent tools together (in one model
+    response): the framework ran their agents at the same time, and a script, whose turns
+    come one after another, cannot say which agent's model answers when."""
+    running: dict[str, str | None] = {}  # the agent tools' calls in progress, and their callers
+    for event in events:
+        if event.type == "tool_call" and event.call_id in agent_tools:
+            if event.agent in running.values():
+                together = [e.tool_name for e in events if e.type == "tool_call"
+                            and e.call_id in (*running, event.call_id)]
+                raise MockScriptError(
+                    f"Execution {event.execution_id!r} cannot be scripted: {event.agent!r} "
+                    f"called the agent tools {together} together, and their agents ran at the "
+                    "same time, their model turns interleaved; a script's turns come one after "
+                    "another. Test each agent tool's agent with mock_run on its own, and the "
+                    f"caller with the agent tools' results supplied (MockEvent.tool_result).")
+            running[event.call_id] = event.agent
+        elif event.type == "tool_result":
+            running.pop(event.call_id, None)
 
 
 def _gated(events: Sequence[Event]) -> list[str]:
@@ -197,7 +212,7 @@ def export_test(
             f"{reference or 'no module-level name'}; an exported test imports its agent, so "
             "define the agent at module level in an importable module and run it again."
         )
-    events, _ = _replayed(result.events)  # a pipeline's hold its stages' too
+    events = result.events  # a pipeline's hold its stages' too
     checks = [f".status({result.status.value!r})"]
     calls = [e.tool_name for e in events if e.type == "tool_call"]
     if calls:
@@ -239,7 +254,7 @@ _ARGUMENTS = {
     "tool_call": ("tool_name", "args"), "tool_result": ("tool_name", "result"),
     "handoff": ("target",), "done": ("output",), "guardrail_pass": ("guardrail_name", "content"),
     "guardrail_fail": ("guardrail_name", "content"), "waiting": (), "approve": (),
-    "reject": ("reason",),
+    "reject": ("reason",), "agent_turn": ("agent",),
 }
 
 

@@ -25,7 +25,8 @@ HANDOFF_PREFIX = "transfer_to_"
 
 class MockScriptError(KeelError, AssertionError):
     """The script does not fit the agent: a tool or handoff it does not have, events the run
-    never reached, or a turn the script does not have."""
+    never reached, or a turn the script does not have; or a stored run no script can repeat
+    (`events_from`)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class MockEvent:
     output: Any = None
     guardrail_name: str | None = None
     reason: str | None = None
+    agent: str | None = None
 
     @staticmethod
     def thinking(content: str) -> MockEvent:
@@ -102,6 +104,14 @@ class MockEvent:
         """A reviewer rejects the preceding gated call; the model is told `reason`."""
         return MockEvent("reject", reason=reason)
 
+    @staticmethod
+    def agent_turn(agent: str) -> MockEvent:
+        """The next model turn is `agent`'s: where an agent called as a tool (OpenAI's
+        `agent.as_tool()`, ADK's `AgentTool`) starts answering in its caller's place, and
+        where the caller answers again. Nothing else in a script ends the one agent's turn
+        and begins the other's."""
+        return MockEvent("agent_turn", agent=agent)
+
     def __str__(self) -> str:
         detail = {
             "thinking": self.content, "message": self.content, "error": self.content,
@@ -109,6 +119,7 @@ class MockEvent:
             "tool_result": f"{self.tool_name} -> {self.result!r}", "handoff": self.target,
             "done": repr(self.output), "guardrail_pass": self.guardrail_name,
             "guardrail_fail": self.guardrail_name, "reject": self.reason,
+            "agent_turn": self.agent,
         }.get(self.type)
         return f"MockEvent.{self.type}({detail if detail is not None else ''})"
 
@@ -206,6 +217,15 @@ class Script:
                 return turn
             elif event.type == "waiting":
                 break
+            elif event.type == "agent_turn":
+                if turn.thinking or turn.messages or turn.calls:
+                    break  # what follows is the next turn, another agent's
+                if event.agent != agent.name:
+                    raise MockScriptError(
+                        f"{event} at position {self._cursor + 1}: the script gives this turn "
+                        f"to {event.agent!r}, but {agent.name!r} asked its model. Does the "
+                        "agent tool before it run that agent?"
+                    )
             elif event.type in _ATTACHED:
                 raise MockScriptError(
                     f"{event} at position {self._cursor + 1} follows no tool call: put it "
