@@ -54,8 +54,8 @@ def test_run_list_show_approve_resume_from_the_terminal(database_url: str) -> No
     assert listed[1].split()[:3] == [execution_id, "WAITING", "support_triage"]
     assert [r["id"] for r in json.loads(keel("ls", "--json", url=url).stdout)] == [execution_id]
 
-    assert keel("approve", execution_id, "--as", "dana", url=url).stdout.strip() == \
-        "approved: call_3_process_refund"
+    assert keel("approve", execution_id, "--as", "dana", url=url).stdout.startswith(
+        "approved: call_3_process_refund; ")
     resumed = json.loads(keel("resume", execution_id, "--json", url=url).stdout)
     assert resumed["status"] == Status.COMPLETED.value
     assert "refunded $99.00" in resumed["output"]
@@ -289,6 +289,28 @@ def test_serve_beyond_loopback_needs_the_token_to_read(tmp_path: Path, sqlite_ur
         assert answer(f"http://127.0.0.1:{port}/api/executions", "s3cret-token") == (200, [])
 
 
+def test_a_running_server_carries_on_runs_decided_from_the_terminal(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # One store is enough: the server's pickup runs on both in tests/server/test_api.py.
+    url = sqlite_url
+    approved, rejected = (json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)[
+        "execution_id"] for _ in range(2))
+    with serving(url=url, cwd=tmp_path) as (_, port):
+        assert answer(f"http://127.0.0.1:{port}/api/executions")[0] == 200  # it is up
+        said = keel("approve", approved, url=url).stdout.strip()
+        keel("reject", rejected, "--reason", "Needs a manager.", url=url)
+        with AgentRuntime(url, auto_resume=False) as runtime:  # no keel resume: it waits
+            done = [runtime.handle(i).join(timeout=30) for i in (approved, rejected)]
+    assert [d.status for d in done] == [Status.COMPLETED, Status.COMPLETED]
+    assert "refunded $99.00" in str(done[0].output) and "Needs a manager." in str(
+        done[1].output)
+    assert len(refunds()) == 1
+    assert said == (f"approved: call_3_process_refund; {approved} is queued: a running keel "
+                    f"serve, a keel worker serving its agent or the process that started it "
+                    f"carries it on, else keel resume {approved}")
+
+
 def test_demo_runs_the_support_ticket_from_a_checkout(tmp_path: Path, sqlite_url: str) -> None:
     # One store is enough: the demo runs on both in tests/examples/test_support_triage.py.
     ran = keel("demo", url=sqlite_url)  # no terminal: it approves
@@ -309,7 +331,7 @@ def test_an_in_doubt_run_is_listed_shown_and_resolved(tmp_path: Path) -> None:
     bad = keel("resolve", execution_id, "--record", "{not json", url=url, ok=False)
     assert bad.stderr.startswith("keel: --record takes the call's result as JSON")
     done = keel("resolve", execution_id, "--record", '"wired INV-8821"', "--as", "ana", url=url)
-    assert done.stdout.startswith("record: w1; it is queued to go on")
+    assert done.stdout.startswith(f"record: w1; {execution_id} is queued: a running keel serve")
     again = keel("resolve", execution_id, "--retry", url=url, ok=False)
     assert "is QUEUED, not IN_DOUBT" in again.stderr
     with AgentRuntime(url) as runtime:

@@ -21,8 +21,10 @@
                                                   run queued executions of these agents
     keel demo [...]                               the support-triage demo (make demo's)
 
-The store is `--db URL`, else `$KEEL_DATABASE_URL`, else `.keel/keel.db`. `--json` prints JSON
-for scripts. Errors are one line on stderr and a non-zero exit, never a traceback.
+The store is `--db URL`, else `$KEEL_DATABASE_URL`, else `.keel/keel.db`; the commands that only
+read it (ls, show, events, export, decisions, export-test) read a SQLite one they cannot write
+(a copy, a read-only mount) read-only, writing nothing. `--json` prints JSON for scripts.
+Errors are one line on stderr and a non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
@@ -45,12 +47,19 @@ from typing import Any, TextIO
 from ._errors import KeelError, StoreError
 from .runtime._budget import Budget
 from .runtime._events import Status
+from .runtime._family import ancestors
 from .runtime._handle import AgentHandle
 from .runtime._json import jsonable, loads
 from .runtime._references import load_agent
 from .runtime._result import AgentResult
 from .runtime._runtime import AgentRuntime
-from .runtime._store import default_database_url, sqlite_file, store_url
+from .runtime._store import (
+    connect_read_only,
+    default_database_url,
+    reading_url,
+    sqlite_file,
+    store_url,
+)
 from .runtime._trace import describe, short
 
 __all__ = ["main"]
@@ -61,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.creates:
             _existing(args.db)
+        url = reading_url(args.db or default_database_url()) if args.reads else args.db
         # Only a long-lived server resumes runs once their approvals are decided.
-        with AgentRuntime(args.db, auto_resume=args.command is _serve,
+        with AgentRuntime(url, auto_resume=args.command is _serve,
                           redact=getattr(args, "redact", False)) as runtime:
             code = int(args.command(runtime, args) or 0)
             sys.stdout.flush()  # a reader that went away shows here, not at exit
@@ -92,7 +102,7 @@ def _existing(url: str | None) -> None:
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a keel database: {check}.")
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        with closing(connect_read_only(path)) as db:
             keel = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
                               "'keel_executions'").fetchone()
     except sqlite3.DatabaseError as exc:  # not SQLite at all, or unreadable
@@ -182,7 +192,7 @@ def _events(runtime: AgentRuntime, args: argparse.Namespace) -> None:
 def _approve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     decided = AgentHandle(args.id, runtime=runtime).approve(
         args.call, reviewer=args.reviewer, reason=args.reason)
-    _print_decision("approved", decided, args.json)
+    _print_decision("approved", decided, runtime, args)
 
 
 def _reject(runtime: AgentRuntime, args: argparse.Namespace) -> None:
@@ -192,7 +202,7 @@ def _reject(runtime: AgentRuntime, args: argparse.Namespace) -> None:
                         "the model hears it instead of the tool's result.")
     decided = AgentHandle(args.id, runtime=runtime).reject(
         reason, call_id=args.call, reviewer=args.reviewer)
-    _print_decision("rejected", decided, args.json)
+    _print_decision("rejected", decided, runtime, args)
 
 
 def _resolve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
@@ -210,9 +220,7 @@ def _resolve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     if args.json:
         _print_json({"resolved": resolved, "action": action})
     else:
-        then = "it fails" if action == "fail" else "it is queued to go on (keel resume " + \
-            f"{args.id}, or a worker)"
-        print(f"{action}: {', '.join(resolved)}; {then}")
+        print(f"{action}: {', '.join(resolved)}; {_what_next(runtime, args.id)}")
 
 
 def _resume(runtime: AgentRuntime, args: argparse.Namespace) -> int:
@@ -393,11 +401,27 @@ def _print_result(result: AgentResult, as_json: bool) -> None:
               "--fail REASON")
 
 
-def _print_decision(verb: str, decided: list[str], as_json: bool) -> None:
-    if as_json:
+def _print_decision(verb: str, decided: list[str], runtime: AgentRuntime,
+                    args: argparse.Namespace) -> None:
+    if args.json:
         _print_json({verb: decided})
     else:
-        print(f"{verb}: {', '.join(decided)}")
+        print(f"{verb}: {', '.join(decided)}; {_what_next(runtime, args.id)}")
+
+
+def _what_next(runtime: AgentRuntime, execution_id: str) -> str:
+    """What becomes of an execution just decided or resolved here: this command does not
+    resume it (a long-lived process does, or keel resume), so it says which."""
+    with runtime.store.reading() as conn:  # a stage goes on as its outermost pipeline does
+        chain = ancestors(conn, execution_id)
+    top = chain[-1][0] if chain else execution_id
+    status = runtime.store.execution(top).status
+    if status == Status.QUEUED.value:
+        return (f"{top} is queued: a running keel serve, a keel worker serving its agent or "
+                f"the process that started it carries it on, else keel resume {top}")
+    if status == Status.WAITING.value:
+        return f"{top} still waits for other decisions (keel show {top})"
+    return f"{top} is {status}"
 
 
 def _reason(status_reason: str | None) -> str:
@@ -509,11 +533,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print JSON")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[..., Any], help: str,
-                creates: bool = False) -> argparse.ArgumentParser:
-        """`creates`: the command may make the store; the others need it to exist."""
+    def command(name: str, handler: Callable[..., Any], help: str, creates: bool = False,
+                reads: bool = False) -> argparse.ArgumentParser:
+        """`creates`: the command may make the store; the others need it to exist. `reads`:
+        it only reads it."""
         sub = commands.add_parser(name, parents=[common], help=help, description=help)
-        sub.set_defaults(command=handler, creates=creates)
+        sub.set_defaults(command=handler, creates=creates, reads=reads)
         return sub
 
     run = command("run", _run, "run an agent given as module:attribute on an input",
@@ -524,13 +549,13 @@ def _parser() -> argparse.ArgumentParser:
     _budget_arguments(run)
     run.add_argument("--redact", action="store_true",
                      help="store e-mail addresses, API keys, tokens and card numbers redacted")
-    ls = command("ls", _ls, "list executions, newest first")
+    ls = command("ls", _ls, "list executions, newest first", reads=True)
     ls.add_argument("--status", type=str.upper, choices=[s.value for s in Status],
                     help="RUNNING, WAITING, COMPLETED, FAILED, ... (any case)")
     ls.add_argument("--agent", help="the agent's name")
     ls.add_argument("--since", help="created in the last 90s, 15m, 2h, 3d ...")
     ls.add_argument("--limit", type=_rows, default=50, help="at most this many (default 50)")
-    command("show", _show, "the timeline of one execution").add_argument("id")
+    command("show", _show, "the timeline of one execution", reads=True).add_argument("id")
     resume = command("resume", _resume, "continue a decided or crashed execution (--max-* "
                                          "replace its budget's limits)")
     resume.add_argument("id")
@@ -541,12 +566,13 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("--agent", help="cancel every unfinished execution of this agent")
     cancel.add_argument("--reason")
     export_audit = command("export", _export, "an execution's whole record: the execution, "
-                                              "events, approvals and journal")
+                                              "events, approvals and journal", reads=True)
     export_audit.add_argument("id")
     export_audit.add_argument("--format", choices=["jsonl"], default="jsonl",
                               help="one JSON object per line (the default and only one)")
     export_audit.add_argument("-o", "--output", help="write it here instead of printing it")
-    decided = command("decisions", _decisions, "who approved or rejected what, and when")
+    decided = command("decisions", _decisions, "who approved or rejected what, and when",
+                      reads=True)
     decided.add_argument("--since", help="decided in the last 90s, 15m, 2h, 3d ...")
     decided.add_argument("--reviewer")
     decided.add_argument("--agent", help="the agent's name")
@@ -554,7 +580,7 @@ def _parser() -> argparse.ArgumentParser:
     prune = command("prune", _prune, "delete executions that finished long enough ago")
     prune.add_argument("--older-than", required=True, help="e.g. 30d, 12h")
     prune.add_argument("--dry-run", action="store_true", help="only say what would go")
-    events = command("events", _events, "an execution's events")
+    events = command("events", _events, "an execution's events", reads=True)
     events.add_argument("id")
     events.add_argument("--follow", action="store_true",
                         help="then wait for new ones until the execution settles")
@@ -575,7 +601,7 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument("--fail", metavar="REASON", help="fail the execution")
     resolve.add_argument("--as", dest="reviewer", help="who decides")
     export = command("export-test", _export_test,
-                     "a pytest file that replays an execution with mock_run")
+                     "a pytest file that replays an execution with mock_run", reads=True)
     export.add_argument("id")
     export.add_argument("-o", "--output", help="write it here instead of printing it")
     demo = command("demo", _demo, "run the support-triage demo (a keel checkout's examples)",

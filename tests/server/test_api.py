@@ -335,6 +335,44 @@ def test_a_run_this_server_cannot_resume_says_why_while_it_is_queued(
     assert f"keel resume {execution_id} there" in detail["stalled"]
 
 
+def test_runs_decided_elsewhere_while_it_serves_are_carried_on_here(
+    client: TestClient, runtime: AgentRuntime, database_url: str
+) -> None:
+    # Started, then decided, by scripts (processes, for the server) that do not resume them.
+    resolved = in_doubt_execution(database_url)
+    with AgentRuntime(database_url, auto_resume=False) as script:
+        approved = script.run(triage_agent, TICKET).execution_id
+        script.handle(approved).approve(reviewer="dana")
+        script.handle(resolved).resolve("record", result="wired INV-8821", reviewer="dana")
+    assert "refunded $99.00" in str(runtime.handle(approved).join(timeout=30).output)
+    assert runtime.handle(resolved).join(timeout=30).output == "Refund: wired INV-8821"
+    assert REFUNDS == ["INV-8821"]  # recorded, not wired again
+
+
+def test_a_run_decided_elsewhere_that_it_cannot_resume_says_why(
+    client: TestClient, runtime: AgentRuntime, database_url: str
+) -> None:
+    import time
+
+    from sqlalchemy import update
+
+    from keel.runtime._store import EXECUTIONS
+
+    with AgentRuntime(database_url, auto_resume=False) as script:
+        execution_id = script.run(triage_agent, TICKET).execution_id
+        with script.store.transaction() as conn:  # as if the server could not import it
+            conn.execute(update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id).values(
+                agent_ref="myapp.gone:triage_agent"))
+        script.handle(execution_id).approve(reviewer="dana")
+    deadline = time.monotonic() + 10
+    while (detail := client.get(f"/api/executions/{execution_id}").json())["stalled"] is None:
+        assert time.monotonic() < deadline, "the server never looked at the decided run"
+        time.sleep(0.05)
+    assert detail["status"] == "QUEUED"
+    assert detail["stalled"].startswith("This server cannot resume it: The execution's agent "
+                                        "was recorded as 'myapp.gone:triage_agent'")
+
+
 def test_reads_need_the_token_when_the_server_guards_them(runtime: AgentRuntime) -> None:
     waiting = runtime.run(triage_agent, TICKET).execution_id
     reads = ["/api/executions", f"/api/executions/{waiting}", f"/api/executions/{waiting}/events",

@@ -5,12 +5,16 @@ with BEGIN IMMEDIATE so that two processes never deadlock upgrading a read lock.
 chosen by a `postgresql+psycopg://` URL. Every write made on behalf of a running execution goes
 through `write()`, one transaction that is fenced by the lease epoch and allocates the event
 sequence numbers on the execution row itself; it is durable or relaxed (`_fenced`).
+
+A SQLite URL ending in `?mode=ro` opens the store read-only (`connect_read_only`): it is read
+as it is, and every write is refused.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -47,8 +51,8 @@ from ._json import loads
 from ._redact import Redactor
 from ._schema import LANGGRAPH_TABLES, ApprovalRow, EventRow, ExecutionRow, StepRow, migrate
 
-__all__ = ["NewEvent", "Reads", "Statements", "Store", "Written", "default_database_url",
-           "event_of", "sqlite_file"]
+__all__ = ["NewEvent", "Reads", "Statements", "Store", "Written", "connect_read_only",
+           "default_database_url", "event_of", "reading_url", "sqlite_file"]
 
 EXECUTIONS = ExecutionRow.__table__  # type: ignore[attr-defined]
 EVENTS = EventRow.__table__  # type: ignore[attr-defined]
@@ -82,8 +86,16 @@ class Store:
         self.url = url = store_url(url)
         self.redactor = redactor
         self.is_sqlite = url.startswith("sqlite")
-        if self.is_sqlite:
-            _ensure_sqlite_directory(url)
+        read_only = _read_only_file(url)
+        self.read_only = read_only is not None
+        if read_only is not None:
+            self.engine = _refusing_writer(f"The keel database at {read_only} is read-only "
+                                           "here (opened with mode=ro): open it without "
+                                           "mode=ro to change it.")
+            self._reader = create_engine("sqlite://", poolclass=QueuePool,
+                                         creator=lambda: connect_read_only(read_only))
+        elif self.is_sqlite:
+            _ensure_writable(url)
             self.engine = _sqlite_engine(url, writer=True)
             self._reader = _sqlite_engine(url, writer=False)
         else:
@@ -153,14 +165,29 @@ class Store:
 
     def _migrate(self) -> None:
         try:
-            with self.transaction() as conn:
-                migrate(conn, where=_safe_url(self.url))
+            if self.read_only:
+                self._check_schema()
+            else:
+                with self.transaction() as conn:
+                    migrate(conn, where=_safe_url(self.url))
         except StoreError:
             raise
         except Exception as exc:
             raise StoreError(
                 f"Could not open the keel database at {_safe_url(self.url)}: {exc}"
             ) from exc
+
+    def _check_schema(self) -> None:
+        """A read-only store is read as it is, so only at this keel's schema version (then
+        migrate() has nothing to do, and only reads)."""
+        with self.reading() as conn:
+            try:
+                migrate(conn, where=self.safe_url)
+            except OperationalError:  # it would bring an older schema up to date
+                raise StoreError(
+                    f"The keel database at {self.safe_url} was written by an older keel and "
+                    "is read-only here, so it cannot be brought up to date: read it with that "
+                    "keel, or open a writable copy once.") from None
 
     # -- executions -----------------------------------------------------------------------
 
@@ -540,9 +567,66 @@ def sqlite_file(url: str) -> Path | None:
     return None
 
 
-def _ensure_sqlite_directory(url: str) -> None:
-    if (path := sqlite_file(url)) is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that reads the SQLite store at `path` and writes nothing. While a -wal
+    file is beside it another process may be writing (SQLite removes it when the last
+    connection closes), and commits may wait in it: mode=ro reads through it under SQLite's
+    locks, as any reader does. Without one nobody has the store open, and immutable=1 reads
+    the file alone; mode=ro would make the -wal and -shm files there, or fail where it
+    cannot (and immutable=1 would miss another process's commits still in its -wal)."""
+    in_use = path.with_name(f"{path.name}-wal").exists()
+    option = "mode=ro" if in_use else "immutable=1"
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{option}", uri=True,
+                           check_same_thread=False, timeout=30)
+
+
+def reading_url(url: str) -> str:
+    """The URL to read the store at `url` with: itself, or for a SQLite store this process
+    cannot write (a copy, a read-only mount) the same with mode=ro, so that reading it works
+    and writes nothing."""
+    path = sqlite_file(store_url(url))
+    if path is None or not path.exists() or _unwritable(path) is None:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}mode=ro"
+
+
+def _read_only_file(url: str) -> Path | None:
+    """The SQLite file that `url` opens read-only (it ends in mode=ro), or None."""
+    if "mode=ro" in url.partition("?")[2].split("&"):
+        return sqlite_file(url)
+    return None
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why SQLite cannot write the store at `path` (its file, or its directory, where WAL
+    mode makes the -wal and -shm files), or None."""
+    if path.exists() and not os.access(path, os.W_OK):
+        return "its file cannot be written"
+    if not os.access(path.parent, os.W_OK):
+        return "its directory cannot be written"
+    return None
+
+
+def _ensure_writable(url: str) -> None:
+    """Make the store's directory, and refuse a store that cannot be written, saying how it
+    can be read."""
+    if (path := sqlite_file(url)) is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if (why := _unwritable(path)) is not None:
+        raise StoreError(
+            f"The keel database at {path} is read-only ({why}). keel's read commands (ls, "
+            "show, events, export, decisions, export-test) read it as it is, and so does a "
+            "store URL ending in ?mode=ro; to change it, make it writable or use a writable "
+            "copy.")
+
+
+def _refusing_writer(message: str) -> Engine:
+    """A read-only store's writer: every write fails at once with `message`."""
+    def refuse() -> Any:
+        raise StoreError(message)
+
+    return create_engine("sqlite://", creator=refuse)
 
 
 def _safe_url(url: str) -> str:

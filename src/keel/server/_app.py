@@ -7,7 +7,9 @@ anyway. The dashboard's page and assets are always open: it asks for the token w
 answers 401. Errors are JSON `{"error": message}` with the status code of what went wrong.
 
 A decision, resolution or cancel made here lets this server's runtime carry the execution on
-(`AgentRuntime.watch`), whichever process started it: the runtime that did may be gone.
+(`AgentRuntime.watch`), whichever process started it: the runtime that did may be gone. So
+does one made elsewhere (`keel approve`, a script's `AgentHandle`), which the server sees in
+the store: it carries on every run it finds QUEUED again after a decision.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -48,6 +52,8 @@ from ..runtime._runtime import AgentRuntime
 from ..runtime._schema import ExecutionRow
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("keel.server")
 
 _STATIC = Path(__file__).parent / "static"  # the dashboard ships inside the package
 _STATUS_OF = {ExecutionNotFoundError: 404, ApprovalNotFoundError: 404, NotWaitingError: 409,
@@ -130,8 +136,18 @@ class Cancellation(BaseModel):
 def create_app(runtime: AgentRuntime, *, token: str, guard_reads: bool = False) -> FastAPI:
     """The API over `runtime`'s store; `token` guards every request that changes something,
     and with `guard_reads` every read too (a server reachable beyond this machine)."""
-    app = FastAPI(title="keel", summary="Executions, events and approvals of keel runs.")
     stalled: dict[str, str] = {}  # pipeline or run -> why this server cannot resume it
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pickup = asyncio.create_task(_carry_on_decided(runtime, carry_on))
+        yield
+        pickup.cancel()
+        with suppress(asyncio.CancelledError):
+            await pickup
+
+    app = FastAPI(title="keel", summary="Executions, events and approvals of keel runs.",
+                  lifespan=lifespan)
 
     def authorized(authorization: str | None = Header(default=None)) -> None:
         scheme, _, given = (authorization or "").partition(" ")
@@ -291,6 +307,26 @@ def create_app(runtime: AgentRuntime, *, token: str, guard_reads: bool = False) 
         return FileResponse(_STATIC / "index.html")
 
     return app
+
+
+async def _carry_on_decided(runtime: AgentRuntime, carry_on: Callable[..., None]) -> None:
+    """Carry on the runs decided, resolved or cancelled in other processes, as the server's
+    own decisions are: each run found QUEUED that ran before (a fresh one, lease epoch 0, is a
+    worker's to claim), once each time it is found so. Looking for QUEUED runs rather than
+    watching WAITING ones also finds those decided a moment after they paused, or before the
+    server started."""
+    carried: set[str] = set()
+    while True:
+        try:
+            rows = await asyncio.to_thread(runtime.store.executions,
+                                           status=Status.QUEUED.value, limit=10_000)
+            decided = {row.id for row in rows if row.lease_epoch > 0}
+            if decided - carried:
+                await asyncio.to_thread(carry_on, *(decided - carried))
+            carried = decided
+        except KeelError as exc:  # the store is away for a while: look again later
+            log.warning("keel serve could not look for decided runs: %s", exc)
+        await asyncio.sleep(runtime.poll_interval)
 
 
 def _described(errors: Any) -> str:
