@@ -20,6 +20,7 @@ from google.adk.tools.function_tool import FunctionTool
 from google.adk.tools.tool_context import ToolContext
 from google.genai import types
 
+from adk_turns import TurnsLlm
 from keel import AgentHandle, AgentRuntime, Status
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
@@ -378,25 +379,6 @@ def test_the_agents_own_callbacks_and_a_custom_agent_keep_working(runtime: Agent
     assert [e.content for e in result.events if e.type == "thinking"] == ["greeter", "echo"]
 
 
-class _TurnsLlm(BaseLlm):
-    """Answers turn i (the model contents so far) with `turns[i]`: text, a call (a dict) or
-    a list of parts; counts its calls in `asked`."""
-
-    model: str = "turns"
-    turns: list[Any] = []
-    asked: list[int] = []
-
-    async def generate_content_async(self, llm_request: LlmRequest,
-                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
-        turn = sum(1 for content in llm_request.contents if content.role == "model")
-        self.asked.append(turn)
-        answer = self.turns[turn]
-        yield LlmResponse(content=types.Content(role="model", parts=[
-            item if isinstance(item, types.Part) else types.Part(text=item)
-            if isinstance(item, str) else types.Part(function_call=types.FunctionCall(**item))
-            for item in (answer if isinstance(answer, list) else [answer])]))
-
-
 LOOKED_UP: list[str] = []
 
 
@@ -436,7 +418,7 @@ def test_a_second_agent_tool_call_after_a_resume_gets_its_own_journal(
                           tools=[FunctionTool(lookup, require_confirmation=(
                               lambda customer: customer == "BOB"))])
     boss = LlmAgent(name="boss", instruction="Ask.", tools=[AgentTool(agent=researcher)],
-                    model=_TurnsLlm(turns=[
+                    model=TurnsLlm(turns=[
                         {"name": "researcher", "args": {"request": "ALICE"}, "id": "q1"},
                         {"name": "researcher", "args": {"request": "BOB"}, "id": "q2"},
                         "Both researched."]))
@@ -479,7 +461,7 @@ def test_the_agents_after_model_callback_runs_and_runs_again_on_replay(
     PAID.clear()
     agent = LlmAgent(name="payer", instruction="Pay.", after_model_callback=cap,
                      tools=[FunctionTool(pay, require_confirmation=True)],
-                     model=_TurnsLlm(turns=[{"name": "pay", "args": {"amount": 1000}}, "Paid."]))
+                     model=TurnsLlm(turns=[{"name": "pay", "args": {"amount": 1000}}, "Paid."]))
     waiting = runtime.run(agent, "Pay 1000")
     assert [p.args for p in waiting.pending_approvals] == [{"amount": 100}]
     assert [e.args for e in waiting.events if e.type == "tool_call"] == [{"amount": 100}]
@@ -513,7 +495,7 @@ def test_the_agents_before_model_callback_runs_again_on_replay(runtime: AgentRun
     agent = LlmAgent(name="payer", instruction="Pay.", before_model_callback=count_turns,
                      after_model_callback=note,
                      tools=[FunctionTool(pay_counted, require_confirmation=True)],
-                     model=_TurnsLlm(turns=[{"name": "pay_counted", "args": {"amount": 5}},
+                     model=TurnsLlm(turns=[{"name": "pay_counted", "args": {"amount": 5}},
                                             "Paid."]))
     waiting = runtime.run(agent, "Pay 5")
     assert (waiting.status, seen) == (Status.WAITING, ["before", "after"])
@@ -535,13 +517,13 @@ def get_report(tool_context: ToolContext) -> dict[str, str]:
 def test_a_replayed_tool_keeps_skip_summarization(runtime: AgentRuntime) -> None:
     from google.adk.agents import SequentialAgent
 
-    reporter_model = _TurnsLlm(turns=[{"name": "get_report", "id": "g1"}, "(a summary)"],
+    reporter_model = TurnsLlm(turns=[{"name": "get_report", "id": "g1"}, "(a summary)"],
                                asked=[])
     reporter = LlmAgent(name="reporter", instruction="Report.", tools=[get_report],
                         model=reporter_model)
     filer = LlmAgent(name="filer", instruction="File.",
                      tools=[FunctionTool(send_reply, require_confirmation=True)],
-                     model=_TurnsLlm(turns=[{"name": "send_reply", "id": "s1", "args": {
+                     model=TurnsLlm(turns=[{"name": "send_reply", "id": "s1", "args": {
                          "ticket": "TKT-1", "text": "filed"}}, "Filed."]))
     both = SequentialAgent(name="report_and_file", sub_agents=[reporter, filer])
     waiting = runtime.run(both, "Report, then file it")
@@ -553,7 +535,7 @@ def test_a_replayed_tool_keeps_skip_summarization(runtime: AgentRuntime) -> None
 
 
 def test_the_models_thoughts_are_not_the_answer(runtime: AgentRuntime) -> None:
-    agent = LlmAgent(name="thinker", instruction="Answer.", model=_TurnsLlm(turns=[[
+    agent = LlmAgent(name="thinker", instruction="Answer.", model=TurnsLlm(turns=[[
         types.Part(text="The user seems angry.", thought=True),
         types.Part(text="Hello! How can I help?")]]))
     result = runtime.run(agent, "hi")
@@ -569,7 +551,7 @@ def test_a_tool_the_model_made_up_is_answered_and_costs_no_tool_call(
 
     SENT.clear()
     agent = LlmAgent(name="guesser", instruction="Reply.", tools=[send_reply],
-                     model=_TurnsLlm(turns=[
+                     model=TurnsLlm(turns=[
                          {"name": "ghost_tool", "id": "g1", "args": {}},
                          {"name": "send_reply", "id": "s1", "args": {"ticket": "T", "text": "a"}},
                          "Sent."]))
@@ -587,7 +569,7 @@ def test_parallel_branches_are_no_handoffs_and_a_step_is_announced_before_it_sta
     from google.adk.agents import ParallelAgent, SequentialAgent
 
     def says(name: str, text: str) -> LlmAgent:
-        return LlmAgent(name=name, instruction="Say.", model=_TurnsLlm(turns=[text]))
+        return LlmAgent(name=name, instruction="Say.", model=TurnsLlm(turns=[text]))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # in favour of Workflow
@@ -627,7 +609,7 @@ async def read_report(tool_context: ToolContext) -> dict[str, Any]:
 def test_tools_save_and_load_artifacts_as_under_adks_in_memory_runner(
         runtime: AgentRuntime) -> None:
     """The run failed with "Artifact service is not initialized" before."""
-    model = _TurnsLlm(turns=[
+    model = TurnsLlm(turns=[
         {"name": "save_report", "args": {"text": "all good"}, "id": "save"},
         {"name": "read_report", "args": {}, "id": "read"}, "done"], asked=[])
     agent = LlmAgent(name="reporter", model=model, instruction="Report.",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import AsyncGenerator
-from typing import Any
 
 from google.adk.agents import LlmAgent, ParallelAgent
 from google.adk.models.base_llm import BaseLlm
@@ -16,6 +15,7 @@ from google.adk.tools.function_tool import FunctionTool
 from google.genai import types
 
 import keel
+from adk_turns import TurnsLlm
 from keel import AgentHandle, AgentRuntime, Status
 
 ACTED: list[str] = []
@@ -68,24 +68,6 @@ def test_gated_calls_in_parallel_branches_wait_and_each_runs_once_approved(
         "left finished", "right finished"]
 
 
-class _TurnsLlm(BaseLlm):
-    """Answers turn i (the model turns so far) with `turns[i]`: text, or a list of calls;
-    counts the turns it was asked in `asked`."""
-
-    model: str = "turns"
-    turns: list[Any] = []
-    asked: list[int] = []
-
-    async def generate_content_async(self, llm_request: LlmRequest,
-                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
-        turn = sum(1 for content in llm_request.contents if content.role == "model")
-        self.asked.append(turn)
-        answer = self.turns[turn]
-        parts = [types.Part(text=answer)] if isinstance(answer, str) else [
-            types.Part(function_call=types.FunctionCall(**call)) for call in answer]
-        yield LlmResponse(content=types.Content(role="model", parts=parts))
-
-
 def refund(invoice: str) -> dict[str, str]:
     """Refund an invoice."""
     ACTED.append(f"refund {invoice}")
@@ -100,7 +82,7 @@ def notify(customer: str) -> dict[str, str]:
 
 def _refund_and_notify() -> LlmAgent:
     """An agent whose first turn calls `refund` (gated with @keel.tool) and `notify`."""
-    model = _TurnsLlm(turns=[[
+    model = TurnsLlm(turns=[[
         {"name": "refund", "args": {"invoice": "INV-1"}, "id": "call_refund"},
         {"name": "notify", "args": {"customer": "dana"}, "id": "call_notify"}], "Done."],
         asked=[])
