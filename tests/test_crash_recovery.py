@@ -48,6 +48,8 @@ KILLED = -signal.SIGKILL
 TRIAGE, HANDOFF = "model:support_triage", "handoff:billing_specialist"
 BILLING, INVOICE, REFUND = "model:billing_specialist", "tool:get_invoice", "tool:process_refund"
 STEPS = (TRIAGE, HANDOFF, BILLING, INVOICE, BILLING, REFUND, BILLING)
+# With its completion, a run journals the conversation so far (`result.to_input_list()`).
+CONVERSATION = "conversation:billing_specialist"
 
 
 # -- child processes --------------------------------------------------------------------------
@@ -457,7 +459,7 @@ def test_reference_run_makes_the_calls_the_kill_points_assume(reference: Referen
     assert reference.model_calls == Counter({pid: 4})
     assert reference.tool_runs == ["get_invoice", "process_refund"]
     assert reference.refunds == 1
-    assert reference.journal == {"done": sorted(STEPS)}
+    assert reference.journal == {"done": sorted([*STEPS, CONVERSATION])}
     assert "resumed" not in reference.event_types
 
 

@@ -167,9 +167,10 @@ def test_a_turn_that_calls_no_tool_commits_with_the_completion(runtime: AgentRun
     with runtime.store.count_commits() as commits:
         result = runtime.run(slow_agent, "where is A-1?")
     assert result.status is Status.COMPLETED
-    assert sorted(runtime.store.steps(result.execution_id)) == ["model:0", "model:1", "tool:s1"]
+    assert sorted(runtime.store.steps(result.execution_id)) == [
+        "input_list", "model:0", "model:1", "tool:s1"]
     # The admission, the turn that asks for the tool (before it runs), the tool's result, and
-    # the final turn together with the completion.
+    # the final turn and the conversation (`to_input_list()`) together with the completion.
     assert commits.count == 4
     assert [e.type for e in result.events] == ["tool_call", "tool_result", "message", "done"]
 
