@@ -347,7 +347,9 @@ def _count(runtime: keel.AgentRuntime, agent: Agent[Any]) -> Commits:
     return Commits(
         kinds=seen.kinds,
         durable=seen.durable,
-        step_kinds=[step.kind for step in store.steps(result.execution_id).values()],
+        # The conversation kept for `to_input_list()` rides on the completion: no step.
+        step_kinds=[step.kind for step in store.steps(result.execution_id).values()
+                    if step.kind != "conversation"],
         approved=[a.tool_name for a in approvals if a.status == "approved"],
     )
 
