@@ -174,6 +174,7 @@ class AgentRuntime:
         """`run()` for async code; the agent runs in the caller's event loop."""
         self._check_open()
         given = RunOptions.given("run", options)
+        input = input_json(input)
         execution_id, row = self._admit(agent, input, given, idempotency_key,
                                         returns=self.workers, budget=budget)
         if self.workers:
@@ -192,6 +193,7 @@ class AgentRuntime:
 
         self._check_open()
         given = RunOptions.given("start", options)
+        input = input_json(input)
         execution_id, row = self._admit(agent, input, given, idempotency_key, returns=True,
                                         budget=budget)
         if self.workers:
@@ -328,12 +330,12 @@ class AgentRuntime:
         returns: bool, budget: Budget | None = None,
     ) -> tuple[str, Any]:
         """Insert the execution, with its budget and redaction and as redaction leaves its
-        input and options; durable when its id `returns` to the caller (or another process)
-        before this call runs it, else its run's first durable write flushes it."""
+        input (JSON data already: `input_json`) and options; durable when its id `returns` to
+        the caller (or another process) before this call runs it, else its run's first durable
+        write flushes it."""
         from ..adapters import adapter_for
 
         adapter = adapter_for(agent)
-        input = input_json(input)
         if idempotency_key is not None and (not isinstance(idempotency_key, str) or
                                             not idempotency_key):
             raise ValueError(f"An idempotency key is a non-empty string, not "
@@ -437,8 +439,9 @@ class AgentRuntime:
         row = ex.row
         adapter: Adapter = adapter_named(row.framework)
         heartbeat = asyncio.create_task(self._heartbeat(ex))
-        # The caller's input as JSON data, as the stored one would be were it not redacted.
-        input = loads(row.input) if input is _STORED else jsonable(input)
+        # The caller's input, already JSON data (`input_json`), as the stored one would be
+        # were it not redacted.
+        input = loads(row.input) if input is _STORED else input
         driving = _driving.set(self)
         try:
             outcome = await _ungrouped(adapter.execute(ex, agent, input, options))

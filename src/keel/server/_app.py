@@ -318,15 +318,23 @@ async def _carry_on_decided(runtime: AgentRuntime, carry_on: Callable[..., None]
     carried: set[str] = set()
     while True:
         try:
-            rows = await asyncio.to_thread(runtime.store.executions,
-                                           status=Status.QUEUED.value, limit=10_000)
-            decided = {row.id for row in rows if row.lease_epoch > 0}
+            decided = await asyncio.to_thread(_decided_runs, runtime)
             if decided - carried:
                 await asyncio.to_thread(carry_on, *(decided - carried))
             carried = decided
         except KeelError as exc:  # the store is away for a while: look again later
             log.warning("keel serve could not look for decided runs: %s", exc)
         await asyncio.sleep(runtime.poll_interval)
+
+
+def _decided_runs(runtime: AgentRuntime) -> set[str]:
+    """The ids of the QUEUED runs that ran before: only those, since a fleet's queue of fresh
+    runs may be long and this is asked every poll interval."""
+    with runtime.store.reads() as read:
+        return {row["id"] for row in read(_DECIDED, queued=Status.QUEUED.value)}
+
+
+_DECIDED = "SELECT id FROM keel_executions WHERE status = :queued AND lease_epoch > 0"
 
 
 def _described(errors: Any) -> str:

@@ -12,6 +12,7 @@ rules would stop it: it would run undecided and unjournaled.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from collections import Counter
@@ -111,12 +112,13 @@ def _chosen_arguments(func: Callable[..., Any], args: tuple[Any, ...],
     return {key: value for key, value in bound.arguments.items() if key not in injected}
 
 
-def _injected_parameters(func: Callable[..., Any]) -> set[str]:
+@functools.cache  # resolving type hints costs more than the call it serves
+def _injected_parameters(func: Callable[..., Any]) -> frozenset[str]:
     """The parameters of `func` that LangChain fills in itself, found as LangChain finds
     what to leave out of the schema it shows the model."""
     hints = _get_type_hints(func, include_extras=True) or {}
-    return {*FILTERED_ARGS, *(name for name, hint in hints.items()
-                              if hint is RunnableConfig or _is_injected_arg_type(hint))}
+    return frozenset({*FILTERED_ARGS, *(name for name, hint in hints.items()
+                                        if hint is RunnableConfig or _is_injected_arg_type(hint))})
 
 
 def current_execution() -> Execution | None:
