@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import AsyncGenerator
 
+import pytest
 from google.adk.agents import LlmAgent, ParallelAgent
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
@@ -138,3 +139,75 @@ def test_one_of_two_gated_calls_rejected_and_the_other_approved(database_url: st
     results = {c.call_id: c.result for c in done.tool_calls}
     assert "Not this one." in results["call_refund"]
     assert results["call_notify"] == {"notified": "dana"}
+
+
+LOOKED_UP: list[str] = []
+
+
+def lookup(customer: str) -> dict[str, str]:
+    """Look up a customer."""
+    LOOKED_UP.append(customer)
+    return {"customer": customer, "plan": "free"}
+
+
+class _ResearcherLlm(BaseLlm):
+    """Looks up the customer its request names, then reports on them."""
+
+    model: str = "researcher"
+
+    async def generate_content_async(self, llm_request: LlmRequest,
+                                     stream: bool = False) -> AsyncGenerator[LlmResponse, None]:
+        who = llm_request.contents[0].parts[0].text or ""
+        found = [part.function_response.response for content in llm_request.contents
+                 for part in content.parts or [] if part.function_response]
+        part = types.Part(text=f"{who} is on {found[0]['plan']}") if found else types.Part(
+            function_call=types.FunctionCall(name="lookup", args={"customer": who},
+                                             id=f"look_{who}"))
+        yield LlmResponse(content=types.Content(role="model", parts=[part]))
+
+
+def _boss(*calls: dict[str, object]) -> LlmAgent:
+    """An agent whose first turn makes `calls`: the researcher (an AgentTool whose lookups
+    are gated) and a gated refund."""
+    from google.adk.tools.agent_tool import AgentTool
+
+    researcher = LlmAgent(name="researcher", description="Researches a customer.",
+                          model=_ResearcherLlm(), instruction="Research.",
+                          tools=[keel.tool(approval_required=True)(FunctionTool(lookup))])
+    return LlmAgent(name="boss", instruction="Act.", model=TurnsLlm(
+        turns=[list(calls), "Done."], asked=[]), tools=[
+            AgentTool(agent=researcher), keel.tool(approval_required=True)(FunctionTool(refund))])
+
+
+_RESEARCH_BOB = {"name": "researcher", "args": {"request": "BOB"}, "id": "ask_bob"}
+_RESEARCH_EVE = {"name": "researcher", "args": {"request": "EVE"}, "id": "ask_eve"}
+_REFUND = {"name": "refund", "args": {"invoice": "INV-1"}, "id": "call_refund"}
+
+
+# ADK's own AgentTool builds its Runner with the argument ADK itself deprecates.
+@pytest.mark.filterwarnings("ignore:The `plugins` argument is deprecated")
+@pytest.mark.parametrize(("calls", "asked"), [
+    ((_RESEARCH_BOB, _REFUND), [("lookup", {"customer": "BOB"}), ("refund", {"invoice": "INV-1"})]),
+    ((_RESEARCH_BOB, _RESEARCH_EVE),
+     [("lookup", {"customer": "BOB"}), ("lookup", {"customer": "EVE"})]),
+], ids=["agent-tool-beside-a-gated-call", "two-agent-tools"])
+def test_a_call_inside_an_agent_tool_waits_with_the_gated_calls_beside_it(
+    runtime: AgentRuntime, calls: tuple[dict[str, object], ...],
+    asked: list[tuple[str, dict[str, str]]],
+) -> None:
+    ACTED.clear()
+    LOOKED_UP.clear()
+    boss = _boss(*calls)
+    waiting = runtime.run(boss, "Act")
+    assert waiting.status is Status.WAITING
+    # One pause asks about every call the turn is waiting for, in the turn's order.
+    assert [(p.tool_name, p.args) for p in waiting.pending_approvals] == asked
+    assert ACTED == LOOKED_UP == []
+    AgentHandle(waiting.execution_id, runtime=runtime).approve()  # decides them all
+    done = runtime.resume(waiting.execution_id, boss)
+    assert (done.status, done.output) == (Status.COMPLETED, "Done.")
+    types_ = [e.type for e in done.events]
+    assert (types_.count("waiting"), types_.count("resumed")) == (len(asked), 1)  # one round
+    assert LOOKED_UP == [args["customer"] for name, args in asked if name == "lookup"]
+    assert ACTED == (["refund INV-1"] if _REFUND in calls else [])
+    assert boss.model.asked == [0, 1]  # the journaled turn was not asked again

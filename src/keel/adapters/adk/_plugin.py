@@ -18,6 +18,7 @@ step whether or not the calls before it were replayed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, suppress
 from typing import Any, NoReturn
 
@@ -130,17 +131,33 @@ class KeelPlugin(BasePlugin):
         return response
 
     def _batched(self, response: LlmResponse) -> LlmResponse:
-        """Note the function calls of `response` (as they run) as one batch."""
-        batch = Batch([call.id or "" for call in _function_calls(response)])
+        """Note the function calls of `response` (as they run) as one batch, within the batch
+        of the tool call that runs its agent, if one does."""
+        running = current_call()
+        outer = self._batches.get(running.call_id) if running is not None else None
+        batch = Batch([call.id or "" for call in _function_calls(response)],
+                      within=(outer, running.call_id) if outer and running else None)
         self._batches.update(dict.fromkeys(batch.call_ids, batch))
         return response
 
     def _batch_of(self, call_id: str) -> Batch:
         return self._batches.pop(call_id, None) or Batch([call_id])
 
-    def _settle(self, call_id: str) -> None:
-        """The call has finished (or was answered without running): its batch may pause."""
-        self._batch_of(call_id).settle(call_id)
+    def _settle(self, call_id: str, batch: Batch | None = None,
+                asking: Sequence[ApprovalRequest] = ()) -> None:
+        """The call has finished (or was answered without running), or waits for `asking`.
+        Once each call of its batch has settled, what they wait for is asked about: with the
+        calls beside the tool call the batch is within, else in one pause."""
+        batch = batch or self._batch_of(call_id)
+        waiting = batch.settle(call_id, asking)
+        if not waiting:
+            return
+        if batch.within is None:
+            self.execution.suspend(waiting)
+        else:
+            outer, outer_call = batch.within
+            self._batches.pop(outer_call, None)
+            self._settle(outer_call, outer, waiting)
 
     # -- tool calls -----------------------------------------------------------------------
 
@@ -209,19 +226,15 @@ class KeelPlugin(BasePlugin):
 
     async def _ask(self, tool: Any, tool_context: Any, args: Any,
                    rule: str | None = None) -> NoReturn:
-        """Pause the run until this call is decided, with the other calls of its model
-        response that wait too: the first of them to be woken, once the whole batch has
-        settled, asks about them all (the others' results are journaled by then)."""
+        """Pause the run until this call is decided, with the other calls that wait too: the
+        call that settles the run's outermost batch last asks about them all (the others'
+        results are journaled by then), and then every waiting call stops."""
         call_id = tool_context.function_call_id
         batch = self._batch_of(call_id)
-        batch.asking.append(ApprovalRequest(
+        self._settle(call_id, batch, [ApprovalRequest(
             call_id, tool.name, args, tool_context.agent_name,
-            kind="handoff" if tool.name == _TRANSFER else "tool", rule=rule))
-        batch.settle(call_id)
-        await batch.settled.wait()
-        asking, batch.asking = batch.asking, []
-        if asking:
-            self.execution.suspend(sorted(asking, key=lambda r: batch.call_ids.index(r.call_id)))
+            kind="handoff" if tool.name == _TRANSFER else "tool", rule=rule)])
+        await batch.outermost().settled.wait()
         raise _Suspended
 
     async def on_tool_error_callback(self, *, tool: Any, tool_args: dict[str, Any],
