@@ -47,3 +47,16 @@ class _BossLlm(BaseLlm):
 
 adk_boss = LlmAgent(name="boss", model=_BossLlm(), instruction="Ask billing.",
                     tools=[AgentTool(agent=adk_agents.billing_agent.clone())])
+
+
+def _files_it(agent: str, outputs: dict[str, str]) -> list[Any]:
+    if "file_tool" not in outputs:
+        return [call("file_tool", "call_file", input="Duplicate charge on INV-8821")]
+    return [say(f"desk: {outputs['file_tool']}")]
+
+
+# The agent the desk calls as a tool has the desk's own name, as a team's agents may.
+desk_clerk = Agent(name="desk", instructions="clerk",
+                   model=ScriptedModel(lambda agent, outputs: [say("filed as TKT-7")]))
+openai_desk = Agent(name="desk", instructions="desk", model=ScriptedModel(_files_it), tools=[
+    desk_clerk.as_tool(tool_name="file_tool", tool_description="Files a ticket.")])

@@ -351,3 +351,20 @@ def test_an_agent_without_an_importable_name_cannot_be_exported(runtime: AgentRu
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_agent_tool_named_like_its_caller_gets_its_own_turns(
+    runtime: AgentRuntime, tmp_path: Path,
+) -> None:
+    real = runtime.run(agents_as_tools.openai_desk, TICKET)
+    assert (real.status, real.output) == (Status.COMPLETED, "desk: filed as TKT-7")
+    script = events_from(real.execution_id, runtime=runtime)
+    # Both agents are "desk": the turns are marked off where the clerk starts and ends.
+    replay = mock_run(agents_as_tools.openai_desk, TICKET, events=script)
+    assert [e.type for e in script if e.type != "thinking"] == [
+        "tool_call", "agent_turn", "message", "agent_turn", "done"]
+    assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
+    path = tmp_path / "test_exported.py"
+    export_test(real.execution_id, path, runtime=runtime)
+    _passes(path)

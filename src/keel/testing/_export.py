@@ -82,16 +82,19 @@ def script_of(
                  if e.type in ("approved", "rejected") and e.call_id in waited}
     script: list[MockEvent] = []
     paused = False
-    speaker: str | None = None  # the agent whose model answers the script's turn
+    # The agent whose model answers the script's turn, and in how many agent tools' calls
+    # it runs: an agent tool's agent may have its caller's name.
+    speaker: tuple[str | None, int] | None = None
+    within: list[str] = []  # the agent tools' calls in progress, outermost first
 
     def said(event: MockEvent, agent: str | None) -> None:
         """`event`, in a turn of `agent`'s model. Where an agent tool's agent starts
         answering, or its caller answers again, nothing else tells the replay whose turn it
         is (a handoff does: its target answers next)."""
         nonlocal speaker
-        if agent_tools and speaker is not None and agent != speaker:
+        if agent_tools and speaker is not None and (agent, len(within)) != speaker:
             script.append(MockEvent.agent_turn(agent or ""))
-        speaker = event.target if event.type == "handoff" else agent
+        speaker = (event.target if event.type == "handoff" else agent, len(within))
         script.append(event)
 
     def decision(call_id: str | None) -> None:
@@ -111,10 +114,14 @@ def script_of(
         elif event.type == "tool_call":
             said(MockEvent.tool_call(event.tool_name, event.args), event.agent)
             decision(event.call_id)
+            if event.call_id in agent_tools:
+                within.append(event.call_id)
             rejected = getattr(decisions.get(event.call_id), "type", None) == "rejected"
             supplied = tool_results and event.call_id not in agent_tools
             if supplied and event.call_id in results and not rejected:
                 script.append(MockEvent.tool_result(event.tool_name, results[event.call_id]))
+        elif event.type == "tool_result" and event.call_id in within:
+            within.remove(event.call_id)
         elif event.type == "handoff" and not graph:
             said(MockEvent.handoff(event.target), event.agent)
             decision(event.call_id)
