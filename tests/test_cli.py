@@ -416,3 +416,42 @@ def test_a_file_that_is_not_a_keel_store_is_refused_and_left_as_it_was(
     error = capsys.readouterr().err
     assert error.startswith(f"keel: {path} {says}") and len(error.splitlines()) == 1
     assert sorted((p.name, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
+
+
+def test_a_server_left_to_workers_queues_every_run_and_a_worker_carries_them_on(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    import time
+    import urllib.request
+
+    url = sqlite_url
+    decided = json.loads(keel("run", AGENT, TICKET, "--json", url=url).stdout)["execution_id"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEEL_DATABASE_URL": url}
+    with serving("--workers", url=url, cwd=tmp_path) as (banner, port), \
+            AgentRuntime(url, auto_resume=False) as runtime:
+        token = banner.rsplit(": ", 1)[1].strip().rstrip(")")
+        assert answer(f"http://127.0.0.1:{port}/api/executions")[0] == 200  # it is up
+        keel("approve", decided, url=url)
+        with urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/executions", method="POST",
+                data=json.dumps({"agent": AGENT, "input": TICKET}).encode(),
+                headers={"Authorization": f"Bearer {token}",
+                         "Content-Type": "application/json"})) as page:
+            started = json.loads(page.read())["execution_id"]
+        time.sleep(1)  # ten of the server's poll intervals
+        # The server ran neither: the decided run and the new one wait for a worker.
+        assert [runtime.store.execution(i).status for i in (decided, started)] == [
+            "QUEUED", "QUEUED"]
+        assert refunds() == []
+        worker = subprocess.Popen([KEEL, "worker", AGENT], env=env, cwd=tmp_path,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert "refunded $99.00" in str(runtime.handle(decided).join(timeout=30).output)
+            waiting = runtime.handle(started).join(timeout=30)  # its refund waits in turn
+            assert waiting.status is Status.WAITING
+            runtime.handle(started).approve()
+            assert "refunded $99.00" in str(runtime.handle(started).join(timeout=30).output)
+        finally:
+            worker.terminate()
+            worker.communicate(timeout=10)
+    assert len(refunds()) == 2

@@ -16,7 +16,8 @@
                                                   who approved or rejected what, and when
     keel prune --older-than 30d [--dry-run]       delete executions that finished before
     keel export-test ID [-o FILE]                 a pytest file that replays the execution
-    keel serve [--host H] [--port P] [--token T]  the HTTP API and dashboard (keel[server])
+    keel serve [--host H] [--port P] [--token T] [--workers]
+                                                  the HTTP API and dashboard (keel[server])
     keel worker MODULE:ATTR [...] [--concurrency N] [--lease S]
                                                   run queued executions of these agents
     keel demo [...]                               the support-triage demo (make demo's)
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         url = reading_url(args.db or default_database_url()) if args.reads else args.db
         # Only a long-lived server resumes runs once their approvals are decided.
         with AgentRuntime(url, auto_resume=args.command is _serve,
+                          workers=getattr(args, "workers", False),
                           redact=getattr(args, "redact", False)) as runtime:
             code = int(args.command(runtime, args) or 0)
             sys.stdout.flush()  # a reader that went away shows here, not at exit
@@ -335,6 +337,9 @@ def _serve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     needed = "reads, approvals and new runs" if beyond else "approvals and new runs"
     print(f"keel serve: http://{args.host}:{args.port}/ (the API token, for {needed}: "
           f"{token})", flush=True)
+    if args.workers:
+        print("Runs started or decided here are queued for keel workers; this server runs "
+              "no agent.", flush=True)
     uvicorn.run(create_app(runtime, token=token, guard_reads=beyond), host=args.host,
                 port=args.port, log_level="warning")
 
@@ -614,6 +619,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", help="the bearer token for changes, and for reads beyond "
                                        "loopback (default: $KEEL_API_TOKEN, else a new one, "
                                        "printed)")
+    serve.add_argument("--workers", action="store_true",
+                       help="leave every run to keel worker processes: runs started here "
+                            "are queued for them, and decided ones are not carried on here")
     worker = command("worker", _worker, "claim and run queued executions of these agents",
                      creates=True)
     worker.add_argument("agents", nargs="+", metavar="MODULE:ATTR",

@@ -135,11 +135,16 @@ class Cancellation(BaseModel):
 
 def create_app(runtime: AgentRuntime, *, token: str, guard_reads: bool = False) -> FastAPI:
     """The API over `runtime`'s store; `token` guards every request that changes something,
-    and with `guard_reads` every read too (a server reachable beyond this machine)."""
+    and with `guard_reads` every read too (a server reachable beyond this machine). It carries
+    on the runs decided anywhere, unless the runtime leaves them to workers (`workers=True`),
+    as it does the runs started here."""
     stalled: dict[str, str] = {}  # pipeline or run -> why this server cannot resume it
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime.workers:  # they claim every queued run, decided ones too
+            yield
+            return
         pickup = asyncio.create_task(_carry_on_decided(runtime, carry_on))
         yield
         pickup.cancel()
