@@ -102,6 +102,48 @@ def test_approve_then_get_result_with_the_background_resumer(runtime: AgentRunti
     assert result.output.startswith("I've refunded $99.00")
 
 
+STARTED = threading.Event()  # the gated slow refund has started
+
+
+@function_tool
+async def slow_refund(order: str) -> str:
+    """Refund an order (waits for the test to let it finish, without holding up the loop)."""
+    STARTED.set()
+    for _ in range(2000):
+        if GATE.is_set():
+            return f"{order}: refunded"
+        await asyncio.sleep(0.01)
+    raise AssertionError("the test never opened the gate")
+
+
+def _slow_refund_script(agent: str, outputs: dict[str, str]) -> list[Any]:
+    if "slow_refund" not in outputs:
+        return [call("slow_refund", "r1", order="A-1")]
+    return [say(f"Order {outputs['slow_refund']}")]
+
+
+slow_refunder = Agent(name="slow_refunder", instructions="slow_refunder: refund it",
+                      model=ScriptedModel(_slow_refund_script), tools=[slow_refund])
+
+
+def test_the_background_resumer_carries_on_a_decided_run_beside_a_slow_one(
+    database_url: str,
+) -> None:
+    STARTED.clear()
+    with AgentRuntime(database_url, require_approval=["slow_refund"]) as runtime:
+        slow = runtime.run(slow_refunder, "Refund A-1")
+        quick = runtime.run(triage_agent, TICKET)  # both wait; this runtime watches both
+        assert (slow.status, quick.status) == (Status.WAITING, Status.WAITING)
+        runtime.handle(slow.execution_id).approve()
+        assert STARTED.wait(20)  # carried on in the background, and still refunding
+        runtime.handle(quick.execution_id).approve()
+        done = runtime.handle(quick.execution_id).join(timeout=20)
+        assert done.status is Status.COMPLETED  # it did not wait for the slow one
+        assert runtime.handle(slow.execution_id).status() is Status.RUNNING
+        GATE.set()
+        assert runtime.handle(slow.execution_id).join(timeout=20).output == "Order A-1: refunded"
+
+
 def test_start_returns_at_once_and_join_waits(runtime: AgentRuntime) -> None:
     handle = runtime.start(slow_agent, "where is A-1?")
     assert handle.status() is Status.RUNNING

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from .._errors import KeelError
+from ._events import Status
 
 __all__ = ["Tasks", "refuse_in_running_loop", "run_on_keel_loop", "submit_to_keel_loop"]
 
@@ -111,15 +112,20 @@ def run_on_keel_loop(name: str, coro: Coroutine[Any, Any, T]) -> T:
 
 
 class Tasks:
-    """One runtime's work on keel's loop: started executions, and waiting ones it watches
-    (`watch(id)` polls `on_watch(id)` until it returns True)."""
+    """One runtime's work on keel's loop: started executions, and waiting ones it watches.
+    Every `interval`, `statuses(ids)` reads how the watched ones stand (in one query), and
+    each one found QUEUED is carried on (`carry_on(id)`) beside the others, whose turn does
+    not wait for it; one found finished, or gone, is watched no more."""
 
-    def __init__(self, on_watch: Callable[[str], Awaitable[bool]], interval: float) -> None:
-        self._on_watch = on_watch
+    def __init__(self, statuses: Callable[[list[str]], dict[str, Status]],
+                 carry_on: Callable[[str], Awaitable[Any]], interval: float) -> None:
+        self._statuses = statuses
+        self._carry_on = carry_on
         self._interval = interval
         self._lock = threading.Lock()
         self._running: set[concurrent.futures.Future[Any]] = set()
         self._watched: set[str] = set()
+        self._carrying: set[str] = set()  # watched ones being carried on now
         self._watching: concurrent.futures.Future[None] | None = None
         self._closed = False
 
@@ -159,16 +165,33 @@ class Tasks:
     async def _watch_loop(self) -> None:
         while not self._closed:
             with self._lock:
-                watched = list(self._watched)
-            for execution_id in watched:
-                if self._closed:
-                    break
-                try:
-                    done = await self._on_watch(execution_id)
-                except Exception:
-                    log.exception("keel could not resume execution %s", execution_id)
-                    done = True
-                if done:
+                idle = [i for i in self._watched if i not in self._carrying]
+            try:
+                statuses = self._statuses(idle) if idle else {}
+            except KeelError as exc:  # the store is away for a while: look again later
+                log.warning("keel could not look at the executions it waits for: %s", exc)
+                idle = []
+            for execution_id in idle:
+                status = statuses.get(execution_id)
+                if status is None or status.is_terminal:
                     with self._lock:
                         self._watched.discard(execution_id)
+                elif status is Status.QUEUED:
+                    self._carrying.add(execution_id)
+                    try:
+                        self.submit(self._carried_on(execution_id))
+                    except KeelError:  # closed meanwhile
+                        self._carrying.discard(execution_id)
+                        break
             await asyncio.sleep(self._interval)
+
+    async def _carried_on(self, execution_id: str) -> None:
+        """Carry the execution on; one that cannot be is logged, and watched no more."""
+        try:
+            await self._carry_on(execution_id)
+        except Exception:
+            log.exception("keel could not resume execution %s", execution_id)
+            with self._lock:
+                self._watched.discard(execution_id)
+        finally:
+            self._carrying.discard(execution_id)

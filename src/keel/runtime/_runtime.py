@@ -130,7 +130,7 @@ class AgentRuntime:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self._launches: dict[str, _Launch] = {}
-        self._background = Tasks(self._resume_decided, poll_interval)
+        self._background = Tasks(self._statuses, self.resume_async, poll_interval)
         self._closed = False
 
     # -- context management ---------------------------------------------------------------
@@ -495,13 +495,9 @@ class AgentRuntime:
             except StoreUnavailableError:
                 continue  # the next beat tries again; the lease may lapse meanwhile
 
-    async def _resume_decided(self, execution_id: str) -> bool:
-        """Background hook: resume a watched execution once it is QUEUED; True when done."""
-        status = Status(self.store.execution(execution_id).status)
-        if status is Status.QUEUED:
-            await self.resume_async(execution_id)
-            return Status(self.store.execution(execution_id).status).is_terminal
-        return status.is_terminal
+    def _statuses(self, execution_ids: list[str]) -> dict[str, Status]:
+        """Background hook: how the watched executions stand."""
+        return {i: Status(status) for i, status in self.store.statuses(execution_ids).items()}
 
     def _follow(self, execution_id: str, timeout: float | None = None) -> AgentResult:
         """Wait (in this thread) until the execution settles; returns its result."""

@@ -219,6 +219,17 @@ class Store:
         with self.reads() as read:
             return self._execution(read, execution_id)
 
+    def statuses(self, execution_ids: Sequence[str]) -> dict[str, str]:
+        """The status of each of these executions there is, in a query per 500."""
+        found: dict[str, str] = {}
+        with self.reads() as read:
+            for start in range(0, len(execution_ids), 500):
+                ids = {f"id{i}": v for i, v in enumerate(execution_ids[start:start + 500])}
+                found.update((row["id"], row["status"]) for row in read(
+                    f"SELECT id, status FROM keel_executions WHERE id IN "
+                    f"({', '.join(f':{name}' for name in ids)})", **ids))
+        return found
+
     def _execution(self, read: Reads, execution_id: str) -> ExecutionRow:
         rows = read("SELECT * FROM keel_executions WHERE id = :id", id=execution_id)
         if not rows:
