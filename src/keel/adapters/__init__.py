@@ -64,7 +64,8 @@ _KNOWN = (
     _Known("langgraph", "keel.adapters.langgraph", "langgraph", "langgraph",
            "LangGraph graphs (StateGraph builders and compiled graphs)"),
     _Known("adk", "keel.adapters.adk", "google.adk", "adk",
-           "Google ADK agents and apps (google.adk.agents.BaseAgent, google.adk.apps.App)"),
+           "Google ADK agents, workflows and apps (google.adk.agents.BaseAgent, "
+           "google.adk.workflow.Workflow, google.adk.apps.App)"),
 )
 
 
