@@ -455,3 +455,18 @@ def test_a_server_left_to_workers_queues_every_run_and_a_worker_carries_them_on(
             worker.terminate()
             worker.communicate(timeout=10)
     assert len(refunds()) == 2
+
+
+def test_respond_answers_a_pause_that_asks_for_a_value(sqlite_url: str) -> None:
+    from adk_reply import reply_flow
+
+    with AgentRuntime(sqlite_url, auto_resume=False) as runtime:
+        execution_id = runtime.run(reply_flow, "late order").execution_id
+    bad = keel("respond", execution_id, "looks good", url=sqlite_url, ok=False)
+    assert bad.stderr.startswith("keel: keel respond takes the answer as JSON")
+    assert "quote plain text as '\"text\"'" in bad.stderr
+    said = keel("respond", execution_id, '"looks good"', "--as", "dana", url=sqlite_url)
+    assert said.stdout.startswith(
+        f"responded: request_input:reply@1/review@1; {execution_id} is queued")
+    with AgentRuntime(sqlite_url, auto_resume=False) as runtime:
+        assert runtime.resume(execution_id, reply_flow).output == "sent after looks good"

@@ -7,6 +7,7 @@
     keel events ID [--follow] [--after N]         its events (and new ones as they come)
     keel approve ID [--call C] [--reason R] [--as NAME]
     keel reject ID --reason R [--call C] [--as NAME]
+    keel respond ID JSON [--call C] [--as NAME]   answer a pause that asks for a value
     keel resolve ID (--record JSON | --retry | --fail REASON) [--as NAME]
                                                   decide an IN_DOUBT execution's cut-off call
     keel resume ID
@@ -207,13 +208,16 @@ def _reject(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     _print_decision("rejected", decided, runtime, args)
 
 
+def _respond(runtime: AgentRuntime, args: argparse.Namespace) -> None:
+    value = _json_argument(args.value, "keel respond takes the answer")
+    decided = AgentHandle(args.id, runtime=runtime).respond(
+        value, call_id=args.call, reviewer=args.reviewer)
+    _print_decision("responded", decided, runtime, args)
+
+
 def _resolve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
     if args.record is not None:
-        try:
-            result = json.loads(args.record)
-        except json.JSONDecodeError as exc:
-            raise KeelError(f"--record takes the call's result as JSON ({exc}); quote a plain "
-                            "text result as '\"text\"'.") from None
+        result = _json_argument(args.record, "--record takes the call's result")
         action, details = "record", {"result": result}
     else:
         action, details = ("retry", {}) if args.retry else ("fail", {"reason": args.fail})
@@ -223,6 +227,13 @@ def _resolve(runtime: AgentRuntime, args: argparse.Namespace) -> None:
         _print_json({"resolved": resolved, "action": action})
     else:
         print(f"{action}: {', '.join(resolved)}; {_what_next(runtime, args.id)}")
+
+
+def _json_argument(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise KeelError(f"{what} as JSON ({exc}); quote plain text as '\"text\"'.") from None
 
 
 def _resume(runtime: AgentRuntime, args: argparse.Namespace) -> int:
@@ -597,6 +608,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--call", help="one pending call id (default: all)")
         sub.add_argument("--reason", required=reason_required)
         sub.add_argument("--as", dest="reviewer", help="who decides")
+    respond = command("respond", _respond, "answer a pause that asks for a value (a "
+                                           "LangGraph interrupt(), an ADK RequestInput)")
+    respond.add_argument("id")
+    respond.add_argument("value", metavar="JSON", help="the answer, as JSON")
+    respond.add_argument("--call", help="one pending call id (default: all)")
+    respond.add_argument("--as", dest="reviewer", help="who answers")
     resolve = command("resolve", _resolve,
                       "decide what became of an IN_DOUBT execution's cut-off unsafe call")
     resolve.add_argument("id")

@@ -9,16 +9,14 @@ from typing import Any
 
 import pytest
 from google.adk.agents import LlmAgent
-from google.adk.events import RequestInput
 from google.adk.tools.function_tool import FunctionTool
 from google.adk.workflow import Workflow
 
 import keel
+from adk_reply import DONE, reply_flow
 from adk_turns import TurnsLlm
 from keel import AgentHandle, AgentRuntime, Status
 from keel.testing import MockEvent, mock_run
-
-DONE: list[Any] = []  # what the nodes and tools did, in order
 
 
 @pytest.fixture(autouse=True)
@@ -64,24 +62,6 @@ def test_a_workflows_gated_tool_waits_and_its_last_node_answers(database_url: st
     clerk = next(node for node in flow.graph.nodes if node.name == "clerk")
     assert clerk.model.asked == [0, 1]  # the journaled turn was not asked again
     assert (done.events[-1].type, done.events[-1].output) == ("done", "report: Refunded INV-1.")
-
-
-def draft(node_input: str) -> str:
-    DONE.append("draft")
-    return f"Dear customer, about your {node_input}: it ships today."
-
-
-def review(node_input: str) -> Iterator[RequestInput]:
-    DONE.append("review")
-    yield RequestInput(message="Send this reply?", payload={"draft": node_input})
-
-
-def send(node_input: Any) -> str:
-    DONE.append(("send", node_input))
-    return f"sent after {node_input}"
-
-
-reply_flow = Workflow(name="reply", edges=[("START", draft, review, send)])
 
 
 @pytest.mark.parametrize(("decide", "given"), [

@@ -388,3 +388,25 @@ def test_reads_need_the_token_when_the_server_guards_them(runtime: AgentRuntime)
         assert guarded.get("/static/app.js").status_code == 200
     with TestClient(create_app(runtime, token=TOKEN)) as local:  # loopback: reads are open
         assert all(local.get(path).status_code == 200 for path in reads)
+
+
+def test_a_pause_that_asks_for_a_value_is_answered_over_the_api(
+    client: TestClient, runtime: AgentRuntime
+) -> None:
+    from adk_reply import DONE, reply_flow
+
+    DONE.clear()
+    waiting = runtime.run(reply_flow, "late order")
+    (asked,) = client.get("/api/approvals").json()
+    assert (asked["kind"], asked["tool_name"]) == ("interrupt", "request_input")
+    url = f"/api/executions/{waiting.execution_id}/respond"
+    refused = client.post(url, json={"reviewer": "dana", "value": None}, headers=AUTH)
+    assert refused.status_code == 422 and "not null" in refused.json()["error"]
+    assert client.post(url, json={"reviewer": "dana", "value": "ok"}).status_code == 401
+    answered = client.post(url, json={"reviewer": "dana", "value": {"edited": "Ships today."}},
+                           headers=AUTH)
+    assert answered.json() == {"responded": [asked["call_id"]]}
+    done = runtime.handle(waiting.execution_id).join(timeout=30)  # carried on by the server
+    assert done.output == "sent after {'edited': 'Ships today.'}"
+    (decision,) = runtime.store.approvals(waiting.execution_id)
+    assert (decision.status, decision.reviewer) == ("approved", "dana")

@@ -273,3 +273,30 @@ def test_a_guarded_server_asks_for_the_token_and_says_why_a_run_stays_queued(
             "This server cannot resume it: The execution's agent was recorded as "
             "'myapp.gone:triage_agent'")
         expect(page.locator("#stalled")).to_contain_text(f"keel resume {execution_id} there")
+
+
+def test_answer_a_pause_that_asks_for_a_value_from_the_inbox(
+    served_on_sqlite: tuple[str, AgentRuntime],
+) -> None:
+    from adk_reply import DONE, reply_flow
+
+    base, runtime = served_on_sqlite
+    DONE.clear()
+    waiting = runtime.run(reply_flow, "late order")
+    with browser_page() as page:
+        page.goto(f"{base}/#/approvals")
+        card = page.locator(".approval")
+        expect(card).to_contain_text("asks for an answer: request_input")
+        expect(card.locator(".args")).to_contain_text("Send this reply?")
+        page.fill("#token", TOKEN)
+        page.click("#token-form button")
+        card.locator("button.respond").click()  # nothing typed: nothing is sent
+        expect(card).to_contain_text("Type an answer, or approve to give none.")
+        card.locator(".answer").fill("Ship it, and say sorry.")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-answer.png"), full_page=True)
+        card.locator("button.respond").click()
+        expect(page.locator("#status")).to_have_text("COMPLETED", timeout=20_000)
+        expect(page.locator("#output")).to_contain_text("sent after Ship it, and say sorry.")
+    assert DONE[-1] == ("send", "Ship it, and say sorry.")
+    (decision,) = runtime.store.approvals(waiting.execution_id)
+    assert (decision.status, decision.reviewer) == ("approved", "dashboard")

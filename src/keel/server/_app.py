@@ -91,6 +91,22 @@ class Rejection(Decision):
         return reason
 
 
+class Response(BaseModel):
+    """A reviewer's answer to a framework's own pause (a LangGraph interrupt(), an ADK
+    RequestInput): the paused code receives `value` as it is."""
+
+    reviewer: str
+    call_id: str | None = None
+    value: Any
+
+    @field_validator("value")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("an answer is a value, not null (approve to answer with none)")
+        return value
+
+
 class Resolution(BaseModel):
     """What became of an IN_DOUBT execution's cut-off call (see AgentHandle.resolve)."""
 
@@ -277,6 +293,14 @@ def create_app(runtime: AgentRuntime, *, token: str, guard_reads: bool = False) 
             decision.reason, call_id=decision.call_id, reviewer=decision.reviewer)
         carry_on(execution_id)
         return {"rejected": decided}
+
+    @app.post("/api/executions/{execution_id}/respond", dependencies=[Depends(authorized)])
+    def respond(execution_id: str, body: Response) -> dict[str, Any]:
+        """Answer a pause that asks for a value; it counts as an approval."""
+        decided = AgentHandle(execution_id, runtime=runtime).respond(
+            body.value, call_id=body.call_id, reviewer=body.reviewer)
+        carry_on(execution_id)
+        return {"responded": decided}
 
     @app.post("/api/executions/{execution_id}/resolve", dependencies=[Depends(authorized)])
     def resolve(execution_id: str, body: Resolution) -> dict[str, Any]:

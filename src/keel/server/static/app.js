@@ -209,13 +209,18 @@ function approvalCard(a, run) {
   const said = run.events.filter((e) => e.type === "message").pop();
   const args = Object.entries(a.args || {}).map(([k, v]) =>
     `<tr><td>${esc(k)}</td><td>${esc(show(v))}</td></tr>`).join("");
+  // A framework's own pause (interrupt(), RequestInput) may want a value, not just a yes.
+  const asks = a.kind === "interrupt";
   return `<div class="card approval" data-approval="${esc(a.approval_id)}"
       data-execution="${esc(a.execution_id)}" data-call="${esc(a.call_id)}">
-    <p><b>${esc(a.agent || "The agent")}</b> wants to call <b>${esc(a.tool_name)}</b>.
+    <p><b>${esc(a.agent || "The agent")}</b> ${asks ? "asks for an answer:" : "wants to call"}
+      <b>${esc(a.tool_name)}</b>.
       <span class="muted">Asked by: ${esc(a.rule || "a rule")} · ${when(a.requested_at)}</span></p>
     <table class="args">${args}</table>
     ${said ? `<p class="muted">It last said: “${esc(said.content)}”</p>` : ""}
     <p><a href="#/executions/${esc(a.execution_id)}">execution ${esc(a.execution_id)}</a></p>
+    ${asks ? `<input class="answer" placeholder="Your answer (sent as text)">
+      <button class="respond">Answer</button> or ` : ""}
     <button class="approve">Approve</button>
     <input class="reason" placeholder="Reason (needed to reject)">
     <button class="reject">Reject</button> ${errorSpan(`decide:${a.approval_id}`)}</div>`;
@@ -248,6 +253,13 @@ async function approvals() {
       });
       card.querySelector(".approve").addEventListener("click", () => decideHere("approve"));
       card.querySelector(".reject").addEventListener("click", () => decideHere("reject"));
+      card.querySelector(".respond")?.addEventListener("click", () =>
+        act(`decide:${approvalId}`, async () => {
+          const value = card.querySelector(".answer").value;
+          if (!value.trim()) throw new Error("Type an answer, or approve to give none.");
+          await post(card.dataset.execution, "respond", {call_id: card.dataset.call, value});
+          location.hash = `#/executions/${card.dataset.execution}`;
+        }));
     }
     document.getElementById("nothing").hidden = items.length > 0;
     return 2000;
