@@ -458,7 +458,7 @@ def test_a_server_left_to_workers_queues_every_run_and_a_worker_carries_them_on(
 
 
 def test_respond_answers_a_pause_that_asks_for_a_value(sqlite_url: str) -> None:
-    from adk_reply import reply_flow
+    from adk_workflows import reply_flow
 
     with AgentRuntime(sqlite_url, auto_resume=False) as runtime:
         execution_id = runtime.run(reply_flow, "late order").execution_id

@@ -8,13 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from google.adk.agents import LlmAgent
-from google.adk.tools.function_tool import FunctionTool
-from google.adk.workflow import Workflow
 
-import keel
-from adk_reply import DONE, reply_flow
-from adk_turns import TurnsLlm
+from adk_workflows import DONE, refunds, reply_flow
 from keel import AgentHandle, AgentRuntime, Status
 from keel.testing import MockEvent, mock_run
 
@@ -25,28 +20,8 @@ def _clean() -> Iterator[None]:
     yield
 
 
-def refund(invoice: str) -> dict[str, str]:
-    """Refund an invoice."""
-    DONE.append(("refund", invoice))
-    return {"refunded": invoice}
-
-
-def report(node_input: str) -> str:
-    DONE.append(("report", node_input))
-    return f"report: {node_input}"
-
-
-def _refunds() -> Workflow:
-    """START -> a clerk agent whose refund tool needs approval -> a report function node."""
-    clerk = LlmAgent(name="clerk", instruction="Refund.", model=TurnsLlm(turns=[
-        {"name": "refund", "args": {"invoice": "INV-1"}, "id": "call_refund"},
-        "Refunded INV-1."], asked=[]),
-        tools=[keel.tool(approval_required=True)(FunctionTool(refund))])
-    return Workflow(name="refunds", edges=[("START", clerk, report)])
-
-
 def test_a_workflows_gated_tool_waits_and_its_last_node_answers(database_url: str) -> None:
-    flow = _refunds()
+    flow = refunds()
     with AgentRuntime(database_url, auto_resume=False) as runtime:
         waiting = runtime.run(flow, "Refund INV-1")
         assert waiting.status is Status.WAITING
@@ -92,7 +67,7 @@ def test_a_nodes_request_input_waits_and_gets_what_the_reviewer_gave(
 
 
 def test_a_mock_run_drives_a_workflows_agent_on_its_script() -> None:
-    result = mock_run(_refunds(), "Refund INV-1", events=[
+    result = mock_run(refunds(), "Refund INV-1", events=[
         MockEvent.tool_call("refund", {"invoice": "INV-9"}),
         MockEvent.approve(),
         MockEvent.tool_result("refund", {"refunded": "INV-9"}),

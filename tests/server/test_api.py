@@ -393,7 +393,7 @@ def test_reads_need_the_token_when_the_server_guards_them(runtime: AgentRuntime)
 def test_a_pause_that_asks_for_a_value_is_answered_over_the_api(
     client: TestClient, runtime: AgentRuntime
 ) -> None:
-    from adk_reply import DONE, reply_flow
+    from adk_workflows import DONE, reply_flow
 
     DONE.clear()
     waiting = runtime.run(reply_flow, "late order")

@@ -278,7 +278,7 @@ def test_a_guarded_server_asks_for_the_token_and_says_why_a_run_stays_queued(
 def test_answer_a_pause_that_asks_for_a_value_from_the_inbox(
     served_on_sqlite: tuple[str, AgentRuntime],
 ) -> None:
-    from adk_reply import DONE, reply_flow
+    from adk_workflows import DONE, reply_flow
 
     base, runtime = served_on_sqlite
     DONE.clear()

@@ -368,3 +368,74 @@ def test_an_agent_tool_named_like_its_caller_gets_its_own_turns(
     path = tmp_path / "test_exported.py"
     export_test(real.execution_id, path, runtime=runtime)
     _passes(path)
+
+
+def _review(state: dict[str, Any]) -> dict[str, Any]:
+    from langgraph.types import interrupt
+
+    return {"log": [f"reviewed: {interrupt({'send': state['log'][-1]})}"]}
+
+
+def _review_graph() -> Any:
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    class Log(TypedDict):
+        log: list[str]
+
+    builder = StateGraph(Log)
+    builder.add_node("review", _review)
+    builder.add_edge(START, "review")
+    builder.add_edge("review", END)
+    return builder.compile(name="reviewer")
+
+
+review_graph = _review_graph()  # at module level, so that an exported test imports it
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("decide", "scripted"), [
+    (lambda handle: handle.respond("looks good"), MockEvent.respond("looks good")),
+    (lambda handle: handle.approve(), MockEvent.approve()),
+    (lambda handle: handle.reject("Too curt."), MockEvent.reject("Too curt.")),
+], ids=["respond", "approve", "reject"])
+@pytest.mark.parametrize("framework", ["adk", "langgraph"])
+def test_a_decided_pause_of_the_frameworks_own_is_replayed_where_the_run_paused(
+    runtime: AgentRuntime, tmp_path: Path, decide: Any, scripted: MockEvent, framework: str,
+) -> None:
+    from adk_workflows import reply_flow
+
+    agent, prompt = {"adk": (reply_flow, "late order"),
+                     "langgraph": (review_graph, {"log": ["Ships today."]})}[framework]
+    waiting = runtime.run(agent, prompt)
+    decide(AgentHandle(waiting.execution_id, runtime=runtime))
+    real = runtime.resume(waiting.execution_id, agent)
+    assert real.status is Status.COMPLETED
+    # No model said anything: the decision is the script, and the nodes make the output.
+    assert events_from(real.execution_id, runtime=runtime) == [scripted]
+    replay = mock_run(agent, prompt, events=[scripted])
+    assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
+    path = tmp_path / "test_exported.py"
+    export_test(real.execution_id, path, runtime=runtime)
+    _passes(path)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_workflow_whose_last_node_answers_replays_its_agents_own_answer(
+    runtime: AgentRuntime, tmp_path: Path,
+) -> None:
+    from adk_workflows import refunds_flow
+
+    real = _real_run(runtime, approve=True, agent=refunds_flow)
+    assert (real.status, real.output) == (Status.COMPLETED, "report: Refunded INV-1.")
+    script = events_from(real.execution_id, runtime=runtime)
+    # The clerk's last message is its answer (the report node's output is the workflow's).
+    assert [e for e in script if e.type != "thinking"] == [
+        MockEvent.tool_call("refund", {"invoice": "INV-1"}), MockEvent.approve(),
+        MockEvent.tool_result("refund", {"refunded": "INV-1"}),
+        MockEvent.message("Refunded INV-1.")]
+    replay = mock_run(refunds_flow, TICKET, events=script)
+    assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
+    path = tmp_path / "test_exported.py"
+    export_test(real.execution_id, path, runtime=runtime)
+    _passes(path)

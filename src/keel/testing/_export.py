@@ -3,9 +3,10 @@ pytest file that replays that script against the same agent."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from .._errors import KeelError
@@ -48,8 +49,11 @@ def _script(runtime: AgentRuntime, row: ExecutionRow, *, tool_results: bool) -> 
     ending with the stage's `done`: mock_run gives the stages the script's turns one after
     another, and the pipeline's own events (a handoff from stage to stage) are no model's."""
     if row.framework != PIPELINE:
+        responses = {a.call_id: loads(a.response) for a in runtime.store.approvals(row.id)
+                     if a.response is not None}
         return script_of(runtime.result(row.id).events, tool_results=tool_results,
-                         framework=row.framework, agent_tools=_agent_tools(runtime, row.id))
+                         framework=row.framework, agent_tools=_agent_tools(runtime, row.id),
+                         responses=responses)
     stages = sorted(runtime.store.executions(parent=row.id, limit=_MAX_STAGES),
                     key=lambda stage: int(stage.id.rsplit(".", 1)[1]))
     return [event for stage in stages
@@ -66,14 +70,15 @@ def _agent_tools(runtime: AgentRuntime, execution_id: str) -> set[str]:
 
 def script_of(
     events: Sequence[Event], *, tool_results: bool = True, framework: str = "openai",
-    agent_tools: Collection[str] = (),
+    agent_tools: Collection[str] = (), responses: Mapping[str, Any] = MappingProxyType({}),
 ) -> list[MockEvent]:
     """The script of one agent's (not a pipeline's) events. A graph's (`framework`
     "langgraph") are read in the script's terms: its `thinking` events are its nodes
     starting, not its model reasoning; its model hands off by calling a `transfer_to_<agent>`
     tool, and its other handoffs are its edges; its `done` is the graph's state, of which the
     model said the last AI message. `agent_tools`: the ids of the calls whose tool ran an
-    agent, which runs again in the replay on its turns of the script."""
+    agent, which runs again in the replay on its turns of the script. `responses`: the values
+    reviewers answered pauses with (`respond()`), by call id."""
     graph = framework == "langgraph"
     _refuse_agent_tools_called_together(events, agent_tools)
     results = {e.call_id: e.result for e in events if e.type == "tool_result"}
@@ -86,6 +91,10 @@ def script_of(
     # it runs: an agent tool's agent may have its caller's name.
     speaker: tuple[str | None, int] | None = None
     within: list[str] = []  # the agent tools' calls in progress, outermost first
+    calls = {e.call_id for e in events if e.type in ("tool_call", "handoff")}
+    said_done = _model_done(events, framework)
+    running: set[str] = set()  # the calls with no result yet
+    supplied: set[str] = set()  # the calls whose results the script supplies
 
     def said(event: MockEvent, agent: str | None) -> None:
         """`event`, in a turn of `agent`'s model. Where an agent tool's agent starts
@@ -99,14 +108,19 @@ def script_of(
 
     def decision(call_id: str | None) -> None:
         decided = decisions.get(call_id or "")
-        if decided is not None:
-            script.append(MockEvent.approve() if decided.type == "approved"
-                          else MockEvent.reject(decided.reason or ""))
+        if decided is None:
+            return
+        if decided.type == "rejected":
+            script.append(MockEvent.reject(decided.reason or ""))
+        elif decided.call_id in responses:
+            script.append(MockEvent.respond(responses[decided.call_id]))
+        else:
+            script.append(MockEvent.approve())
 
     for index, event in enumerate(events):
         if event.type == "thinking" and not graph:
             said(MockEvent.thinking(event.content), event.agent)
-        elif event.type == "message" and not _answers(events, index):
+        elif event.type == "message" and not _answers(events, index, said_done):
             said(MockEvent.message(event.content), event.agent)
         elif event.type == "tool_call" and graph and event.tool_name.startswith(HANDOFF_PREFIX):
             said(MockEvent.handoff(event.tool_name.removeprefix(HANDOFF_PREFIX)), event.agent)
@@ -116,15 +130,25 @@ def script_of(
             decision(event.call_id)
             if event.call_id in agent_tools:
                 within.append(event.call_id)
+            running.add(event.call_id)
             rejected = getattr(decisions.get(event.call_id), "type", None) == "rejected"
-            supplied = tool_results and event.call_id not in agent_tools
-            if supplied and event.call_id in results and not rejected:
+            if tool_results and event.call_id not in agent_tools and \
+                    event.call_id in results and not rejected:
                 script.append(MockEvent.tool_result(event.tool_name, results[event.call_id]))
-        elif event.type == "tool_result" and event.call_id in within:
-            within.remove(event.call_id)
+                supplied.add(event.call_id)
+        elif event.type == "tool_result":
+            running.discard(event.call_id)
+            if event.call_id in within:
+                within.remove(event.call_id)
         elif event.type == "handoff" and not graph:
             said(MockEvent.handoff(event.target), event.agent)
             decision(event.call_id)
+        elif event.type == "waiting" and event.call_id in decisions and \
+                event.call_id not in calls:
+            # The framework's own pause (interrupt(), RequestInput), decided where the run
+            # paused; unless a supplied result stands in for the tool that made it.
+            if not running & supplied:
+                decision(event.call_id)
         elif event.type == "waiting" and event.call_id not in decisions and not paused:
             script.append(MockEvent.waiting())
             paused = True
@@ -133,7 +157,8 @@ def script_of(
                 else MockEvent.guardrail_fail
             script.append(make(event.guardrail_name, event.content or ""))
         elif event.type == "done" and not graph:
-            said(MockEvent.done(event.output), event.agent)
+            if index in said_done:
+                said(MockEvent.done(event.output), event.agent)
         elif event.type == "done" and (answer := _graph_answer(event.output)) is not None:
             said(MockEvent.done(answer), event.agent)
         elif event.type == "error" and _model_failed(events[:index]):
@@ -173,11 +198,22 @@ def _gated(events: Sequence[Event]) -> list[str]:
     return sorted({e.tool_name for e in events if e.type == "waiting" and e.call_id in calls})
 
 
-def _answers(events: Sequence[Event], index: int) -> bool:
+def _answers(events: Sequence[Event], index: int, said_done: Collection[int]) -> bool:
     """Whether the message at `index` is the final answer, which `done` scripts by itself."""
-    following = [e.type for e in events[index + 1:] if e.type not in ("thinking",
-                                                                      "guardrail_pass")]
-    return bool(following) and following[0] == "done"
+    following = [i for i in range(index + 1, len(events))
+                 if events[i].type not in ("thinking", "guardrail_pass")]
+    return bool(following) and following[0] in said_done
+
+
+def _model_done(events: Sequence[Event], framework: str) -> set[int]:
+    """The positions of the `done` events whose output a model said. An ADK Workflow's output
+    may be a function node's, announced by the workflow itself, of which no model said
+    anything before: the replay's function nodes make it again."""
+    dones = {i for i, e in enumerate(events) if e.type == "done"}
+    if framework != "adk":
+        return dones
+    return {i for i in dones
+            if any(e.agent == events[i].agent for e in events[:i] if e.type != "done")}
 
 
 def _graph_answer(state: Any) -> Any:
@@ -261,7 +297,7 @@ _ARGUMENTS = {
     "tool_call": ("tool_name", "args"), "tool_result": ("tool_name", "result"),
     "handoff": ("target",), "done": ("output",), "guardrail_pass": ("guardrail_name", "content"),
     "guardrail_fail": ("guardrail_name", "content"), "waiting": (), "approve": (),
-    "reject": ("reason",), "agent_turn": ("agent",),
+    "reject": ("reason",), "respond": ("value",), "agent_turn": ("agent",),
 }
 
 

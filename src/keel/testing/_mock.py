@@ -26,7 +26,7 @@ from ..runtime._result import AgentResult, PendingApproval
 from ..runtime._runtime import AgentRuntime
 from ..runtime._supplied import supplying
 from ..runtime._trace import trace
-from ._script import MockEvent, MockScriptError, Script
+from ._script import DECISIONS, MockEvent, MockScriptError, Script
 
 __all__ = ["memory_url", "mock_run", "mock_run_async"]
 
@@ -117,6 +117,8 @@ def _decide(runtime: AgentRuntime, result: AgentResult, script: Script) -> bool:
             undecided.append(pending)
         elif decision.type == "approve":
             handle.approve(pending.call_id, reviewer="mock_run")
+        elif decision.type == "respond":
+            handle.respond(decision.value, call_id=pending.call_id, reviewer="mock_run")
         else:
             handle.reject(decision.reason or "", call_id=pending.call_id, reviewer="mock_run")
     if undecided:
@@ -137,7 +139,7 @@ def _decision(script: Script, result: AgentResult, pending: PendingApproval) -> 
                if call_id not in ended and call_id not in pending_calls]
     if running:
         return script.decisions.pop(running[0])
-    return script.take_next("approve", "reject")
+    return script.take_next(*DECISIONS)
 
 
 def _check(script: Script, result: AgentResult) -> None:
@@ -152,6 +154,7 @@ def _check(script: Script, result: AgentResult) -> None:
             own = any(p.call_id not in script.called for p in result.pending_approvals)
             hint = (f" It waits for a decision on {names}: answer the call with "
                     "MockEvent.approve() or MockEvent.reject(reason) right after it"
+                    + (" (or MockEvent.respond(value))" if own else "")
                     + (" (the graph's own interrupt(): right after the tool call whose tool "
                        "makes it, or, from a node, where the run pauses)" if own else "")
                     + ", or end the script there with MockEvent.waiting().")

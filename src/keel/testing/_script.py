@@ -14,8 +14,8 @@ from typing import Any
 
 from .._errors import KeelError
 
-__all__ = ["HANDOFF_PREFIX", "AgentView", "MockCall", "MockEvent", "MockScriptError", "Script",
-           "Turn"]
+__all__ = ["DECISIONS", "HANDOFF_PREFIX", "AgentView", "MockCall", "MockEvent", "MockScriptError",
+           "Script", "Turn"]
 
 STRICT_OPT_OUT = "pass strict=False to mock_run to let the framework decide instead"
 
@@ -43,6 +43,7 @@ class MockEvent:
     guardrail_name: str | None = None
     reason: str | None = None
     agent: str | None = None
+    value: Any = None
 
     @staticmethod
     def thinking(content: str) -> MockEvent:
@@ -105,6 +106,12 @@ class MockEvent:
         return MockEvent("reject", reason=reason)
 
     @staticmethod
+    def respond(value: Any) -> MockEvent:
+        """A reviewer answers the framework's own pause (a LangGraph interrupt(), an ADK
+        RequestInput) with `value`, which the paused code receives; placed as a decision."""
+        return MockEvent("respond", value=value)
+
+    @staticmethod
     def agent_turn(agent: str) -> MockEvent:
         """The next model turn is `agent`'s: where an agent called as a tool (OpenAI's
         `agent.as_tool()`, ADK's `AgentTool`) starts answering in its caller's place, and
@@ -119,6 +126,7 @@ class MockEvent:
             "tool_result": f"{self.tool_name} -> {self.result!r}", "handoff": self.target,
             "done": repr(self.output), "guardrail_pass": self.guardrail_name,
             "guardrail_fail": self.guardrail_name, "reject": self.reason,
+            "respond": repr(self.value),
             "agent_turn": self.agent,
         }.get(self.type)
         return f"MockEvent.{self.type}({detail if detail is not None else ''})"
@@ -154,7 +162,8 @@ class Turn:
     error: str | None = None
 
 
-_ATTACHED = ("tool_result", "approve", "reject")
+DECISIONS = ("approve", "reject", "respond")
+_ATTACHED = ("tool_result", *DECISIONS)
 _OUT_OF_BAND = ("guardrail_pass", "guardrail_fail")
 
 
@@ -275,7 +284,7 @@ class Script:
         self._take()
         call = MockCall(self._call_id(), tool, {}, handoff_to=target)
         self.called[call.call_id] = f"the handoff to {target}"
-        if (decision := self._peek()) is not None and decision.type in ("approve", "reject"):
+        if (decision := self._peek()) is not None and decision.type in DECISIONS:
             self.decisions[call.call_id] = decision
             self._take()
         return call
@@ -299,7 +308,7 @@ class Script:
 
     def take_next(self, *types: str) -> MockEvent | None:
         """Consume the next event if it is of one of `types`: the run paused where the script
-        says it waits (`waiting`), or decides the pause (`approve`, `reject`)."""
+        says it waits (`waiting`), or decides the pause (`approve`, `reject`, `respond`)."""
         event = self._peek()
         if event is not None and event.type in types:
             self._take()
