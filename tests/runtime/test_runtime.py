@@ -25,14 +25,19 @@ from scripted import ScriptedModel, call, say
 from three_frameworks import scripted_agent
 
 TICKET = "Hi, I was charged $99 twice last month (invoice INV-8821). Can I get a refund?"
-GATE = threading.Event()  # a tool blocks on it, so tests can watch a run that is mid-way
+GATE = threading.Event()  # a tool waits for it, so tests can watch a run that is mid-way
+STARTED = threading.Event()  # that tool has started
 
 
 @function_tool
-def slow_lookup(order: str) -> str:
-    """Look an order up (waits for the test to let it finish)."""
-    assert GATE.wait(20), "the test never opened the gate"
-    return f"{order}: shipped"
+async def slow_lookup(order: str) -> str:
+    """Look an order up (waits for the test to let it finish, without holding up the loop)."""
+    STARTED.set()
+    for _ in range(2000):
+        if GATE.is_set():
+            return f"{order}: shipped"
+        await asyncio.sleep(0.01)
+    raise AssertionError("the test never opened the gate")
 
 
 def _slow_script(agent: str, outputs: dict[str, str]) -> list[Any]:
@@ -48,6 +53,7 @@ slow_agent = Agent(name="slow", instructions="slow: look it up",
 @pytest.fixture(autouse=True)
 def _close_gate() -> None:
     GATE.clear()
+    STARTED.clear()
 
 
 def test_stream_yields_events_live_and_stops_when_waiting(runtime: AgentRuntime) -> None:
@@ -102,46 +108,22 @@ def test_approve_then_get_result_with_the_background_resumer(runtime: AgentRunti
     assert result.output.startswith("I've refunded $99.00")
 
 
-STARTED = threading.Event()  # the gated slow refund has started
-
-
-@function_tool
-async def slow_refund(order: str) -> str:
-    """Refund an order (waits for the test to let it finish, without holding up the loop)."""
-    STARTED.set()
-    for _ in range(2000):
-        if GATE.is_set():
-            return f"{order}: refunded"
-        await asyncio.sleep(0.01)
-    raise AssertionError("the test never opened the gate")
-
-
-def _slow_refund_script(agent: str, outputs: dict[str, str]) -> list[Any]:
-    if "slow_refund" not in outputs:
-        return [call("slow_refund", "r1", order="A-1")]
-    return [say(f"Order {outputs['slow_refund']}")]
-
-
-slow_refunder = Agent(name="slow_refunder", instructions="slow_refunder: refund it",
-                      model=ScriptedModel(_slow_refund_script), tools=[slow_refund])
-
-
 def test_the_background_resumer_carries_on_a_decided_run_beside_a_slow_one(
     database_url: str,
 ) -> None:
-    STARTED.clear()
-    with AgentRuntime(database_url, require_approval=["slow_refund"]) as runtime:
-        slow = runtime.run(slow_refunder, "Refund A-1")
+    with AgentRuntime(database_url, require_approval=["slow_lookup"]) as runtime:
+        slow = runtime.run(slow_agent, "where is A-1?")
         quick = runtime.run(triage_agent, TICKET)  # both wait; this runtime watches both
         assert (slow.status, quick.status) == (Status.WAITING, Status.WAITING)
         runtime.handle(slow.execution_id).approve()
-        assert STARTED.wait(20)  # carried on in the background, and still refunding
+        assert STARTED.wait(20)  # carried on in the background, and still looking
         runtime.handle(quick.execution_id).approve()
         done = runtime.handle(quick.execution_id).join(timeout=20)
         assert done.status is Status.COMPLETED  # it did not wait for the slow one
         assert runtime.handle(slow.execution_id).status() is Status.RUNNING
         GATE.set()
-        assert runtime.handle(slow.execution_id).join(timeout=20).output == "Order A-1: refunded"
+        assert runtime.handle(slow.execution_id).join(timeout=20).output == (
+            "Your order A-1: shipped")
 
 
 def test_start_returns_at_once_and_join_waits(runtime: AgentRuntime) -> None:
