@@ -49,22 +49,23 @@ def _script(runtime: AgentRuntime, row: ExecutionRow, *, tool_results: bool) -> 
     ending with the stage's `done`: mock_run gives the stages the script's turns one after
     another, and the pipeline's own events (a handoff from stage to stage) are no model's."""
     if row.framework != PIPELINE:
-        responses = {a.call_id: loads(a.response) for a in runtime.store.approvals(row.id)
-                     if a.response is not None}
-        return script_of(runtime.result(row.id).events, tool_results=tool_results,
-                         framework=row.framework, agent_tools=_agent_tools(runtime, row.id),
-                         responses=responses)
+        _, events, approvals, steps = runtime.store.snapshot(row.id)
+        return script_of(events, tool_results=tool_results, framework=row.framework,
+                         agent_tools=_agent_tools(steps), responses={
+                             a.call_id: loads(a.response) for a in approvals
+                             if a.response is not None})
     stages = sorted(runtime.store.executions(parent=row.id, limit=_MAX_STAGES),
                     key=lambda stage: int(stage.id.rsplit(".", 1)[1]))
     return [event for stage in stages
             for event in _script(runtime, stage, tool_results=tool_results)]
 
 
-def _agent_tools(runtime: AgentRuntime, execution_id: str) -> set[str]:
-    """The ids of the calls whose tool ran an agent. The adapters journal that agent's model
-    turns within the call: `model:<call id>/<its turn>`, with the ids of all the calls it runs
-    in, outermost first, where an agent tool's agent calls agent tools."""
-    return {call_id for key in runtime.store.steps(execution_id) if key.startswith("model:")
+def _agent_tools(steps: Collection[str]) -> set[str]:
+    """The ids of the calls whose tool ran an agent, from the keys of the journal's `steps`.
+    The adapters journal that agent's model turns within the call: `model:<call id>/<its
+    turn>`, with the ids of all the calls it runs in, outermost first, where an agent tool's
+    agent calls agent tools."""
+    return {call_id for key in steps if key.startswith("model:")
             for call_id in key.removeprefix("model:").split("/")[:-1]}
 
 
