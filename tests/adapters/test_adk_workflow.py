@@ -1,6 +1,7 @@
 """ADK 2's Workflow (a graph of agent and function nodes) under keel: its agents' gated tools
 wait and run once approved, its output is its last node's, and a node's RequestInput is a keel
-pause that respond(), approve() and reject() answer, from any process."""
+pause that respond(), approve() and reject() answer, from any process. A move from one agent
+node to the next is a handoff."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from google.adk.agents import LlmAgent
+from google.adk.workflow import Workflow
 
+from adk_turns import TurnsLlm
 from adk_workflows import DONE, refunds, reply_flow
 from keel import AgentHandle, AgentRuntime, Status
 from keel.testing import MockEvent, mock_run
@@ -83,3 +87,18 @@ def test_a_mock_run_decides_a_nodes_request_input_where_the_workflow_pauses() ->
         Status.COMPLETED, "sent after {'confirmed': True}")
     waiting = mock_run(reply_flow, "late order", events=[MockEvent.waiting()])
     assert [p.tool_name for p in waiting.pending_approvals] == ["request_input"]
+
+
+def test_a_workflow_moving_from_one_agent_node_to_the_next_is_a_handoff(
+    runtime: AgentRuntime,
+) -> None:
+    triage = LlmAgent(name="triage", instruction="Route.",
+                      model=TurnsLlm(turns=["It is a billing question."], asked=[]))
+    billing = LlmAgent(name="billing", instruction="Answer.",
+                       model=TurnsLlm(turns=["Refunded."], asked=[]))
+    done = runtime.run(Workflow(name="desk", edges=[("START", triage, billing)]), "Refund me")
+    assert (done.status, done.output) == (Status.COMPLETED, "Refunded.")
+    assert [(e.type, e.agent) for e in done.events if e.type != "thinking"] == [
+        ("message", "triage"), ("handoff", "triage"), ("message", "billing"),
+        ("done", "billing")]
+    assert [e.target for e in done.events if e.type == "handoff"] == ["billing"]
