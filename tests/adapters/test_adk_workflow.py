@@ -1,7 +1,7 @@
 """ADK 2's Workflow (a graph of agent and function nodes) under keel: its agents' gated tools
 wait and run once approved, its output is its last node's, and a node's RequestInput is a keel
-pause that respond(), approve() and reject() answer, from any process. A move from one agent
-node to the next is a handoff."""
+pause that respond(), approve() and reject() answer, from any process (those of parallel nodes
+in one pause). A move from one agent node to the next is a handoff."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from google.adk.agents import LlmAgent
-from google.adk.workflow import Workflow
+from google.adk.events import RequestInput
+from google.adk.workflow import JoinNode, Workflow
 
 from adk_turns import TurnsLlm
 from adk_workflows import DONE, refunds, reply_flow
@@ -102,3 +103,30 @@ def test_a_workflow_moving_from_one_agent_node_to_the_next_is_a_handoff(
         ("message", "triage"), ("handoff", "triage"), ("message", "billing"),
         ("done", "billing")]
     assert [e.target for e in done.events if e.type == "handoff"] == ["billing"]
+
+
+def ask_legal(node_input: str) -> Iterator[RequestInput]:
+    yield RequestInput(message="Legal: sign?")
+
+
+def ask_finance(node_input: str) -> Iterator[RequestInput]:
+    yield RequestInput(message="Finance: sign?")
+
+
+def both(node_input: dict[str, Any]) -> str:
+    return f"signed by {sorted(node_input.values())}"
+
+
+def test_requests_of_parallel_nodes_are_asked_in_one_pause(runtime: AgentRuntime) -> None:
+    join = JoinNode(name="join")
+    signoff = Workflow(name="signoff", edges=[
+        ("START", (ask_legal, ask_finance)), ((ask_legal, ask_finance), join), (join, both)])
+    waiting = runtime.run(signoff, "the contract")
+    assert sorted(p.args["message"] for p in waiting.pending_approvals) == [
+        "Finance: sign?", "Legal: sign?"]
+    handle = runtime.handle(waiting.execution_id)
+    handle.respond("legal yes", call_id="request_input:signoff@1/ask_legal@1")
+    handle.respond("finance yes", call_id="request_input:signoff@1/ask_finance@1")
+    done = runtime.resume(waiting.execution_id, signoff)
+    assert (done.status, done.output) == (
+        Status.COMPLETED, "signed by ['finance yes', 'legal yes']")
