@@ -119,6 +119,13 @@ def test_the_exported_test_passes_against_the_same_agent(runtime: AgentRuntime,
     _passes(path)
 
 
+def _exported_test_passes(execution_id: str, runtime: AgentRuntime, tmp_path: Path) -> None:
+    """The test `export_test` writes for the execution passes, run as `_passes` runs it."""
+    path = tmp_path / "test_exported.py"
+    export_test(execution_id, path, runtime=runtime)
+    _passes(path)
+
+
 def _passes(path: Path) -> None:
     """Run the exported test module at `path` in a fresh interpreter: it passes. It imports
     agents from where these tests find them: the checkout, tests/ and this directory."""
@@ -170,9 +177,7 @@ def test_an_agent_called_as_a_tool_runs_again_on_its_own_turns(
     assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
     expect(replay).approved("process_refund")
     assert [r["invoice_id"] for r in backend.REFUNDS] == ["INV-8821"]
-    path = tmp_path / "test_exported.py"
-    export_test(real.execution_id, path, runtime=runtime)
-    _passes(path)
+    _exported_test_passes(real.execution_id, runtime, tmp_path)
 
 
 @pytest.mark.filterwarnings("ignore:The `plugins` argument is deprecated")
@@ -194,9 +199,7 @@ def test_a_run_waiting_inside_an_agent_tool_exports_a_test_that_waits_there(
     assert replay.status is Status.WAITING
     assert [(p.tool_name, p.agent) for p in replay.pending_approvals] == [
         ("process_refund", "billing_specialist")]
-    path = tmp_path / "test_exported.py"
-    export_test(waiting.execution_id, path, runtime=runtime)
-    _passes(path)
+    _exported_test_passes(waiting.execution_id, runtime, tmp_path)
 
 
 @pytest.mark.filterwarnings("ignore:The `plugins` argument is deprecated")
@@ -218,9 +221,7 @@ def test_a_decision_inside_an_agent_tool_is_replayed_with_the_agents_turns(
     assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
     assert _calls(replay) == _calls(real)
     assert backend.REFUNDS == []
-    path = tmp_path / "test_exported.py"
-    export_test(real.execution_id, path, runtime=runtime)
-    _passes(path)
+    _exported_test_passes(real.execution_id, runtime, tmp_path)
 
 
 def _asks_twice(agent: str, outputs: dict[str, str]) -> list[Any]:
@@ -337,9 +338,7 @@ def test_an_exported_pipeline_ends_each_stage_with_its_output(runtime: AgentRunt
     script = events_from(real.execution_id, runtime=runtime)
     assert [event.type for event in script].count("done") == 3  # one per stage
     assert all(event.type != "handoff" for event in script)  # the pipeline's, not a model's
-    path = tmp_path / "test_exported.py"
-    export_test(real.execution_id, path, runtime=runtime)
-    _passes(path)
+    _exported_test_passes(real.execution_id, runtime, tmp_path)
 
 
 def test_an_agent_without_an_importable_name_cannot_be_exported(runtime: AgentRuntime) -> None:
@@ -365,9 +364,7 @@ def test_an_agent_tool_named_like_its_caller_gets_its_own_turns(
     assert [e.type for e in script if e.type != "thinking"] == [
         "tool_call", "agent_turn", "message", "agent_turn", "done"]
     assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
-    path = tmp_path / "test_exported.py"
-    export_test(real.execution_id, path, runtime=runtime)
-    _passes(path)
+    _exported_test_passes(real.execution_id, runtime, tmp_path)
 
 
 def _review(state: dict[str, Any]) -> dict[str, Any]:
@@ -416,9 +413,7 @@ def test_a_decided_pause_of_the_frameworks_own_is_replayed_where_the_run_paused(
     replay = mock_run(agent, prompt, events=[scripted])
     assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
     if scripted.type == "respond":  # the exported code of the others is tested above
-        path = tmp_path / "test_exported.py"
-        export_test(real.execution_id, path, runtime=runtime)
-        _passes(path)
+        _exported_test_passes(real.execution_id, runtime, tmp_path)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -437,6 +432,4 @@ def test_a_workflow_whose_last_node_answers_replays_its_agents_own_answer(
         MockEvent.message("Refunded INV-1.")]
     replay = mock_run(refunds_flow, TICKET, events=script)
     assert (replay.status, replay.output) == (Status.COMPLETED, real.output)
-    path = tmp_path / "test_exported.py"
-    export_test(real.execution_id, path, runtime=runtime)
-    _passes(path)
+    _exported_test_passes(real.execution_id, runtime, tmp_path)
